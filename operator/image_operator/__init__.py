@@ -1,0 +1,3 @@
+"""image-operator: manage cloud images from Kubernetes custom resources."""
+
+__version__ = "0.1.0"
