@@ -8,6 +8,7 @@ from typing import Annotated
 from pydantic import Field
 
 from image_operator.api.base import ApiModel
+from image_operator.api.common import cel
 
 PARAMETER_NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
 
@@ -42,8 +43,54 @@ class ParameterType(StrEnum):
     ENUM = "enum"
 
 
+INTEGER_PATTERN = r"^[+-]?[0-9]+$"
+NUMBER_PATTERN = r"^[+-]?([0-9]+[.]?[0-9]*|[.][0-9]+)([eE][+-]?[0-9]+)?$"
+
+
 class Parameter(ApiModel):
     """One typed parameter of the command template, as Argon models it."""
+
+    # The API server checks these at admission; commandtemplate.validate says the same in Python.
+    model_config = {
+        "json_schema_extra": {
+            "x-kubernetes-validations": [
+                cel(
+                    f"!has(self.default) || self.type != 'integer' || "
+                    f"self.default.matches('{INTEGER_PATTERN}')",
+                    "default must be an integer (e.g. 42) because type is integer",
+                    field_path=".default",
+                ),
+                cel(
+                    f"!has(self.default) || self.type != 'number' || "
+                    f"self.default.matches('{NUMBER_PATTERN}')",
+                    "default must be a number (e.g. 1.5) because type is number",
+                    field_path=".default",
+                ),
+                cel(
+                    "!has(self.default) || self.type != 'boolean' || "
+                    "self.default.lowerAscii() in ['true', 'false']",
+                    "default must be true or false because type is boolean",
+                    field_path=".default",
+                ),
+                cel(
+                    "self.type != 'enum' || (has(self.options) && size(self.options) > 0)",
+                    "type enum needs a non-empty options list",
+                    field_path=".options",
+                ),
+                cel(
+                    "!has(self.options) || self.type == 'enum'",
+                    "options are only allowed when type is enum",
+                    field_path=".options",
+                ),
+                cel(
+                    "!has(self.default) || self.type != 'enum' || "
+                    "(has(self.options) && self.default in self.options)",
+                    "default must be one of options because type is enum",
+                    field_path=".default",
+                ),
+            ]
+        }
+    }
 
     name: ParameterName
     display_name: str | None = Field(

@@ -12,6 +12,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from image_operator.api.image import ImageSpec
 from image_operator.providers.errors import NotFound, Unsupported
 
 
@@ -42,24 +43,37 @@ class CloudImage(BaseModel):
 class ImageRequest(BaseModel):
     """Everything a provider needs to create or update an image, already validated.
 
-    `idempotency_key` is derived from the Kubernetes UID: providers send it as a client token
-    or encode it in the cloud name/tag, so a retried create finds the first one.
+    `idempotency_key` is the Kubernetes UID: providers send it as a client token or encode it
+    in the cloud name/tag, so a retried create finds the first one instead of making another.
     """
 
     model_config = ConfigDict(frozen=True)
 
     idempotency_key: str
     name: str
-    spec: Mapping[str, Any]
-    fingerprint: str
+    namespace: str
+    spec: ImageSpec
 
 
 class Operation(StrEnum):
     """Operations a provider may support; asking for another one yields `Unsupported`."""
 
-    CREATE_FROM_REPOSITORY = "create-from-repository"
+    CREATE_FROM_REPOSITORY = "create from a container repository"
+    CREATE_FROM_VM = "capture a VM"
+    IMPORT_URL = "import from a URL"
+    IMPORT_UPLOAD = "import an upload"
+    COPY = "copy an image"
     UPDATE = "update"
     DELETE = "delete"
+
+
+CREATE_OPERATION = {
+    "repository": Operation.CREATE_FROM_REPOSITORY,
+    "vm": Operation.CREATE_FROM_VM,
+    "url": Operation.IMPORT_URL,
+    "upload": Operation.IMPORT_UPLOAD,
+    "image": Operation.COPY,
+}
 
 
 class Provider(ABC):
@@ -70,9 +84,10 @@ class Provider(ABC):
 
     def require(self, operation: Operation) -> None:
         if operation not in self.operations:
+            supported = ", ".join(sorted(o.value for o in self.operations))
             raise Unsupported(
-                f"provider type {self.type_name!r} does not support the operation "
-                f"{operation.value!r}; supported: {sorted(o.value for o in self.operations)}"
+                f"provider type {self.type_name!r} cannot {operation.value}; "
+                f"it supports: {supported}"
             )
 
     @abstractmethod
@@ -84,8 +99,8 @@ class Provider(ABC):
         """Start creating an image. Raises `Conflict` if the idempotency key is taken."""
 
     @abstractmethod
-    def find_image(self, idempotency_key: str) -> CloudImage | None:
-        """Look up the image a previous create with this key made, if any."""
+    def find_image(self, request: ImageRequest) -> CloudImage | None:
+        """Look up the image a previous create with this request's key made, if any."""
 
     @abstractmethod
     def get_image(self, external_id: str) -> CloudImage:
@@ -100,6 +115,10 @@ class Provider(ABC):
             except NotFound:
                 result[external_id] = None
         return result
+
+    @abstractmethod
+    def needs_update(self, request: ImageRequest, current: CloudImage) -> bool:
+        """Whether the cloud image differs from the spec in fields the provider can update."""
 
     @abstractmethod
     def update_image(self, external_id: str, request: ImageRequest) -> CloudImage:

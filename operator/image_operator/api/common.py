@@ -1,0 +1,140 @@
+"""Types shared by every kind: references, deletion policy, kstatus conditions and status."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Annotated, Any
+
+from pydantic import Field
+
+from image_operator.api.base import ApiModel
+
+GROUP = "imageops.io"
+VERSION = "v1alpha1"
+API_VERSION = f"{GROUP}/{VERSION}"
+
+ANNOTATION_EXTERNAL_ID = f"{GROUP}/external-id"
+ANNOTATION_PAUSED = f"{GROUP}/paused"
+FINALIZER = f"{GROUP}/finalizer"
+
+DNS_LABEL_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
+DNS_SUBDOMAIN_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
+# Money as a decimal string (e.g. "0", "1.5"): floats in CRDs lose precision and YAML turns
+# `0.10` into `0.1`, so prices are strings like Kubernetes quantities.
+# A JSON Schema fragment (what pydantic's json_schema_extra takes).
+JsonDict = dict[str, Any]
+
+PRICE_PATTERN = r"^(0|[1-9][0-9]{0,8})(\.[0-9]{1,4})?$"
+
+
+def cel(
+    rule: str,
+    message: str | None = None,
+    *,
+    message_expression: str | None = None,
+    field_path: str | None = None,
+    reason: str | None = None,
+) -> JsonDict:
+    """One `x-kubernetes-validations` entry (a CEL rule the API server checks at admission)."""
+    entry: JsonDict = {"rule": rule}
+    if message:
+        entry["message"] = message
+    if message_expression:
+        entry["messageExpression"] = message_expression
+    if field_path:
+        entry["fieldPath"] = field_path
+    if reason:
+        entry["reason"] = reason
+    return entry
+
+
+def immutable_rule(field: str) -> JsonDict:
+    """The CEL transition rule that makes a field immutable once set."""
+    return cel(
+        "self == oldSelf", f"{field} is immutable: delete and recreate the object to change it"
+    )
+
+
+def immutable(field: str) -> JsonDict:
+    """Schema extras making a field immutable once set (a CEL transition rule)."""
+    return {"x-kubernetes-validations": [immutable_rule(field)]}
+
+
+class LocalObjectReference(ApiModel):
+    """A reference to an object of a known kind in the same namespace."""
+
+    name: str = Field(
+        min_length=1, max_length=253, pattern=DNS_SUBDOMAIN_PATTERN, description="Object name."
+    )
+
+
+class SecretKeySelector(ApiModel):
+    """One key of a Secret in the same namespace."""
+
+    name: str = Field(min_length=1, max_length=253, pattern=DNS_SUBDOMAIN_PATTERN)
+    key: str = Field(min_length=1, max_length=253, pattern=r"^[-._a-zA-Z0-9]+$")
+
+
+class ConfigMapKeySelector(ApiModel):
+    """One key of a ConfigMap in the same namespace."""
+
+    name: str = Field(min_length=1, max_length=253, pattern=DNS_SUBDOMAIN_PATTERN)
+    key: str = Field(min_length=1, max_length=253, pattern=r"^[-._a-zA-Z0-9]+$")
+
+
+class DeletionPolicy(StrEnum):
+    """What happens to the cloud object when the Kubernetes object is deleted."""
+
+    DELETE = "Delete"
+    ORPHAN = "Orphan"
+
+
+DeletionPolicyField = Annotated[
+    DeletionPolicy,
+    Field(
+        description="Delete (default) removes the cloud object and waits until it is gone; "
+        "Orphan leaves it in the cloud."
+    ),
+]
+
+
+class ConditionStatus(StrEnum):
+    TRUE = "True"
+    FALSE = "False"
+    UNKNOWN = "Unknown"
+
+
+class Condition(ApiModel):
+    """A kstatus condition (`Ready`, `Reconciling`, `Stalled`), as metav1.Condition."""
+
+    type: str = Field(max_length=316, description="Ready, Reconciling or Stalled.")
+    status: ConditionStatus
+    reason: str = Field(
+        max_length=1024,
+        pattern=r"^[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?$",
+        description="CamelCase reason, e.g. Creating, InvalidSpec.",
+    )
+    message: str = Field(default="", max_length=32768, description="A sentence for humans.")
+    last_transition_time: str = Field(description="RFC 3339 time the status last changed.")
+    observed_generation: int | None = Field(default=None, ge=0)
+
+
+class ObjectStatus(ApiModel):
+    """Status fields every kind shares."""
+
+    observed_generation: int | None = Field(
+        default=None, description="The metadata.generation this status describes."
+    )
+    phase: str | None = Field(
+        default=None, description="A one-word summary for humans (printer column)."
+    )
+    external_id: str | None = Field(
+        default=None,
+        alias="externalID",
+        description="The provider's identifier of the cloud object.",
+    )
+    conditions: list[Condition] | None = Field(
+        default=None,
+        description="kstatus conditions: Ready, Reconciling, Stalled.",
+        json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["type"]},
+    )

@@ -1,0 +1,272 @@
+"""The `Image` kind: one image in one provider; its spec mirrors the Argon image model."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Annotated, ClassVar
+
+from pydantic import Field
+
+from image_operator.api.base import ApiModel
+from image_operator.api.common import (
+    PRICE_PATTERN,
+    DeletionPolicy,
+    JsonDict,
+    LocalObjectReference,
+    ObjectStatus,
+    cel,
+    immutable,
+    immutable_rule,
+)
+from image_operator.api.crdinfo import CrdInfo, PrinterColumn, standard_columns
+from image_operator.api.parameters import Parameter
+
+# A docker image reference: [registry[:port]/]path[:tag][@digest] (distribution's grammar,
+# simplified to what a regex can say without backtracking trouble).
+REPOSITORY_PATTERN = (
+    r"^([a-zA-Z0-9.-]+(:[0-9]+)?/)?[a-z0-9]+([._-][a-z0-9]+)*(/[a-z0-9]+([._-][a-z0-9]+)*)*"
+    r"(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(@sha256:[a-f0-9]{64})?$"
+)
+SHA256_PATTERN = r"^[a-f0-9]{64}$"
+# Names the ucloudstack/compshare APIs accept: 1-50 chars of CJK, letters, digits, . _ -
+CLOUD_NAME_PATTERN = r"^[\p{Han}A-Za-z0-9._-]{1,50}$"
+
+PLACEHOLDER_ANY = r"\\{\\{[^}]*\\}\\}"
+PLACEHOLDER_VALID = r"^\\{\\{ *(inputs|configs|outputs)\\.[A-Za-z_][A-Za-z0-9_]* *\\}\\}$"
+
+
+def _undeclared(kind: str, field: str) -> str:
+    """CEL: the {{kind.X}} placeholders of spec.command whose X is not declared in spec.<field>."""
+    found = (
+        rf"self.command.join(' ').findAll('\\{{\\{{ *{kind}\\.[A-Za-z_][A-Za-z0-9_]* *\\}}\\}}')"
+    )
+    declared = (
+        f"has(self.{field}) && self.{field}.exists(q, p.replace(' ', '') == "
+        f"'{{{{{kind}.' + q.name + '}}}}')"
+    )
+    return f"{found}.filter(p, !({declared}))"
+
+
+def _placeholders_declared(kind: str, field: str) -> JsonDict:
+    return cel(
+        f"!has(self.command) || size({_undeclared(kind, field)}) == 0",
+        message_expression=(
+            f"'spec.command uses ' + {_undeclared(kind, field)}.join(', ') + "
+            f"' but spec.{field} declares no such parameter: declare it in spec.{field} "
+            "or remove the placeholder'"
+        ),
+        field_path=".command",
+        reason="FieldValueInvalid",
+    )
+
+
+def _kind_matches(field: str, kind: str) -> JsonDict:
+    return cel(
+        f"!has(self.{field}) || self.{field}.all(p, !has(p.kind) || p.kind == '{kind}')",
+        f"every parameter in spec.{field} must have kind '{kind}' (or leave kind unset)",
+        field_path=f".{field}",
+    )
+
+
+class RepositorySource(ApiModel):
+    """A container image in a registry (the Argon `repository`)."""
+
+    image: str = Field(
+        min_length=1,
+        max_length=512,
+        pattern=REPOSITORY_PATTERN,
+        description="Docker image reference, e.g. nvidia/cuda10.1:tensorflow_mgdc-test-v0.1 "
+        "or registry.example.com/team/app@sha256:<64 hex>.",
+    )
+
+
+class VmSource(ApiModel):
+    """Capture a virtual machine (or one of its disks) into a custom image."""
+
+    vm_id: str = Field(
+        alias="vmID", min_length=1, max_length=64, description="Source VM ID (VMID)."
+    )
+    disk_id: str | None = Field(
+        default=None, alias="diskID", max_length=64, description="Only this disk (DiskID)."
+    )
+    storage_set_type: str | None = Field(
+        default=None, max_length=64, description="Target storage cluster (StorageSetType)."
+    )
+
+
+class ImageFormat(StrEnum):
+    QCOW2 = "qcow2"
+    ISO = "iso"
+    RAW = "raw"
+    VHD = "vhd"
+    VMDK = "vmdk"
+
+
+class OsInfo(ApiModel):
+    """Operating system metadata checked against the provider's catalogue before import."""
+
+    type: str = Field(min_length=1, max_length=32, description="OSType, e.g. Linux.")
+    distribution: str = Field(min_length=1, max_length=64, description="e.g. Ubuntu.")
+    version: str = Field(min_length=1, max_length=32, description="e.g. 22.04.")
+    arch: str = Field(default="x86_64", max_length=32, description="SetArch, e.g. x86_64.")
+
+
+class UrlSource(ApiModel):
+    """Import an image file the cloud downloads from a URL."""
+
+    url: str = Field(
+        min_length=1, max_length=2048, pattern=r"^https?://", description="http(s) URL."
+    )
+    format: ImageFormat = Field(description="Image file format: qcow2, iso, raw, vhd, vmdk.")
+    checksum: str | None = Field(
+        default=None, pattern=SHA256_PATTERN, description="Expected sha256 (64 lowercase hex)."
+    )
+    os: OsInfo | None = None
+
+
+class UploadSource(ApiModel):
+    """Import a local file the user uploads with `image-operator upload`."""
+
+    format: ImageFormat
+    size_bytes: int | None = Field(default=None, ge=1, description="Expected size in bytes.")
+    checksum: str | None = Field(
+        default=None, pattern=SHA256_PATTERN, description="Expected sha256 (64 lowercase hex)."
+    )
+    os: OsInfo | None = None
+
+
+class ImageCopySource(ApiModel):
+    """Copy another `Image` (same provider: copy API; other provider: export + import)."""
+
+    image_ref: LocalObjectReference = Field(description="The Image to copy (same namespace).")
+
+
+class ImageSource(ApiModel):
+    """Where the image comes from; exactly one field is set. Immutable after creation."""
+
+    model_config = {
+        "json_schema_extra": {
+            "x-kubernetes-validations": [
+                cel(
+                    "[has(self.repository), has(self.vm), has(self.url), has(self.upload), "
+                    "has(self.image)].filter(x, x).size() == 1",
+                    "spec.source must set exactly one of repository, vm, url, upload, image",
+                ),
+                immutable_rule("spec.source"),
+            ]
+        }
+    }
+
+    repository: RepositorySource | None = None
+    vm: VmSource | None = None
+    url: UrlSource | None = None
+    upload: UploadSource | None = None
+    image: ImageCopySource | None = None
+
+    def kind(self) -> str:
+        for name in ("repository", "vm", "url", "upload", "image"):
+            if getattr(self, name) is not None:
+                return name
+        raise ValueError("spec.source sets none of repository, vm, url, upload, image")
+
+
+CommandLine = Annotated[str, Field(max_length=4096)]
+
+
+class ImageSpec(ApiModel):
+    """The desired image. Field names follow the Argon image model."""
+
+    model_config = {
+        "json_schema_extra": {
+            "x-kubernetes-validations": [
+                cel(
+                    "!has(self.command) || self.command.join(' ').findAll('"
+                    + PLACEHOLDER_ANY
+                    + "').all(p, p.matches('"
+                    + PLACEHOLDER_VALID
+                    + "'))",
+                    "spec.command: every {{...}} placeholder must read {{inputs.NAME}}, "
+                    "{{configs.NAME}} or {{outputs.NAME}}",
+                    field_path=".command",
+                ),
+                _placeholders_declared("inputs", "inputs"),
+                _placeholders_declared("configs", "configs"),
+                _placeholders_declared("outputs", "outputs"),
+                _kind_matches("inputs", "input"),
+                _kind_matches("outputs", "output"),
+                _kind_matches("configs", "config"),
+            ]
+        }
+    }
+
+    provider_ref: Annotated[
+        LocalObjectReference, Field(json_schema_extra=immutable("spec.providerRef"))
+    ] = Field(description="The ImageProvider (same namespace) that holds this image.")
+    source: ImageSource
+    display_name: str = Field(min_length=1, max_length=128, description="Display name.")
+    group: str | None = Field(default=None, max_length=63, description="Owning work group.")
+    description: str | None = Field(default=None, max_length=1024)
+    price: str | None = Field(
+        default=None,
+        pattern=PRICE_PATTERN,
+        description='Price as a decimal string, e.g. "0" (free) or "1.5". Quote it in YAML.',
+    )
+    cover: str | None = Field(
+        default=None, max_length=262144, description="Cover image: a URL or Base64 data."
+    )
+    command: list[CommandLine] | None = Field(
+        default=None,
+        max_length=16,
+        description="Start command template; placeholders {{inputs.NAME}}, {{configs.NAME}}, "
+        "{{outputs.NAME}} must name declared parameters.",
+    )
+    inputs: list[Parameter] | None = Field(
+        default=None,
+        max_length=32,
+        json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["name"]},
+    )
+    outputs: list[Parameter] | None = Field(
+        default=None,
+        max_length=32,
+        json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["name"]},
+    )
+    configs: list[Parameter] | None = Field(
+        default=None,
+        max_length=32,
+        json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["name"]},
+    )
+    tags: dict[str, Annotated[str, Field(max_length=128)]] | None = Field(
+        default=None, max_length=20, description="Tags set on the cloud image where supported."
+    )
+    deletion_policy: DeletionPolicy = Field(
+        default=DeletionPolicy.DELETE,
+        description="Delete (default) removes the cloud image when this object is deleted; "
+        "Orphan leaves it.",
+    )
+
+
+class ImageStatus(ObjectStatus):
+    """Observed state of an `Image`."""
+
+    progress: int | None = Field(default=None, ge=0, le=100, description="Percent done.")
+    provider_type: str | None = Field(default=None, description="Type of the provider used.")
+    cloud_state: str | None = Field(default=None, description="The provider's own state word.")
+    message: str | None = Field(default=None, description="Last message from the cloud.")
+
+
+class Image(ApiModel):
+    """Schema holder: `spec` and `status` of the Image kind."""
+
+    crd: ClassVar[CrdInfo] = CrdInfo(
+        kind="Image",
+        plural="images",
+        short_names=("img",),
+        description="An image in one cloud provider; the spec mirrors the Argon image model.",
+        columns=(
+            PrinterColumn("Provider", "string", ".spec.providerRef.name"),
+            *standard_columns(progress=True),
+        ),
+    )
+
+    spec: ImageSpec
+    status: ImageStatus | None = None

@@ -1,0 +1,107 @@
+"""The `CommunityListing` kind: a container Image published to a community marketplace."""
+
+from __future__ import annotations
+
+from typing import Annotated, ClassVar
+
+from pydantic import Field
+
+from image_operator.api.base import ApiModel
+from image_operator.api.common import (
+    PRICE_PATTERN,
+    ConfigMapKeySelector,
+    DeletionPolicy,
+    LocalObjectReference,
+    ObjectStatus,
+    SecretKeySelector,
+    cel,
+    immutable,
+)
+from image_operator.api.crdinfo import CrdInfo, PrinterColumn, standard_columns
+
+VERSION_NAME_PATTERN = r"^v[0-9]+(\.[0-9]+){1,2}$"
+COVER_INLINE_MAX = 1048576  # Base64 characters (~768 KiB of image)
+
+
+class CoverSource(ApiModel):
+    """The cover picture (Base64), inline or from a ConfigMap/Secret key; exactly one."""
+
+    model_config = {
+        "json_schema_extra": {
+            "x-kubernetes-validations": [
+                cel(
+                    "[has(self.inline), has(self.configMapKeyRef), has(self.secretKeyRef)]"
+                    ".filter(x, x).size() == 1",
+                    "spec.cover must set exactly one of inline, configMapKeyRef, secretKeyRef",
+                )
+            ]
+        }
+    }
+
+    inline: str | None = Field(
+        default=None,
+        max_length=COVER_INLINE_MAX,
+        pattern=r"^[A-Za-z0-9+/]*={0,2}$",
+        description="Base64 image data.",
+    )
+    config_map_key_ref: ConfigMapKeySelector | None = None
+    secret_key_ref: SecretKeySelector | None = None
+
+
+class CommunityListingSpec(ApiModel):
+    image_ref: Annotated[
+        LocalObjectReference, Field(json_schema_extra=immutable("spec.imageRef"))
+    ] = Field(description="The container-made Image to publish; it must be Ready.")
+    group_id: str | None = Field(
+        default=None,
+        alias="groupID",
+        max_length=64,
+        description="Existing listing group to add a version to (GroupId).",
+    )
+    community_image_name: str | None = Field(default=None, max_length=64)
+    version_name: str = Field(
+        pattern=VERSION_NAME_PATTERN, description="Version like v1.0 (or v1.0.1)."
+    )
+    version_desc: str | None = Field(default=None, max_length=512)
+    price: str | None = Field(
+        default=None, pattern=PRICE_PATTERN, description='Yuan per hour, "0" = free.'
+    )
+    cover: CoverSource | None = None
+    tags: list[Annotated[str, Field(min_length=1, max_length=32)]] | None = Field(
+        default=None, max_length=20
+    )
+    description: str | None = Field(default=None, max_length=1024)
+    readme: str | None = Field(default=None, max_length=65536, description="Rich-text readme.")
+    supported_gpu_types: list[Annotated[str, Field(min_length=1, max_length=32)]] | None = Field(
+        default=None, max_length=32, description='e.g. ["4090", "A100"].'
+    )
+    auto_start: bool | None = None
+    deletion_policy: DeletionPolicy = DeletionPolicy.DELETE
+
+
+class ListingVersion(ApiModel):
+    version_name: str
+    state: str
+    reason: str | None = None
+    submitted_at: str | None = None
+
+
+class CommunityListingStatus(ObjectStatus):
+    group_id: str | None = Field(default=None, alias="groupID")
+    versions: list[ListingVersion] | None = None
+
+
+class CommunityListing(ApiModel):
+    crd: ClassVar[CrdInfo] = CrdInfo(
+        kind="CommunityListing",
+        plural="communitylistings",
+        short_names=("cl",),
+        description="The publication of a container Image to a community marketplace.",
+        columns=(
+            PrinterColumn("Version", "string", ".spec.versionName"),
+            *standard_columns(),
+        ),
+    )
+
+    spec: CommunityListingSpec
+    status: CommunityListingStatus | None = None

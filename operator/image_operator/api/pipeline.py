@@ -1,0 +1,195 @@
+"""The `ImagePipeline` kind: an image build template (ECS CreateImagePipeline) and its runs."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Annotated, ClassVar
+
+from pydantic import Field, field_validator
+
+from image_operator.api.base import ApiModel
+from image_operator.api.common import (
+    DeletionPolicy,
+    LocalObjectReference,
+    ObjectStatus,
+    cel,
+    immutable,
+)
+from image_operator.api.crdinfo import CrdInfo, PrinterColumn, standard_columns
+
+# Seed 004: Name starts with a letter or Chinese character, 2-128 chars of CJK, letters,
+# digits, ':', '_', '.', '-'; neither Name nor Description may start with http:// or https://.
+PIPELINE_NAME_PATTERN = r"^[\p{Han}A-Za-z][\p{Han}A-Za-z0-9:_.-]{1,127}$"
+CONTENT_MAX = 16384  # BuildContent / TestContent: at most 16 KB
+
+
+class OssObject(ApiModel):
+    bucket: str = Field(min_length=3, max_length=63)
+    object: str = Field(min_length=1, max_length=1024)
+    format: str | None = Field(default=None, max_length=16, description="e.g. qcow2, raw.")
+    disk_image_size_gib: int | None = Field(default=None, ge=1, le=2048)
+
+
+class BaseImageRef(ApiModel):
+    """The image a build starts from; exactly one field is set."""
+
+    model_config = {
+        "json_schema_extra": {
+            "x-kubernetes-validations": [
+                cel(
+                    "[has(self.id), has(self.family), has(self.oss), has(self.imageRef), "
+                    "has(self.baseImageRef)].filter(x, x).size() == 1",
+                    "spec.baseImage must set exactly one of id, family, oss, imageRef, "
+                    "baseImageRef",
+                )
+            ]
+        }
+    }
+
+    id: str | None = Field(default=None, max_length=128, description="BaseImageType IMAGE.")
+    family: str | None = Field(
+        default=None, max_length=128, description="BaseImageType IMAGE_FAMILY."
+    )
+    oss: OssObject | None = Field(default=None, description="BaseImageType OSS (import).")
+    image_ref: LocalObjectReference | None = Field(default=None, description="An Image.")
+    base_image_ref: LocalObjectReference | None = Field(default=None, description="A BaseImage.")
+
+
+class TransitInstance(ApiModel):
+    """The pay-as-you-go instance the cloud builds on."""
+
+    instance_type: str | None = Field(default=None, max_length=64, description="e.g. ecs.g6.large")
+    system_disk_size: int | None = Field(default=None, ge=20, le=500, description="GiB, 20-500.")
+    internet_max_bandwidth_out: int | None = Field(
+        default=None, ge=0, le=100, description="Mbit/s, 0-100."
+    )
+    v_switch_id: str | None = Field(default=None, alias="vSwitchID", max_length=64)
+    delete_instance_on_failure: bool | None = None
+
+
+class Tag(ApiModel):
+    key: str = Field(min_length=1, max_length=128)
+    value: str | None = Field(default=None, max_length=128)
+
+
+class ImageOptions(ApiModel):
+    """Properties of the images the pipeline produces."""
+
+    image_name: str | None = Field(default=None, max_length=128, description="Name prefix.")
+    image_family: str | None = Field(default=None, max_length=128)
+    description: str | None = Field(default=None, max_length=256)
+    nvme_support: str | None = Field(default=None, pattern=r"^(auto|supported|unsupported)$")
+
+
+class ScheduleSpec(ApiModel):
+    cron: str = Field(
+        min_length=9, max_length=128, description="Five-field cron expression, e.g. 0 3 * * 1."
+    )
+    time_zone: str = Field(default="UTC", max_length=64, description="IANA time zone name.")
+
+
+class ConcurrencyPolicy(StrEnum):
+    WAIT = "Wait"
+    REPLACE = "Replace"
+
+
+class OutputImages(ApiModel):
+    enabled: bool = False
+    retention: int = Field(default=3, ge=1, le=100, description="Keep the newest N images.")
+
+
+class ImagePipelineSpec(ApiModel):
+    @field_validator("description")
+    @classmethod
+    def _description_not_url(cls, value: str | None) -> str | None:
+        if value is not None and value.startswith(("http://", "https://")):
+            raise ValueError("must not start with http:// or https://")
+        return value
+
+    provider_ref: Annotated[
+        LocalObjectReference, Field(json_schema_extra=immutable("spec.providerRef"))
+    ]
+    name: str | None = Field(
+        default=None,
+        pattern=PIPELINE_NAME_PATTERN,
+        description="Template Name: 2-128 chars, starts with a letter or CJK character; "
+        "defaults to metadata.name.",
+    )
+    description: str | None = Field(
+        default=None,
+        min_length=2,
+        max_length=256,
+        description="2-256 characters, not starting with http:// or https://.",
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                cel(
+                    "!self.startsWith('http://') && !self.startsWith('https://')",
+                    "spec.description must not start with http:// or https://",
+                )
+            ]
+        },
+    )
+    base_image: BaseImageRef
+    build_content: str | None = Field(
+        default=None, max_length=CONTENT_MAX, description="Build template (at most 16 KB)."
+    )
+    test_content: str | None = Field(
+        default=None, max_length=CONTENT_MAX, description="Test template (at most 16 KB)."
+    )
+    to_region_ids: list[Annotated[str, Field(max_length=64)]] | None = Field(
+        default=None, max_length=20, alias="toRegionIDs", description="Distribute to (<= 20)."
+    )
+    add_accounts: list[Annotated[int, Field(ge=1)]] | None = Field(
+        default=None, max_length=20, description="Share with account IDs (<= 20)."
+    )
+    transit: TransitInstance | None = None
+    repair_mode: str | None = Field(default=None, pattern=r"^(Standard)$")
+    resource_group_id: str | None = Field(default=None, alias="resourceGroupID", max_length=64)
+    tags: list[Tag] | None = Field(default=None, max_length=20)
+    image_options: ImageOptions | None = None
+    schedule: ScheduleSpec | None = None
+    concurrency_policy: ConcurrencyPolicy = ConcurrencyPolicy.WAIT
+    runs_history_limit: int = Field(default=10, ge=1, le=100)
+    output_images: OutputImages | None = None
+    deletion_policy: DeletionPolicy = DeletionPolicy.DELETE
+
+
+class TargetResult(ApiModel):
+    region_id: str | None = Field(default=None, alias="regionID")
+    account_id: int | None = Field(default=None, alias="accountID")
+    image_id: str | None = Field(default=None, alias="imageID")
+    status: str
+    message: str | None = None
+
+
+class PipelineRun(ApiModel):
+    id: str
+    phase: str
+    trigger: str | None = None
+    started_at: str | None = None
+    finished_at: str | None = None
+    reason: str | None = None
+    targets: list[TargetResult] | None = None
+
+
+class ImagePipelineStatus(ObjectStatus):
+    runs: list[PipelineRun] | None = None
+    last_run_id: str | None = Field(default=None, alias="lastRunID")
+    next_schedule_time: str | None = None
+
+
+class ImagePipeline(ApiModel):
+    crd: ClassVar[CrdInfo] = CrdInfo(
+        kind="ImagePipeline",
+        plural="imagepipelines",
+        short_names=("ipl",),
+        description="An image build template whose runs are recorded in status.",
+        columns=(
+            *standard_columns()[:2],
+            PrinterColumn("Last Run", "string", ".status.lastRunID"),
+            *standard_columns()[2:],
+        ),
+    )
+
+    spec: ImagePipelineSpec
+    status: ImagePipelineStatus | None = None

@@ -1,0 +1,79 @@
+"""The few Kubernetes reads handlers need beyond what kopf hands them (providers, Secrets)."""
+
+from __future__ import annotations
+
+import base64
+import threading
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, cast
+
+from kubernetes import client, config
+from kubernetes.client.exceptions import ApiException
+
+from image_operator.api.common import GROUP, VERSION
+
+
+@dataclass(frozen=True)
+class SecretData:
+    resource_version: str
+    data: Mapping[str, str]
+
+    def __repr__(self) -> str:  # never print the values
+        return f"SecretData(resource_version={self.resource_version!r}, keys={sorted(self.data)})"
+
+
+class KubeAccess:
+    """Thin, cached access to ImageProviders and their Secrets."""
+
+    def __init__(self, secret_cache_seconds: float = 30.0) -> None:
+        self._api_client: client.ApiClient | None = None
+        self._lock = threading.Lock()
+        self._secret_ttl = secret_cache_seconds
+        self._secrets: dict[tuple[str, str], tuple[float, SecretData | None]] = {}
+
+    @property
+    def api(self) -> client.ApiClient:
+        with self._lock:
+            if self._api_client is None:
+                try:
+                    config.load_incluster_config()  # type: ignore[no-untyped-call]
+                except config.ConfigException:
+                    config.load_kube_config()  # type: ignore[no-untyped-call]
+                self._api_client = client.ApiClient()
+            return self._api_client
+
+    def get_provider(self, namespace: str, name: str) -> dict[str, Any] | None:
+        try:
+            body = client.CustomObjectsApi(self.api).get_namespaced_custom_object(
+                GROUP, VERSION, namespace, "imageproviders", name
+            )
+        except ApiException as exc:
+            if exc.status == 404:
+                return None
+            raise
+        return cast(dict[str, Any], body)
+
+    def read_secret(self, namespace: str, name: str) -> SecretData | None:
+        key = (namespace, name)
+        now = time.monotonic()
+        cached = self._secrets.get(key)
+        if cached and now - cached[0] < self._secret_ttl:
+            return cached[1]
+        try:
+            secret = client.CoreV1Api(self.api).read_namespaced_secret(name, namespace)
+        except ApiException as exc:
+            if exc.status != 404:
+                raise
+            result = None
+        else:
+            data = {
+                k: base64.b64decode(v).decode("utf-8", errors="replace")
+                for k, v in (secret.data or {}).items()
+            }
+            data.update(secret.string_data or {})
+            version = secret.metadata.resource_version if secret.metadata else None
+            result = SecretData(version or "", data)
+        self._secrets[key] = (now, result)
+        return result

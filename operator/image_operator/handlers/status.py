@@ -1,0 +1,58 @@
+"""Write a reconcile outcome back: status patch, Kubernetes events, and kopf's requeue."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+import kopf
+
+from image_operator.reconcilers.outcome import Outcome
+
+REQUEUE_MARK = "requeue in"
+
+
+KopfLogger = logging.Logger | logging.LoggerAdapter[Any]
+
+
+class Requeue(kopf.TemporaryError):
+    """Ask kopf to run the handler again later: polling, not a failure."""
+
+
+class QuietRequeues(logging.Filter):
+    """kopf logs every TemporaryError at ERROR; polling is normal, so demote ours to DEBUG."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno >= logging.ERROR and f"failed temporarily: {REQUEUE_MARK}" in str(
+            record.msg
+        ):
+            record.levelno = logging.DEBUG
+            record.levelname = "DEBUG"
+        return True
+
+
+def apply_outcome(
+    outcome: Outcome,
+    *,
+    body: kopf.Body,
+    old_status: Mapping[str, Any],
+    patch: kopf.Patch,
+    logger: KopfLogger,
+) -> None:
+    """Merge-patch the status (removed keys become null), post events, raise to requeue."""
+    for key, value in outcome.status.items():
+        if old_status.get(key) != value:
+            patch.status[key] = value
+    for key in old_status:
+        if key not in outcome.status and key != "kopf":
+            patch.status[key] = None
+    for event in outcome.events:
+        kopf.event(body, type=event.type, reason=event.reason, message=event.message)
+        log = logger.warning if event.type == "Warning" else logger.info
+        log("%s: %s", event.reason, event.message)
+    if outcome.requeue_after is not None:
+        phase = outcome.status.get("phase", "")
+        raise Requeue(
+            f"{REQUEUE_MARK} {outcome.requeue_after:.0f}s ({phase})", delay=outcome.requeue_after
+        )

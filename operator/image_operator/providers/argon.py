@@ -1,0 +1,232 @@
+"""The `argon` provider: Argon's image REST API (seed 001), plain JSON over HTTP with httpx.
+
+Argon has no client token, so the idempotency key lives in the cloud name: every image is
+named `<k8s name>-<first 8 hex of the UID>`, and a repeated create answers 409, which the
+reconciler resolves by lookup.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import httpx
+
+from image_operator.api.image import ImageSpec
+from image_operator.api.parameters import Parameter, ParameterKind
+from image_operator.providers.base import (
+    CloudImage,
+    CloudState,
+    ImageRequest,
+    Operation,
+    Provider,
+)
+from image_operator.providers.errors import (
+    Conflict,
+    Forbidden,
+    InvalidInput,
+    NotFound,
+    ProviderError,
+    Throttled,
+    Transient,
+)
+from image_operator.providers.ratelimit import TokenBucket
+
+_STATES = {
+    "Pending": CloudState.PENDING,
+    "Pulling": CloudState.CREATING,
+    "Ready": CloudState.AVAILABLE,
+    "Failed": CloudState.FAILED,
+    "Deleting": CloudState.DELETING,
+}
+# The fields the operator owns; anything else Argon returns (metadata, status) is its own.
+_MANAGED_FIELDS = (
+    "displayName",
+    "group",
+    "repository",
+    "price",
+    "cover",
+    "description",
+    "command",
+    "inputs",
+    "outputs",
+    "configs",
+)
+_BATCH = 50  # names per list call; keeps the query string short
+
+
+def cloud_name(request: ImageRequest) -> str:
+    """Deterministic Argon name: the Kubernetes name plus the UID prefix (the idempotency key)."""
+    return f"{request.name[:200]}-{request.idempotency_key.replace('-', '')[:8]}"
+
+
+def _params(params: list[Parameter] | None, kind: ParameterKind) -> list[dict[str, Any]]:
+    out = []
+    for param in params or []:
+        wire = param.to_wire()
+        wire["kind"] = kind.value  # Argon repeats the kind on every parameter
+        wire.pop("required", None)  # not part of Argon's model
+        out.append(wire)
+    return out
+
+
+def argon_image(name: str, spec: ImageSpec) -> dict[str, Any]:
+    """The `image` object of an Argon create/update body for this spec."""
+    if spec.source.repository is None:
+        raise ValueError("argon images come from a container repository")
+    body: dict[str, Any] = {
+        "name": name,
+        "displayName": spec.display_name,
+        "repository": spec.source.repository.image,
+        "group": spec.group,
+        "price": spec.price,
+        "cover": spec.cover,
+        "description": spec.description,
+        "command": list(spec.command) if spec.command else None,
+        "inputs": _params(spec.inputs, ParameterKind.INPUT) or None,
+        "outputs": _params(spec.outputs, ParameterKind.OUTPUT) or None,
+        "configs": _params(spec.configs, ParameterKind.CONFIG) or None,
+    }
+    return {key: value for key, value in body.items() if value is not None}
+
+
+def _fingerprint(image: Mapping[str, Any]) -> str:
+    managed = {key: image.get(key) for key in _MANAGED_FIELDS if image.get(key) is not None}
+    if isinstance(managed.get("command"), str):
+        managed["command"] = [managed["command"]]
+    if "price" in managed:
+        managed["price"] = str(managed["price"])
+    canonical = json.dumps(managed, sort_keys=True, ensure_ascii=False)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def _error(response: httpx.Response) -> ProviderError:
+    """Map Argon's Kubernetes-style Status error to the provider error set."""
+    try:
+        body = response.json()
+    except ValueError:
+        body = {}
+    message = str(body.get("message") or response.reason_phrase or "no message")
+    causes = (body.get("details") or {}).get("causes") or []
+    if causes:
+        fields = "; ".join(f"{c.get('field')}: {c.get('message')}" for c in causes)
+        message = f"{message} ({fields})"
+    reason = str(body.get("reason") or response.status_code)
+    text = f"argon answered {response.status_code} {reason}: {message}"
+    code = response.status_code
+    if code in (401, 403):
+        return Forbidden(text, vendor_code=reason)
+    if code == 404:
+        return NotFound(text, vendor_code=reason)
+    if code == 409:
+        return Conflict(text, vendor_code=reason)
+    if code == 429:
+        retry_after = response.headers.get("Retry-After")
+        return Throttled(
+            text, vendor_code=reason, retry_after=float(retry_after) if retry_after else None
+        )
+    if code in (400, 422):
+        return InvalidInput(text, vendor_code=reason)
+    return Transient(text, vendor_code=reason)
+
+
+class ArgonProvider(Provider):
+    type_name = "argon"
+    operations = frozenset({Operation.CREATE_FROM_REPOSITORY, Operation.UPDATE, Operation.DELETE})
+
+    def __init__(
+        self,
+        *,
+        endpoint: str,
+        namespace: str,
+        token: str,
+        limiter: TokenBucket | None = None,
+        timeout: float = 30.0,
+    ) -> None:
+        self.namespace = namespace
+        self._limiter = limiter
+        self._client = httpx.Client(
+            base_url=endpoint.rstrip("/"),
+            headers={"Authorization": f"Bearer {token}"},
+            timeout=timeout,
+            event_hooks={"request": [self._throttle]},
+        )
+
+    def _throttle(self, _request: httpx.Request) -> None:
+        if self._limiter is not None:
+            self._limiter.acquire()
+
+    def _call(self, method: str, path: str, **kwargs: Any) -> Any:
+        try:
+            response = self._client.request(method, path, **kwargs)
+        except httpx.TransportError as exc:
+            raise Transient(f"argon is unreachable: {type(exc).__name__}: {exc}") from exc
+        if response.is_error:
+            raise _error(response)
+        return response.json()
+
+    @property
+    def _images(self) -> str:
+        return f"/api/v1/namespaces/{self.namespace}/images"
+
+    def _cloud_image(self, image: Mapping[str, Any]) -> CloudImage:
+        status = image.get("status") or {}
+        return CloudImage(
+            external_id=str(image["name"]),
+            state=_STATES.get(str(status.get("phase", "Ready")), CloudState.CREATING),
+            progress=status.get("progress"),
+            message=status.get("message"),
+            fingerprint=_fingerprint(image),
+            raw=image,
+        )
+
+    def probe(self) -> str:
+        listing = self._call("GET", self._images)
+        return f"argon namespace {self.namespace!r}: {len(listing.get('items', []))} images"
+
+    def create_image(self, request: ImageRequest) -> CloudImage:
+        self.require(Operation.CREATE_FROM_REPOSITORY)
+        body = {
+            "namespace": self.namespace,
+            "image": argon_image(cloud_name(request), request.spec),
+        }
+        return self._cloud_image(self._call("POST", self._images, json=body))
+
+    def find_image(self, request: ImageRequest) -> CloudImage | None:
+        try:
+            return self.get_image(cloud_name(request))
+        except NotFound:
+            return None
+
+    def get_image(self, external_id: str) -> CloudImage:
+        return self._cloud_image(self._call("GET", f"{self._images}/{external_id}"))
+
+    def get_images(self, external_ids: Iterable[str]) -> dict[str, CloudImage | None]:
+        wanted = list(dict.fromkeys(external_ids))
+        found: dict[str, CloudImage | None] = dict.fromkeys(wanted)
+        for start in range(0, len(wanted), _BATCH):
+            names = ",".join(wanted[start : start + _BATCH])
+            listing = self._call("GET", self._images, params={"names": names})
+            for item in listing.get("items", []):
+                image = self._cloud_image(item)
+                if image.external_id in found:
+                    found[image.external_id] = image
+        return found
+
+    def needs_update(self, request: ImageRequest, current: CloudImage) -> bool:
+        desired = argon_image(current.external_id, request.spec)
+        return _fingerprint(desired) != current.fingerprint
+
+    def update_image(self, external_id: str, request: ImageRequest) -> CloudImage:
+        self.require(Operation.UPDATE)
+        body = {"namespace": self.namespace, "image": argon_image(external_id, request.spec)}
+        return self._cloud_image(self._call("PUT", f"{self._images}/{external_id}", json=body))
+
+    def delete_image(self, external_id: str) -> None:
+        self.require(Operation.DELETE)
+        self._call("DELETE", f"{self._images}/{external_id}")
+
+    def close(self) -> None:
+        self._client.close()

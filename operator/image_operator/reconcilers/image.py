@@ -1,0 +1,422 @@
+"""Decide what to do for an `Image`: given its spec, status and the cloud's answer, one step.
+
+Each step makes at most one mutating cloud call and returns, so the external ID reaches the
+status as soon as a create returns. Plain code: the handlers pass everything in, and tests
+drive it with an in-memory provider.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from image_operator import commandtemplate
+from image_operator.api.common import ANNOTATION_EXTERNAL_ID, ANNOTATION_PAUSED, DeletionPolicy
+from image_operator.api.image import ImageSpec
+from image_operator.providers.base import (
+    CREATE_OPERATION,
+    CloudImage,
+    CloudState,
+    ImageRequest,
+    Operation,
+    Provider,
+)
+from image_operator.providers.errors import Conflict, NotFound, ProviderError, Transient
+from image_operator.providers.observer import ImageObserver
+from image_operator.reconcilers.outcome import Event, Outcome, set_conditions
+
+
+@dataclass(frozen=True)
+class ImageObject:
+    """The parts of an `Image` body a reconcile needs."""
+
+    name: str
+    namespace: str
+    uid: str
+    generation: int
+    annotations: Mapping[str, str]
+    spec: ImageSpec | None
+    status: Mapping[str, Any]
+    spec_error: str | None = None
+    deletion_policy: DeletionPolicy = DeletionPolicy.DELETE
+
+    @property
+    def paused(self) -> bool:
+        return self.annotations.get(ANNOTATION_PAUSED, "").lower() == "true"
+
+    def request(self) -> ImageRequest:
+        assert self.spec is not None
+        return ImageRequest(
+            idempotency_key=self.uid, name=self.name, namespace=self.namespace, spec=self.spec
+        )
+
+
+@dataclass(frozen=True)
+class ProviderHandle:
+    """The provider an object uses, as the handler resolved it, or why it could not."""
+
+    name: str
+    provider: Provider | None = None
+    observer: ImageObserver | None = None
+    poll_interval: float = 10.0
+    problem: str | None = None  # a sentence: why the provider cannot be used now
+
+    @property
+    def label(self) -> str:
+        kind = self.provider.type_name if self.provider else "unknown"
+        return f"{kind} provider {self.name!r}"
+
+
+@dataclass(frozen=True)
+class Backoff:
+    base: float = 5.0
+    maximum: float = 300.0
+    provider_wait: float = 15.0
+
+    def delay(self, attempt: int) -> float:
+        return float(min(self.base * 2 ** min(attempt, 16), self.maximum))
+
+
+@dataclass
+class _Step:
+    """Status being assembled during one reconcile."""
+
+    obj: ImageObject
+    status: dict[str, Any]
+    events: list[Event] = field(default_factory=list)
+
+    def outcome(
+        self,
+        *,
+        phase: str,
+        ready: tuple[bool, str, str],
+        reconciling: tuple[bool, str, str] | None = None,
+        stalled: tuple[bool, str, str] | None = None,
+        requeue_after: float | None = None,
+        retrying: bool = False,
+        done: bool = True,
+    ) -> Outcome:
+        self.status["phase"] = phase
+        self.status["observedGeneration"] = self.obj.generation
+        self.status["conditions"] = set_conditions(
+            self.status.get("conditions"),
+            self.obj.generation,
+            ready=ready,
+            reconciling=reconciling,
+            stalled=stalled,
+        )
+        return Outcome(
+            status=self.status,
+            events=self.events,
+            requeue_after=requeue_after,
+            retrying=retrying,
+            done=done,
+        )
+
+    def stalled(self, reason: str, message: str) -> Outcome:
+        self.events.append(Event(reason, message, "Warning"))
+        return self.outcome(
+            phase="Stalled", ready=(False, reason, message), stalled=(True, reason, message)
+        )
+
+    def waiting(self, reason: str, message: str, after: float, *, phase: str) -> Outcome:
+        return self.outcome(
+            phase=phase,
+            ready=(False, reason, message),
+            reconciling=(True, reason, message),
+            requeue_after=after,
+            done=False,
+        )
+
+
+class ImageReconciler:
+    def __init__(self, backoff: Backoff | None = None) -> None:
+        self.backoff = backoff or Backoff()
+
+    # -- create / update -------------------------------------------------------------------
+    def reconcile(self, obj: ImageObject, handle: ProviderHandle, attempt: int = 0) -> Outcome:
+        step = _Step(obj, dict(obj.status))
+        problem = obj.spec_error if obj.spec is None else spec_problem(obj.spec)
+        if problem:
+            return step.stalled("InvalidSpec", problem)
+        if obj.paused:
+            message = f"{ANNOTATION_PAUSED} is true: no calls to the cloud until it is removed"
+            return step.outcome(
+                phase="Paused",
+                ready=_keep_ready(step.status),
+                reconciling=(False, "Paused", message),
+            )
+        if handle.provider is None or handle.observer is None:
+            return step.waiting(
+                "WaitingForProvider",
+                handle.problem or f"ImageProvider {handle.name!r} is not usable yet",
+                self.backoff.provider_wait,
+                phase="Pending",
+            )
+        step.status["providerType"] = handle.provider.type_name
+        try:
+            return self._reconcile(step, handle.provider, handle.observer, handle)
+        except ProviderError as exc:
+            return self._provider_error(step, handle, exc, attempt)
+
+    def _reconcile(
+        self, step: _Step, provider: Provider, observer: ImageObserver, handle: ProviderHandle
+    ) -> Outcome:
+        obj = step.obj
+        assert obj.spec is not None
+        request = obj.request()
+        provider.require(CREATE_OPERATION[obj.spec.source.kind()])
+        external_id = step.status.get("externalID")
+        adopt = obj.annotations.get(ANNOTATION_EXTERNAL_ID)
+
+        if adopt and adopt != external_id:
+            try:
+                cloud: CloudImage | None = provider.get_image(adopt)
+            except NotFound:
+                return step.stalled(
+                    "AdoptionFailed",
+                    f"annotation {ANNOTATION_EXTERNAL_ID} names {adopt!r}, but {handle.label} "
+                    "has no such image: correct the ID or remove the annotation",
+                )
+            step.status["externalID"] = adopt
+            step.events.append(Event("Adopted", f"took over existing cloud image {adopt!r}"))
+        elif not external_id:
+            return self._create(step, provider, request, handle)
+        else:
+            cloud = observer.observe(external_id)
+            if cloud is None:
+                if adopt:
+                    return step.stalled(
+                        "AdoptedImageGone",
+                        f"the adopted cloud image {adopt!r} no longer exists in {handle.label}: "
+                        f"remove the {ANNOTATION_EXTERNAL_ID} annotation to create a new one",
+                    )
+                step.status.pop("externalID", None)
+                step.status.pop("progress", None)
+                step.events.append(
+                    Event(
+                        "CloudImageMissing",
+                        f"cloud image {external_id!r} no longer exists; creating it again",
+                        "Warning",
+                    )
+                )
+                return step.waiting("Recreating", "the cloud image is gone", 1.0, phase="Pending")
+
+        assert cloud is not None
+        return self._observe(step, provider, observer, request, cloud, handle)
+
+    def _create(
+        self, step: _Step, provider: Provider, request: ImageRequest, handle: ProviderHandle
+    ) -> Outcome:
+        # Look up first: a crash between an earlier create and its status write left an image
+        # carrying our idempotency key, and it must be found, not duplicated.
+        cloud = provider.find_image(request)
+        if cloud is not None:
+            step.events.append(
+                Event(
+                    "Recovered",
+                    f"found cloud image {cloud.external_id!r} made by an earlier attempt; "
+                    "not creating another",
+                )
+            )
+        else:
+            try:
+                cloud = provider.create_image(request)
+                step.events.append(
+                    Event("Creating", f"{handle.label} accepted image {cloud.external_id!r}")
+                )
+            except Conflict:
+                cloud = provider.find_image(request)
+                if cloud is None:
+                    raise Transient(
+                        "the cloud reported the image as existing but it cannot be found yet"
+                    ) from None
+                step.events.append(
+                    Event("Recovered", f"cloud image {cloud.external_id!r} already existed")
+                )
+        step.status["externalID"] = cloud.external_id
+        return self._progress(step, cloud, handle)
+
+    def _observe(
+        self,
+        step: _Step,
+        provider: Provider,
+        observer: ImageObserver,
+        request: ImageRequest,
+        cloud: CloudImage,
+        handle: ProviderHandle,
+    ) -> Outcome:
+        obj = step.obj
+        step.status["cloudState"] = cloud.state.value
+        if cloud.message:
+            step.status["message"] = cloud.message
+        else:
+            step.status.pop("message", None)
+
+        if cloud.state is CloudState.FAILED:
+            if step.status.get("phase") == "Failed" and obj.generation > int(
+                step.status.get("observedGeneration") or 0
+            ):
+                # The spec changed since the cloud gave up: clear the failed image, start over.
+                provider.delete_image(cloud.external_id)
+                observer.invalidate(cloud.external_id)
+                step.status.pop("externalID", None)
+                step.events.append(
+                    Event("Recreating", f"deleted failed image {cloud.external_id!r}; retrying")
+                )
+                return step.waiting("Recreating", "creating the image again", 1.0, phase="Pending")
+            message = (
+                f"{handle.label} failed to make image {cloud.external_id!r}: "
+                f"{cloud.message or 'no reason given'}; change the spec to try again"
+            )
+            step.events.append(Event("CloudFailed", message, "Warning"))
+            return step.outcome(
+                phase="Failed",
+                ready=(False, "CloudFailed", message),
+                stalled=(True, "CloudFailed", message),
+            )
+
+        if cloud.state is not CloudState.AVAILABLE:
+            return self._progress(step, cloud, handle)
+
+        if provider.needs_update(request, cloud):
+            provider.require(Operation.UPDATE)
+            updated = provider.update_image(cloud.external_id, request)
+            observer.invalidate(cloud.external_id)
+            step.events.append(
+                Event("Updated", f"pushed spec changes to cloud image {cloud.external_id!r}")
+            )
+            return self._progress(step, updated, handle, updating=True)
+
+        step.status["progress"] = 100
+        message = f"image {cloud.external_id!r} is available in {handle.label}"
+        if step.status.get("phase") != "Ready":
+            step.events.append(Event("Ready", message))
+        return step.outcome(phase="Ready", ready=(True, "Available", message))
+
+    def _progress(
+        self, step: _Step, cloud: CloudImage, handle: ProviderHandle, *, updating: bool = False
+    ) -> Outcome:
+        step.status["cloudState"] = cloud.state.value
+        if cloud.progress is not None:
+            step.status["progress"] = cloud.progress
+        reason = "Updating" if updating else "Creating"
+        done = f" ({cloud.progress}%)" if cloud.progress is not None else ""
+        message = f"{handle.label} is {reason.lower()} image {cloud.external_id!r}{done}"
+        return step.waiting(reason, message, handle.poll_interval, phase=reason)
+
+    def _provider_error(
+        self, step: _Step, handle: ProviderHandle, exc: ProviderError, attempt: int
+    ) -> Outcome:
+        if exc.retryable:
+            delay = self.backoff.delay(attempt)
+            retry_after = getattr(exc, "retry_after", None)
+            if retry_after:
+                delay = max(delay, float(retry_after))
+            message = f"{exc.message}; retrying in {delay:.0f}s"
+            if attempt == 0:
+                step.events.append(Event(exc.reason, message, "Warning"))
+            outcome = step.waiting(
+                exc.reason, message, delay, phase=step.status.get("phase") or "Pending"
+            )
+            outcome.retrying = True
+            return outcome
+        return step.stalled(exc.reason, exc.message)
+
+    # -- deletion ---------------------------------------------------------------------------
+    def finalize(self, obj: ImageObject, handle: ProviderHandle, attempt: int = 0) -> Outcome:
+        step = _Step(obj, dict(obj.status))
+        external_id = step.status.get("externalID")
+        if obj.deletion_policy is DeletionPolicy.ORPHAN:
+            if external_id:
+                step.events.append(
+                    Event("Orphaned", f"left cloud image {external_id!r} in place (Orphan)")
+                )
+            return step.outcome(phase="Deleting", ready=(False, "Deleting", "orphaned"))
+        if obj.paused:
+            message = (
+                f"deletion waits: {ANNOTATION_PAUSED} is true, so the cloud image cannot be "
+                "deleted; remove the annotation or set spec.deletionPolicy: Orphan"
+            )
+            return step.waiting("Paused", message, self.backoff.provider_wait, phase="Deleting")
+        if handle.provider is None:
+            message = (
+                f"cannot delete the cloud image: {handle.problem or 'provider unavailable'}; "
+                "restore the ImageProvider or set spec.deletionPolicy: Orphan"
+            )
+            return step.waiting(
+                "WaitingForProvider", message, self.backoff.provider_wait, phase="Deleting"
+            )
+        provider = handle.provider
+        try:
+            if not external_id and obj.spec is not None:
+                # A create may have succeeded without its status write: find it, never leak it.
+                found = provider.find_image(obj.request())
+                external_id = found.external_id if found else None
+            if not external_id:
+                return step.outcome(
+                    phase="Deleting", ready=(False, "Deleting", "nothing to delete")
+                )
+            if (
+                step.status.get("phase") != "Deleting"
+                or step.status.get("externalID") != external_id
+            ):
+                try:
+                    provider.delete_image(external_id)
+                except NotFound:
+                    return self._deleted(step, external_id)
+                step.status["externalID"] = external_id
+                step.events.append(Event("Deleting", f"deleting cloud image {external_id!r}"))
+            try:
+                cloud = provider.get_image(external_id)
+            except NotFound:
+                return self._deleted(step, external_id)
+            return step.waiting(
+                "Deleting",
+                f"waiting for {handle.label} to delete image {external_id!r} "
+                f"(state {cloud.state.value})",
+                handle.poll_interval,
+                phase="Deleting",
+            )
+        except ProviderError as exc:
+            if exc.retryable:
+                return self._provider_error(step, handle, exc, attempt)
+            step.status["phase"] = "Deleting"
+            message = (
+                f"cannot delete cloud image {external_id!r}: {exc.message}; fix the provider "
+                "or set spec.deletionPolicy: Orphan"
+            )
+            step.events.append(Event(exc.reason, message, "Warning"))
+            outcome = step.outcome(
+                phase="Deleting",
+                ready=(False, exc.reason, message),
+                stalled=(True, exc.reason, message),
+                requeue_after=self.backoff.delay(attempt),
+                done=False,
+            )
+            return outcome
+
+    def _deleted(self, step: _Step, external_id: str) -> Outcome:
+        step.events.append(Event("Deleted", f"cloud image {external_id!r} is gone"))
+        return step.outcome(phase="Deleted", ready=(False, "Deleted", "the cloud image is gone"))
+
+
+def spec_problem(spec: ImageSpec) -> str | None:
+    """What the API server's CEL rules may have let through (e.g. objects stored before a CRD
+    upgrade), said in one sentence per field."""
+    issues = commandtemplate.validate(
+        spec.command or [], spec.inputs or [], spec.outputs or [], spec.configs or []
+    )
+    return "; ".join(issue.message for issue in issues) or None
+
+
+def _keep_ready(status: Mapping[str, Any]) -> tuple[bool, str, str]:
+    for cond in status.get("conditions") or []:
+        if cond.get("type") == "Ready":
+            return (
+                cond.get("status") == "True",
+                str(cond.get("reason") or "Paused"),
+                str(cond.get("message") or ""),
+            )
+    return (False, "Paused", "paused before the image was made")

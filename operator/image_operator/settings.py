@@ -1,0 +1,55 @@
+"""Operator configuration: one typed model, read from IMAGE_OPERATOR_* environment variables.
+
+The CLI flags, the Helm chart's values and docs/configuration.md all describe these fields.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class LogFormat(StrEnum):
+    TEXT = "text"
+    JSON = "json"
+
+
+class Settings(BaseSettings):
+    """Every setting of the operator process."""
+
+    model_config = SettingsConfigDict(env_prefix="IMAGE_OPERATOR_", extra="ignore")
+
+    namespaces: list[str] = Field(
+        default_factory=list,
+        description="Namespaces to watch (comma-separated in the environment); empty = all.",
+    )
+    standalone: bool = Field(
+        default=False,
+        description="Run without kopf peering (only safe with a single replica).",
+    )
+    peering_name: str = Field(
+        default="image-operator",
+        description="KopfPeering object used to keep a single active replica.",
+    )
+    poll_backoff_max_seconds: float = Field(
+        default=300.0, ge=1, description="Upper bound of the retry backoff after cloud errors."
+    )
+    retry_backoff_base_seconds: float = Field(
+        default=5.0, ge=0.1, description="First retry delay after a transient cloud error."
+    )
+    provider_wait_seconds: float = Field(
+        default=15.0, ge=1, description="Retry delay while an ImageProvider or Secret is missing."
+    )
+    provider_probe_interval_seconds: float = Field(
+        default=300.0, ge=5, description="How often each ImageProvider is probed again."
+    )
+    secret_cache_seconds: float = Field(
+        default=30.0, ge=0, description="How long provider credentials are cached in memory."
+    )
+    log_format: LogFormat = Field(default=LogFormat.TEXT, description="text or json.")
+    log_level: str = Field(default="INFO", description="Python logging level name.")
+    health_port: int = Field(
+        default=8080, ge=0, le=65535, description="Port of kopf's liveness endpoint (0 = off)."
+    )
