@@ -31,20 +31,49 @@ fi
 
 command -v go >/dev/null || { log "Go is required to build the control plane (go 1.25+)"; exit 1; }
 mkdir -p "$OUT"
+# One build per cache folder at a time (parallel test workers may all ask for it): wait for a
+# running one, then use what it built.
+if command -v flock >/dev/null; then
+  exec 9>"$OUT/.build.lock"
+  if ! flock -n 9; then
+    log "another build into $OUT is running; waiting for it"
+    flock 9
+  fi
+  if [[ -x "$OUT/kube-apiserver" && -x "$OUT/etcd" && -x "$OUT/kubectl" ]]; then
+    log "built by the other run: $OUT"
+    echo "$OUT"
+    exit 0
+  fi
+fi
 WORK="$(mktemp -d)"
-trap 'kill "${HEARTBEAT:-0}" 2>/dev/null || true; rm -rf "$WORK"' EXIT
+# (Never `kill 0`: with HEARTBEAT unset that would signal our caller's whole process group.)
+trap '[[ -n "${HEARTBEAT:-}" ]] && kill "$HEARTBEAT" 2>/dev/null; rm -rf "$WORK"' EXIT
 START=$(date +%s)
 
-# A heartbeat so a cold build never means minutes of silence.
+# A heartbeat so a cold build never means minutes of silence. It sleeps in 1 s steps because
+# killing it leaves its current `sleep` running, and that must not hold our stdout (a caller
+# reading it to EOF would wait) or the lock for long.
 heartbeat() {
-  while sleep 30; do
-    local n=0
+  local ticks=0 n
+  while sleep 1; do
+    (( ++ticks % 30 == 0 )) || continue
+    n=0
     [[ -f "$WORK/build.log" ]] && n=$(wc -l <"$WORK/build.log")
     log "still building ($(( $(date +%s) - START ))s elapsed, $n packages compiled so far)"
   done
 }
-heartbeat &
+heartbeat 9>&- >/dev/null &
 HEARTBEAT=$!
+
+# `go build -v` lists compiled packages on stderr (the heartbeat counts them). On failure, show
+# the compiler's errors: they would otherwise vanish with $WORK.
+gobuild() {
+  go build -v "$@" 2>"$WORK/build.log" || {
+    log "go build failed; last lines of its output:"
+    tail -n 60 "$WORK/build.log" >&2
+    return 1
+  }
+}
 
 export CGO_ENABLED=0 GOFLAGS=-mod=mod GOTOOLCHAIN=local
 
@@ -67,7 +96,7 @@ GO
   go mod init image-operator.local/etcd >/dev/null 2>&1
   go get "go.etcd.io/etcd/server/v3@v${ETCD_VERSION}" >&2
   go mod tidy >&2
-  go build -v -trimpath -o "$OUT/etcd.tmp" . 2>"$WORK/build.log"
+  gobuild -trimpath -o "$OUT/etcd.tmp" .
   mv "$OUT/etcd.tmp" "$OUT/etcd"
   log "etcd ready ($(( $(date +%s) - START ))s)"
 fi
@@ -131,10 +160,10 @@ LDFLAGS="-s -w -X k8s.io/component-base/version.gitVersion=v${K8S_VERSION} -X k8
 LDFLAGS="${LDFLAGS%.*}"  # gitMinor is the minor number only
 LDFLAGS="-s -w -X k8s.io/component-base/version.gitVersion=v${K8S_VERSION} -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=$(cut -d. -f2 <<<"$K8S_VERSION")"
 LDFLAGS="$LDFLAGS -X k8s.io/client-go/pkg/version.gitVersion=v${K8S_VERSION}"
-go build -v -trimpath -tags selinux,notest -ldflags "$LDFLAGS" -o "$OUT/kube-apiserver.tmp" ./apiserver 2>"$WORK/build.log"
+gobuild -trimpath -tags selinux,notest -ldflags "$LDFLAGS" -o "$OUT/kube-apiserver.tmp" ./apiserver
 mv "$OUT/kube-apiserver.tmp" "$OUT/kube-apiserver"
 log "kube-apiserver ready ($(( $(date +%s) - START ))s)"
-go build -v -trimpath -ldflags "$LDFLAGS" -o "$OUT/kubectl.tmp" ./kubectl 2>"$WORK/build.log"
+gobuild -trimpath -ldflags "$LDFLAGS" -o "$OUT/kubectl.tmp" ./kubectl
 mv "$OUT/kubectl.tmp" "$OUT/kubectl"
 log "kubectl ready; control plane built in $(( $(date +%s) - START ))s into $OUT"
 echo "$OUT"

@@ -67,12 +67,15 @@ def _run(args: argparse.Namespace) -> int:
         else kopf.LogFormat.FULL,
     )
     logging.getLogger().setLevel("DEBUG" if args.verbose else settings.log_level)
+    # One INFO line per cloud request drowns the operator's own story; keep them for --verbose.
+    logging.getLogger("httpx").setLevel("DEBUG" if args.verbose else "WARNING")
     import image_operator.handlers  # noqa: F401  (registers the handlers)
 
     liveness = f"http://0.0.0.0:{settings.health_port}/healthz" if settings.health_port else None
     kopf.run(
         standalone=standalone,
-        peering_name=settings.peering_name,
+        # Naming a peering makes it mandatory in kopf, which a standalone run must not ask for.
+        peering_name=None if standalone else settings.peering_name,
         clusterwide=not namespaces,
         namespaces=namespaces,
         liveness_endpoint=liveness,

@@ -251,6 +251,11 @@ class ImageStatus(ObjectStatus):
     provider_type: str | None = Field(default=None, description="Type of the provider used.")
     cloud_state: str | None = Field(default=None, description="The provider's own state word.")
     message: str | None = Field(default=None, description="Last message from the cloud.")
+    failed_generation: int | None = Field(
+        default=None,
+        description="The generation whose spec the cloud failed to make; a newer generation "
+        "makes the operator delete the failed image and try again.",
+    )
 
 
 class Image(ApiModel):

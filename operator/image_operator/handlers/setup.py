@@ -14,12 +14,15 @@ from image_operator.handlers.status import QuietRequeues
 @kopf.on.startup()
 def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
     settings.persistence.finalizer = FINALIZER
-    # Keep kopf's bookkeeping in our own annotation namespace, out of the status we publish.
+    # Keep kopf's bookkeeping in annotations, out of the status we publish, under prefixes of
+    # its own: kopf drops every annotation under its storage prefixes from the diff it reacts
+    # to, so sharing `imageops.io/` would hide user changes to imageops.io/paused and
+    # imageops.io/external-id.
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(
-        prefix=f"progress.{GROUP}"
+        prefix=f"progress.kopf.{GROUP}"
     )
     settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
-        prefix=GROUP, key="last-handled-configuration"
+        prefix=f"kopf.{GROUP}", key="last-handled-configuration"
     )
     settings.posting.level = logging.INFO
     settings.watching.server_timeout = 300

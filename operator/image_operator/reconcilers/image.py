@@ -7,6 +7,7 @@ drive it with an in-memory provider.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -24,7 +25,13 @@ from image_operator.providers.base import (
 )
 from image_operator.providers.errors import Conflict, NotFound, ProviderError, Transient
 from image_operator.providers.observer import ImageObserver
-from image_operator.reconcilers.outcome import Event, Outcome, set_conditions
+from image_operator.reconcilers.outcome import (
+    RECONCILING,
+    Event,
+    Outcome,
+    condition,
+    set_conditions,
+)
 
 
 @dataclass(frozen=True)
@@ -170,6 +177,14 @@ class ImageReconciler:
         external_id = step.status.get("externalID")
         adopt = obj.annotations.get(ANNOTATION_EXTERNAL_ID)
 
+        if adopt and external_id and adopt != external_id:
+            return step.stalled(
+                "AdoptionConflict",
+                f"annotation {ANNOTATION_EXTERNAL_ID} names {adopt!r}, but this object already "
+                f"manages cloud image {external_id!r}; adopting another would leave that one "
+                "unaccounted for: delete this object (deletionPolicy decides the old image's "
+                "fate) and adopt in a new one",
+            )
         if adopt and adopt != external_id:
             try:
                 cloud: CloudImage | None = provider.get_image(adopt)
@@ -255,13 +270,14 @@ class ImageReconciler:
             step.status.pop("message", None)
 
         if cloud.state is CloudState.FAILED:
-            if step.status.get("phase") == "Failed" and obj.generation > int(
-                step.status.get("observedGeneration") or 0
-            ):
+            failed_generation = step.status.get("failedGeneration")
+            if failed_generation is not None and obj.generation > int(failed_generation):
                 # The spec changed since the cloud gave up: clear the failed image, start over.
-                provider.delete_image(cloud.external_id)
+                with contextlib.suppress(NotFound):  # already gone is just as good
+                    provider.delete_image(cloud.external_id)
                 observer.invalidate(cloud.external_id)
                 step.status.pop("externalID", None)
+                step.status.pop("failedGeneration", None)
                 step.events.append(
                     Event("Recreating", f"deleted failed image {cloud.external_id!r}; retrying")
                 )
@@ -270,7 +286,13 @@ class ImageReconciler:
                 f"{handle.label} failed to make image {cloud.external_id!r}: "
                 f"{cloud.message or 'no reason given'}; change the spec to try again"
             )
-            step.events.append(Event("CloudFailed", message, "Warning"))
+            if failed_generation is None:  # one Warning per failure, not per reconcile
+                step.events.append(Event("CloudFailed", message, "Warning"))
+            # Remember which spec failed: a later generation means "try again", however many
+            # other outcomes (retries, pauses) moved observedGeneration in between.
+            step.status["failedGeneration"] = (
+                obj.generation if failed_generation is None else failed_generation
+            )
             return step.outcome(
                 phase="Failed",
                 ready=(False, "CloudFailed", message),
@@ -280,9 +302,17 @@ class ImageReconciler:
         if cloud.state is not CloudState.AVAILABLE:
             return self._progress(step, cloud, handle)
 
+        step.status.pop("failedGeneration", None)
         if provider.needs_update(request, cloud):
             provider.require(Operation.UPDATE)
-            updated = provider.update_image(cloud.external_id, request)
+            try:
+                updated = provider.update_image(cloud.external_id, request)
+            except NotFound:
+                # Gone between the poll and the update: the next poll sees it missing.
+                observer.invalidate(cloud.external_id)
+                raise Transient(
+                    f"cloud image {cloud.external_id!r} vanished during update"
+                ) from None
             observer.invalidate(cloud.external_id)
             step.events.append(
                 Event("Updated", f"pushed spec changes to cloud image {cloud.external_id!r}")
@@ -358,10 +388,7 @@ class ImageReconciler:
                 return step.outcome(
                     phase="Deleting", ready=(False, "Deleting", "nothing to delete")
                 )
-            if (
-                step.status.get("phase") != "Deleting"
-                or step.status.get("externalID") != external_id
-            ):
+            if not _delete_issued(step.status, external_id):
                 try:
                     provider.delete_image(external_id)
                 except NotFound:
@@ -409,6 +436,14 @@ def spec_problem(spec: ImageSpec) -> str | None:
         spec.command or [], spec.inputs or [], spec.outputs or [], spec.configs or []
     )
     return "; ".join(issue.message for issue in issues) or None
+
+
+def _delete_issued(status: Mapping[str, Any], external_id: str) -> bool:
+    """Whether an earlier finalize pass already asked the cloud to delete this image: only the
+    wait after a delete call reports Reconciling/Deleting (phase `Deleting` alone is also set
+    while paused, waiting for the provider or stalled, before any delete was sent)."""
+    reconciling = condition(dict(status), RECONCILING) or {}
+    return status.get("externalID") == external_id and reconciling.get("reason") == "Deleting"
 
 
 def _keep_ready(status: Mapping[str, Any]) -> tuple[bool, str, str]:

@@ -33,7 +33,8 @@ def reconcile_provider(
             ready=(False, "ConfigurationError", message),
             stalled=(True, "ConfigurationError", message),
         )
-        events.append(Event("ConfigurationError", message, "Warning"))
+        if status.get("phase") != "Error" or _ready_message(status) != message:
+            events.append(Event("ConfigurationError", message, "Warning"))
         return Outcome(status=new, events=events, requeue_after=retry_after)
     try:
         info = provider.probe()
@@ -58,3 +59,10 @@ def reconcile_provider(
     if not was_ready:
         events.append(Event("Ready", f"probe succeeded: {info}"))
     return Outcome(status=new, events=events)
+
+
+def _ready_message(status: Mapping[str, Any]) -> str | None:
+    for cond in status.get("conditions") or []:
+        if cond.get("type") == "Ready":
+            return str(cond.get("message"))
+    return None

@@ -1,0 +1,303 @@
+"""Fixtures for integration tests: the emulator, the real operator process, a namespace each.
+
+The operator runs as a separate process (`python -m image_operator run`), exactly as users run
+it, against the session's real kube-apiserver and the bundled emulator.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import httpx
+import pytest
+from kubernetes import client
+from kubernetes.client.exceptions import ApiException
+
+from image_operator.emulator.config import ArgonSettings, EmulatorConfig
+from image_operator.emulator.server import EmulatorThread
+
+GROUP, VERSION = "imageops.io", "v1alpha1"
+ARGON_TOKEN = "integration-test-token"
+T = TypeVar("T")
+
+
+def wait_for(
+    probe: Callable[[], T | None], *, timeout: float = 60.0, interval: float = 0.25, what: str
+) -> T:
+    """Poll `probe` until it returns something truthy; fail naming `what` and the last value."""
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while time.monotonic() < deadline:
+        last = probe()
+        if last:
+            return last
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}; last seen: {last!r}")
+
+
+class Emulator:
+    """The emulator in a thread plus small helpers to look at / steer its Argon state."""
+
+    def __init__(self, thread: EmulatorThread) -> None:
+        self.thread = thread
+        self.argon_url = thread.url("argon")
+        self.http = httpx.Client(base_url=self.argon_url, timeout=30)
+
+    def argon_images(self, namespace: str = "default") -> dict[str, dict[str, Any]]:
+        """name -> stored image, straight from the emulator's admin dump (no faults apply)."""
+        state = self.http.get("/_emulator/state").raise_for_status().json()
+        images = {}
+        for item in _walk_images(state):
+            meta = item.get("metadata") or {}
+            if meta.get("namespace", namespace) == namespace:
+                images[item["name"]] = item
+        return images
+
+    def set_faults(self, **faults: Any) -> None:
+        self.http.put("/_emulator/faults", json=faults).raise_for_status()
+
+    def stats(self) -> dict[str, Any]:
+        return dict(self.http.get("/_emulator/stats").raise_for_status().json())
+
+    def create_directly(self, name: str, namespace: str = "default") -> dict[str, Any]:
+        body = {
+            "namespace": namespace,
+            "image": {"name": name, "displayName": name, "repository": "library/busybox:1.36"},
+        }
+        response = self.http.post(
+            f"/api/v1/namespaces/{namespace}/images",
+            json=body,
+            headers={"Authorization": f"Bearer {ARGON_TOKEN}"},
+        )
+        response.raise_for_status()
+        return dict(response.json())
+
+
+def _walk_images(node: Any) -> Iterator[dict[str, Any]]:
+    """The admin dump's layout is the emulator's business: find image objects anywhere in it."""
+    if isinstance(node, dict):
+        if "name" in node and "repository" in node and "displayName" in node:
+            yield node
+            return
+        for value in node.values():
+            yield from _walk_images(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from _walk_images(value)
+
+
+@pytest.fixture(scope="session")
+def emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Emulator]:
+    config = EmulatorConfig(
+        state_dir=tmp_path_factory.mktemp("emulator"),
+        argon=ArgonSettings(tokens=[ARGON_TOKEN], creation_seconds=2.0, deletion_seconds=1.0),
+    )
+    thread = EmulatorThread(config)
+    thread.start()
+    try:
+        yield Emulator(thread)
+    finally:
+        thread.stop()
+
+
+class OperatorProcess:
+    """`python -m image_operator run` as a child process, with its log kept for failures."""
+
+    def __init__(self, env: dict[str, str], log_path: Path) -> None:
+        self.env = env
+        self.log_path = log_path
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        log = self.log_path.open("ab")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "image_operator", "run", "--standalone", "--verbose"],
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        log.close()
+
+    def kill(self) -> None:
+        """SIGKILL: no cleanup, no status write; what a crash or an OOM kill looks like."""
+        if self.process and self.process.poll() is None:
+            self.process.send_signal(signal.SIGKILL)
+            self.process.wait(10)
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(20)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+    def log_tail(self, lines: int = 60) -> str:
+        text = self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+        return "\n".join(text.splitlines()[-lines:])
+
+    def alive(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+
+@pytest.fixture(scope="session")
+def operator(
+    control_plane: Any, emulator: Emulator, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[OperatorProcess]:
+    env = control_plane.env()
+    env.update(
+        {
+            "IMAGE_OPERATOR_RETRY_BACKOFF_BASE_SECONDS": "0.5",
+            "IMAGE_OPERATOR_POLL_BACKOFF_MAX_SECONDS": "2",
+            "IMAGE_OPERATOR_PROVIDER_WAIT_SECONDS": "1",
+            "IMAGE_OPERATOR_SECRET_CACHE_SECONDS": "0",
+            "IMAGE_OPERATOR_HEALTH_PORT": "0",
+            "PYTHONUNBUFFERED": "1",
+        }
+    )
+    process = OperatorProcess(env, tmp_path_factory.mktemp("operator") / "operator.log")
+    process.start()
+    try:
+        yield process
+    finally:
+        process.stop()
+        if os.environ.get("IMAGE_OPERATOR_SHOW_LOG"):
+            print(process.log_tail(400))
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[Any]) -> Iterator[None]:
+    """On failure, attach the operator's log tail: the first thing anyone needs."""
+    outcome = yield
+    report = outcome.get_result()
+    if report.when == "call" and report.failed:
+        process = item.funcargs.get("operator") if hasattr(item, "funcargs") else None
+        if isinstance(process, OperatorProcess):
+            report.sections.append(("operator log (tail)", process.log_tail()))
+
+
+@dataclass
+class Kube:
+    """Typed shortcuts to the APIs the tests use, bound to one namespace."""
+
+    api: client.ApiClient
+    namespace: str
+
+    @property
+    def custom(self) -> client.CustomObjectsApi:
+        return client.CustomObjectsApi(self.api)
+
+    @property
+    def core(self) -> client.CoreV1Api:
+        return client.CoreV1Api(self.api)
+
+    def create(self, plural: str, body: dict[str, Any]) -> dict[str, Any]:
+        body.setdefault("apiVersion", f"{GROUP}/{VERSION}")
+        body.setdefault("metadata", {})["namespace"] = self.namespace
+        return dict(
+            self.custom.create_namespaced_custom_object(
+                GROUP, VERSION, self.namespace, plural, body
+            )
+        )
+
+    def get(self, plural: str, name: str) -> dict[str, Any] | None:
+        try:
+            return dict(
+                self.custom.get_namespaced_custom_object(
+                    GROUP, VERSION, self.namespace, plural, name
+                )
+            )
+        except ApiException as exc:
+            if exc.status == 404:
+                return None
+            raise
+
+    def patch(self, plural: str, name: str, body: dict[str, Any]) -> dict[str, Any]:
+        return dict(
+            self.custom.patch_namespaced_custom_object(
+                GROUP, VERSION, self.namespace, plural, name, body
+            )
+        )
+
+    def delete(self, plural: str, name: str) -> None:
+        self.custom.delete_namespaced_custom_object(GROUP, VERSION, self.namespace, plural, name)
+
+    def condition(self, plural: str, name: str, type_: str) -> dict[str, Any] | None:
+        obj = self.get(plural, name) or {}
+        for cond in (obj.get("status") or {}).get("conditions") or []:
+            if cond.get("type") == type_:
+                return dict(cond)
+        return None
+
+    def wait_ready(self, plural: str, name: str, timeout: float = 60) -> dict[str, Any]:
+        def ready() -> dict[str, Any] | None:
+            obj = self.get(plural, name)
+            conds = ((obj or {}).get("status") or {}).get("conditions") or []
+            if any(c.get("type") == "Ready" and c.get("status") == "True" for c in conds):
+                return obj
+            return None
+
+        return wait_for(ready, timeout=timeout, what=f"{plural}/{name} Ready (status: see log)")
+
+    def events(self, name: str) -> list[client.CoreV1Event]:
+        items = self.core.list_namespaced_event(
+            self.namespace, field_selector=f"involvedObject.name={name}"
+        ).items
+        return list(items)
+
+
+@pytest.fixture
+def kube(control_plane: Any, emulator: Emulator, operator: OperatorProcess) -> Iterator[Kube]:
+    """A fresh namespace with a Ready argon ImageProvider named `argon` (and its Secret)."""
+    api = control_plane.api_client()
+    namespace = f"it-{uuid.uuid4().hex[:8]}"
+    client.CoreV1Api(api).create_namespace({"metadata": {"name": namespace}})
+    kube = Kube(api, namespace)
+    kube.core.create_namespaced_secret(
+        namespace,
+        {"metadata": {"name": "argon-credentials"}, "stringData": {"token": ARGON_TOKEN}},
+    )
+    kube.create(
+        "imageproviders",
+        {
+            "kind": "ImageProvider",
+            "metadata": {"name": "argon"},
+            "spec": {
+                "type": "argon",
+                "endpoint": emulator.argon_url,
+                "project": "default",
+                "credentialsSecretRef": {"name": "argon-credentials"},
+                "pollIntervalSeconds": 1,
+            },
+        },
+    )
+    kube.wait_ready("imageproviders", "argon", timeout=60)
+    yield kube
+    api.close()
+
+
+def image_manifest(name: str, **spec: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "kind": "Image",
+        "metadata": {"name": name},
+        "spec": {
+            "providerRef": {"name": "argon"},
+            "source": {"repository": {"image": "nvidia/cuda10.1:tensorflow_mgdc-test-v0.1"}},
+            "displayName": f"Image {name}",
+            "price": "0",
+            "command": ["python3 main.py --task_id={{inputs.task_id}} --out={{outputs.output}}"],
+            "inputs": [{"name": "task_id", "displayName": "Task ID", "default": "-", "index": 0}],
+            "outputs": [{"name": "output", "type": "path", "default": "/data/out", "index": 1}],
+        },
+    }
+    body["spec"].update(spec)
+    return body
