@@ -294,7 +294,8 @@ class LocalCluster:
         die_with_parent: bool = True,
     ) -> None:
         self.bin_dir = Path(bin_dir)
-        self.work_dir = Path(work_dir)
+        # Absolute: the children resolve relative paths against their own working directory.
+        self.work_dir = Path(work_dir).resolve()
         self._token = token or secrets.token_urlsafe(32)
         self._extra_users = dict(extra_users or {})
         _validate_token_field(self._token, "token")

@@ -216,7 +216,9 @@ class ImageSpec(ApiModel):
     source: ImageSource
     display_name: str = Field(min_length=1, max_length=128, description="Display name.")
     group: str | None = Field(default=None, max_length=63, description="Owning work group.")
-    description: str | None = Field(default=None, max_length=1024)
+    description: str | None = Field(
+        default=None, max_length=1024, description="What the image is for (Argon description)."
+    )
     price: str | None = Field(
         default=None,
         pattern=PRICE_PATTERN,

@@ -58,24 +58,34 @@ class CommunityListingSpec(ApiModel):
         max_length=64,
         description="Existing listing group to add a version to (GroupId).",
     )
-    community_image_name: str | None = Field(default=None, max_length=64)
+    community_image_name: str | None = Field(
+        default=None,
+        max_length=64,
+        description="Display name in the community (CommunityImageName).",
+    )
     version_name: str = Field(
         pattern=VERSION_NAME_PATTERN, description="Version like v1.0 (or v1.0.1)."
     )
-    version_desc: str | None = Field(default=None, max_length=512)
+    version_desc: str | None = Field(
+        default=None, max_length=512, description="What changed in this version (VersionDesc)."
+    )
     price: str | None = Field(
         default=None, pattern=PRICE_PATTERN, description='Yuan per hour, "0" = free.'
     )
     cover: CoverSource | None = None
     tags: list[Annotated[str, Field(min_length=1, max_length=32)]] | None = Field(
-        default=None, max_length=20
+        default=None, max_length=20, description='Tags, e.g. ["深度学习", "PyTorch"].'
     )
-    description: str | None = Field(default=None, max_length=1024)
+    description: str | None = Field(
+        default=None, max_length=1024, description="Description of the image (Description)."
+    )
     readme: str | None = Field(default=None, max_length=65536, description="Rich-text readme.")
     supported_gpu_types: list[Annotated[str, Field(min_length=1, max_length=32)]] | None = Field(
         default=None, max_length=32, description='e.g. ["4090", "A100"].'
     )
-    auto_start: bool | None = None
+    auto_start: bool | None = Field(
+        default=None, description="Whether the image supports auto-start (AutoStart)."
+    )
     deletion_policy: DeletionPolicy = DeletionPolicy.DELETE
 
 

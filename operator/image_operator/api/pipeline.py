@@ -143,14 +143,33 @@ class ImagePipelineSpec(ApiModel):
         default=None, max_length=20, description="Share with account IDs (<= 20)."
     )
     transit: TransitInstance | None = None
-    repair_mode: str | None = Field(default=None, pattern=r"^(Standard)$")
-    resource_group_id: str | None = Field(default=None, alias="resourceGroupID", max_length=64)
-    tags: list[Tag] | None = Field(default=None, max_length=20)
+    repair_mode: str | None = Field(
+        default=None, pattern=r"^(Standard)$", description="RepairMode of the template: Standard."
+    )
+    resource_group_id: str | None = Field(
+        default=None,
+        alias="resourceGroupID",
+        max_length=64,
+        description="Enterprise resource group (ResourceGroupId).",
+    )
+    tags: list[Tag] | None = Field(
+        default=None, max_length=20, description="Tags of the template (at most 20)."
+    )
     image_options: ImageOptions | None = None
-    schedule: ScheduleSpec | None = None
-    concurrency_policy: ConcurrencyPolicy = ConcurrencyPolicy.WAIT
-    runs_history_limit: int = Field(default=10, ge=1, le=100)
-    output_images: OutputImages | None = None
+    schedule: ScheduleSpec | None = Field(
+        default=None, description="Run on a cron schedule as well (in a time zone)."
+    )
+    concurrency_policy: ConcurrencyPolicy = Field(
+        default=ConcurrencyPolicy.WAIT,
+        description="One run at a time: Wait queues a newer trigger, Replace cancels the "
+        "running execution first.",
+    )
+    runs_history_limit: int = Field(
+        default=10, ge=1, le=100, description="How many runs status.runs keeps."
+    )
+    output_images: OutputImages | None = Field(
+        default=None, description="Materialise each successful run's images as Image objects."
+    )
     deletion_policy: DeletionPolicy = DeletionPolicy.DELETE
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import socket
 from typing import Any
 
 import kopf
@@ -25,5 +26,9 @@ def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
         prefix=f"kopf.{GROUP}", key="last-handled-configuration"
     )
     settings.posting.level = logging.INFO
+    # Events read "From image-operator" in `kubectl describe`, not "kopf".
+    settings.posting.reporting_component = "image-operator"
+    settings.posting.reporting_instance = socket.gethostname()
+    settings.posting.event_name_prefix = "image-operator-"
     settings.watching.server_timeout = 300
     logging.getLogger("kopf.objects").addFilter(QuietRequeues())

@@ -1,0 +1,64 @@
+# image-operator developer entry points. `make help` lists them.
+# Two commands matter to a newcomer: `make demo` (see it work) and `make test` (prove it works).
+
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.DEFAULT_GOAL := help
+
+.PHONY: help
+help: ## list the targets
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml
+	@echo "==> creating $(VENV) and installing image-operator with its dev tools"
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	@touch $(STAMP)
+
+.PHONY: venv
+venv: $(STAMP) ## create .venv with the package and dev tools
+
+.PHONY: control-plane
+control-plane: ## build (once, cached) kube-apiserver, etcd and kubectl from their Go modules
+	@hack/build-control-plane.sh >/dev/null
+
+.PHONY: crds
+crds: $(STAMP) ## regenerate crds/ and the chart's copy from the pydantic models
+	$(BIN)/image-operator crds
+
+.PHONY: lint
+lint: $(STAMP) ## ruff, mypy --strict, layering contracts, generated files in sync
+	$(BIN)/ruff check operator tests
+	$(BIN)/ruff format --check operator tests
+	$(BIN)/mypy
+	PYTHONPATH=operator $(BIN)/lint-imports
+	$(BIN)/image-operator crds --check
+
+.PHONY: unit
+unit: $(STAMP) ## fast tests: models, template, reconcilers, emulator contracts
+	$(BIN)/pytest -m "not integration" -q
+
+.PHONY: integration
+integration: $(STAMP) control-plane ## tests on a real kube-apiserver + etcd with the operator process
+	$(BIN)/pytest -m integration -q
+
+.PHONY: test
+test: $(STAMP) control-plane lint ## everything CI runs: lint, then all tests
+	$(BIN)/pytest -q
+
+.PHONY: demo
+demo: $(STAMP) control-plane ## local control plane + emulator + operator + examples/demo, until Ready
+	hack/demo.sh up
+
+.PHONY: demo-down
+demo-down: ## stop what `make demo` started
+	hack/demo.sh down
+
+.PHONY: clean
+clean: ## remove the virtualenv and caches (not the control-plane build cache)
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .demo

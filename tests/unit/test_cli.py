@@ -1,0 +1,63 @@
+"""The `image-operator` command's offline subcommands: render and crds."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from image_operator.cli import main
+
+FIXTURE = Path(__file__).parent / "fixtures" / "transcode-image.yaml"
+
+
+def test_render_prints_the_command_with_values_and_defaults(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    code = main(
+        [
+            "render",
+            str(FIXTURE),
+            "--set",
+            "inputs.task_id=42",
+            "--set",
+            "inputs.date=2020-12-21",
+            "--set",
+            "inputs.input_file=/in.mp4",
+        ]
+    )
+
+    out = capsys.readouterr().out
+    assert code == 0
+    assert out.startswith(
+        "python3 /home/mediacloud/main_transcode.py --task_id=42 --date=2020-12-21"
+    )
+    assert "--cache_path=/data/y/argon/workdir/default/cache_path" in out
+
+
+def test_render_names_the_missing_value(capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["render", str(FIXTURE), "--set", "inputs.task_id=42"])
+
+    err = capsys.readouterr().err
+    assert code == 1
+    assert "inputs.date has no value and no default; pass --set inputs.date=..." in err
+
+
+def test_render_rejects_a_malformed_set(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["render", str(FIXTURE), "--set", "task_id"]) == 1
+    assert "KIND.NAME=VALUE" in capsys.readouterr().err
+
+
+def test_render_reports_an_unreadable_file(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["render", "/nonexistent/image.yaml"]) == 2
+    assert "cannot read /nonexistent/image.yaml" in capsys.readouterr().err
+
+
+def test_crds_check_fails_on_drift_and_passes_after_writing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["crds", "--output", str(tmp_path), "--check"]) == 1
+    assert "out of date" in capsys.readouterr().err
+
+    assert main(["crds", "--output", str(tmp_path)]) == 0
+    assert main(["crds", "--output", str(tmp_path), "--check"]) == 0
