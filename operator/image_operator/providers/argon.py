@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
@@ -33,6 +33,9 @@ from image_operator.providers.errors import (
     Transient,
 )
 from image_operator.providers.ratelimit import TokenBucket
+
+if TYPE_CHECKING:
+    from image_operator.providers.factory import ProviderConfig
 
 _STATES = {
     "Pending": CloudState.PENDING,
@@ -230,3 +233,18 @@ class ArgonProvider(Provider):
 
     def close(self) -> None:
         self._client.close()
+
+
+def build(config: ProviderConfig) -> ArgonProvider:
+    """The factory's entry point for type `argon`."""
+    spec = config.spec
+    if not spec.endpoint:
+        raise InvalidInput("spec.endpoint is required for type argon (Argon has no public URL)")
+    if not spec.project:
+        raise InvalidInput("spec.project (the Argon namespace) is required for type argon")
+    return ArgonProvider(
+        endpoint=spec.endpoint,
+        namespace=spec.project,
+        token=config.credentials["token"],
+        limiter=config.limiter,
+    )

@@ -1,11 +1,17 @@
-"""Build a provider client from an ImageProvider spec and the keys of its Secret."""
+"""Build a provider client from an ImageProvider spec and the keys of its Secret.
+
+Each provider type lives in its own module exposing `build(config: ProviderConfig) -> Provider`;
+`_MODULES` maps the type to that module, imported only when a provider of that type is built
+(so one vendor SDK's import cost or breakage never touches the others).
+"""
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 from image_operator.api.provider import ImageProviderSpec, ProviderType
-from image_operator.providers.argon import ArgonProvider
 from image_operator.providers.base import Provider
 from image_operator.providers.errors import InvalidInput, Unsupported
 from image_operator.providers.ratelimit import TokenBucket
@@ -20,6 +26,23 @@ CREDENTIAL_KEYS: dict[ProviderType, tuple[str, ...]] = {
     ProviderType.REGISTRY: (),
 }
 
+_MODULES: dict[ProviderType, str] = {
+    ProviderType.ARGON: "image_operator.providers.argon",
+}
+
+
+@dataclass(frozen=True)
+class ProviderConfig:
+    """What every provider builder receives: the validated spec, the Secret's keys, a limiter."""
+
+    spec: ImageProviderSpec
+    credentials: Mapping[str, str] = field(repr=False)
+    limiter: TokenBucket | None = None
+
+
+def available_types() -> list[str]:
+    return sorted(t.value for t in _MODULES)
+
 
 def _require_keys(spec: ImageProviderSpec, credentials: Mapping[str, str]) -> None:
     missing = [key for key in CREDENTIAL_KEYS[spec.type] if not credentials.get(key)]
@@ -33,24 +56,18 @@ def _require_keys(spec: ImageProviderSpec, credentials: Mapping[str, str]) -> No
 
 def build_provider(spec: ImageProviderSpec, credentials: Mapping[str, str]) -> Provider:
     """A ready-to-use client; raises InvalidInput/Unsupported with a message naming the field."""
+    module_name = _MODULES.get(spec.type)
+    if module_name is None:
+        raise Unsupported(
+            f"provider type {spec.type.value!r} is not available in this version of "
+            f"image-operator; available: {', '.join(available_types())}"
+        )
     _require_keys(spec, credentials)
     limiter = (
         TokenBucket(spec.rate_limit.requests_per_second, spec.rate_limit.burst)
         if spec.rate_limit
         else None
     )
-    if spec.type is ProviderType.ARGON:
-        if not spec.endpoint:
-            raise InvalidInput("spec.endpoint is required for type argon (Argon has no public URL)")
-        if not spec.project:
-            raise InvalidInput("spec.project (the Argon namespace) is required for type argon")
-        return ArgonProvider(
-            endpoint=spec.endpoint,
-            namespace=spec.project,
-            token=credentials["token"],
-            limiter=limiter,
-        )
-    raise Unsupported(
-        f"provider type {spec.type.value!r} is not available in this version of image-operator; "
-        f"available: {ProviderType.ARGON.value}"
-    )
+    module = importlib.import_module(module_name)
+    provider: Provider = module.build(ProviderConfig(spec, credentials, limiter))
+    return provider
