@@ -28,6 +28,9 @@ import yaml
 
 from image_operator.localcluster import LocalCluster, apply_manifests, resolve_binaries
 
+# Fixtures that start the real peers (OpenStack Glance, an OCI registry) for the provider tests.
+pytest_plugins = ["tests.peers.glance", "tests.peers.registry"]
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 #: Manifests applied to the session cluster (IMAGE_OPERATOR_TEST_CRDS overrides; "" = none).
 CRDS_DIR = Path(os.environ.get("IMAGE_OPERATOR_TEST_CRDS", REPO_ROOT / "crds"))

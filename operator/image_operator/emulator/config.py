@@ -110,6 +110,24 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+class CompShareSettings(VendorSettings):
+    """UCloud CompShare (signed RPC, seed 000). Off until its vendor module registers."""
+
+    enabled: bool = Field(default=False, description="Serve this vendor at all.")
+
+
+class UCloudStackSettings(VendorSettings):
+    """The private-cloud IMAGE API (signed RPC, seed 003). Off until its module registers."""
+
+    enabled: bool = Field(default=False, description="Serve this vendor at all.")
+
+
+class AliyunSettings(VendorSettings):
+    """Alibaba Cloud ECS (RPC, seed 004). Off until its vendor module registers."""
+
+    enabled: bool = Field(default=False, description="Serve this vendor at all.")
+
+
 class EmulatorConfig(_Settings):
     """The whole emulator: where state lives, where to listen, and one section per vendor."""
 
@@ -125,6 +143,9 @@ class EmulatorConfig(_Settings):
         "and must not be reachable from other machines unless you mean it.",
     )
     argon: ArgonSettings = Field(default_factory=ArgonSettings)
+    compshare: CompShareSettings = Field(default_factory=CompShareSettings)
+    ucloudstack: UCloudStackSettings = Field(default_factory=UCloudStackSettings)
+    aliyun: AliyunSettings = Field(default_factory=AliyunSettings)
 
     @model_validator(mode="after")
     def _check(self) -> Self:
@@ -142,7 +163,12 @@ class EmulatorConfig(_Settings):
 
     def vendors(self) -> dict[str, VendorSettings]:
         """The enabled vendor sections by vendor name (the name is the section's key)."""
-        sections: dict[str, VendorSettings] = {"argon": self.argon}
+        sections: dict[str, VendorSettings] = {
+            "argon": self.argon,
+            "compshare": self.compshare,
+            "ucloudstack": self.ucloudstack,
+            "aliyun": self.aliyun,
+        }
         return {name: section for name, section in sections.items() if section.enabled}
 
 
