@@ -54,6 +54,7 @@ def _run(args: argparse.Namespace) -> int:
     import logging
 
     import kopf
+    import prometheus_client
 
     from image_operator.settings import LogFormat, Settings
 
@@ -71,6 +72,8 @@ def _run(args: argparse.Namespace) -> int:
     logging.getLogger("httpx").setLevel("DEBUG" if args.verbose else "WARNING")
     import image_operator.handlers  # noqa: F401  (registers the handlers)
 
+    if settings.metrics_port:
+        prometheus_client.start_http_server(settings.metrics_port)
     liveness = f"http://0.0.0.0:{settings.health_port}/healthz" if settings.health_port else None
     kopf.run(
         standalone=standalone,

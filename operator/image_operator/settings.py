@@ -50,6 +50,12 @@ class Settings(BaseSettings):
     )
     log_format: LogFormat = Field(default=LogFormat.TEXT, description="text or json.")
     log_level: str = Field(default="INFO", description="Python logging level name.")
+    metrics_port: int = Field(
+        default=9090,
+        ge=0,
+        le=65535,
+        description="Port of the Prometheus /metrics endpoint (0 = off).",
+    )
     health_port: int = Field(
         default=8080, ge=0, le=65535, description="Port of kopf's liveness endpoint (0 = off)."
     )

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -109,6 +110,12 @@ def emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Emulator]:
         thread.stop()
 
 
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
 class OperatorProcess:
     """`python -m image_operator run` as a child process, with its log kept for failures."""
 
@@ -116,6 +123,7 @@ class OperatorProcess:
         self.env = env
         self.log_path = log_path
         self.process: subprocess.Popen[bytes] | None = None
+        self.metrics_url = ""
 
     def start(self) -> None:
         log = self.log_path.open("ab")
@@ -154,6 +162,7 @@ def operator(
     control_plane: Any, emulator: Emulator, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[OperatorProcess]:
     env = control_plane.env()
+    metrics_port = _free_port()
     env.update(
         {
             "IMAGE_OPERATOR_RETRY_BACKOFF_BASE_SECONDS": "0.5",
@@ -161,10 +170,12 @@ def operator(
             "IMAGE_OPERATOR_PROVIDER_WAIT_SECONDS": "1",
             "IMAGE_OPERATOR_SECRET_CACHE_SECONDS": "0",
             "IMAGE_OPERATOR_HEALTH_PORT": "0",
+            "IMAGE_OPERATOR_METRICS_PORT": str(metrics_port),
             "PYTHONUNBUFFERED": "1",
         }
     )
     process = OperatorProcess(env, tmp_path_factory.mktemp("operator") / "operator.log")
+    process.metrics_url = f"http://127.0.0.1:{metrics_port}/metrics"
     process.start()
     try:
         yield process

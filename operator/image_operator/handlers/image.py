@@ -7,6 +7,7 @@ from typing import Any
 import kopf
 from pydantic import ValidationError
 
+from image_operator import metrics
 from image_operator.api.common import GROUP, VERSION, DeletionPolicy
 from image_operator.api.image import ImageSpec
 from image_operator.handlers.context import context
@@ -52,9 +53,12 @@ def reconcile_image(body: kopf.Body, patch: kopf.Patch, logger: KopfLogger, **_:
     ref = (body.get("spec") or {}).get("providerRef") or {}
     handle = ctx.providers.handle(obj.namespace, str(ref.get("name", "")))
     attempt = ctx.errors.get(obj.uid, 0)
-    outcome = ctx.image_reconciler.reconcile(obj, handle, attempt)
+    with metrics.timed_reconcile("Image"):
+        outcome = ctx.image_reconciler.reconcile(obj, handle, attempt)
     ctx.errors.record(obj.uid, outcome.retrying)
-    apply_outcome(outcome, body=body, old_status=obj.status, patch=patch, logger=logger)
+    apply_outcome(
+        outcome, kind="Image", body=body, old_status=obj.status, patch=patch, logger=logger
+    )
 
 
 @kopf.on.delete(**IMAGES)
@@ -64,11 +68,14 @@ def finalize_image(body: kopf.Body, patch: kopf.Patch, logger: KopfLogger, **_: 
     ref = (body.get("spec") or {}).get("providerRef") or {}
     handle = ctx.providers.handle(obj.namespace, str(ref.get("name", "")))
     attempt = ctx.errors.get(obj.uid, 0)
-    outcome = ctx.image_reconciler.finalize(obj, handle, attempt)
+    with metrics.timed_reconcile("Image"):
+        outcome = ctx.image_reconciler.finalize(obj, handle, attempt)
     ctx.errors.record(obj.uid, outcome.retrying)
     if outcome.done:
         outcome.requeue_after = None
         ctx.errors.forget(obj.uid)
     elif outcome.requeue_after is None:
         outcome.requeue_after = ctx.backoff.provider_wait
-    apply_outcome(outcome, body=body, old_status=obj.status, patch=patch, logger=logger)
+    apply_outcome(
+        outcome, kind="Image", body=body, old_status=obj.status, patch=patch, logger=logger
+    )

@@ -6,6 +6,7 @@ from typing import Any
 
 import kopf
 
+from image_operator import metrics
 from image_operator.api.common import GROUP, VERSION
 from image_operator.handlers.context import context
 from image_operator.handlers.status import KopfLogger, apply_outcome
@@ -20,17 +21,23 @@ def _probe(body: kopf.Body, patch: kopf.Patch, logger: KopfLogger) -> None:
     ctx = context()
     meta = body.get("metadata") or {}
     handle = ctx.providers.handle(str(meta.get("namespace")), str(meta.get("name")))
-    outcome = reconcile_provider(
-        generation=int(meta.get("generation") or 0),
-        status=dict(body.get("status") or {}),
-        provider=handle.provider,
-        problem=handle.problem,
-        retry_after=ctx.backoff.provider_wait,
-    )
+    with metrics.timed_reconcile("ImageProvider"):
+        outcome = reconcile_provider(
+            generation=int(meta.get("generation") or 0),
+            status=dict(body.get("status") or {}),
+            provider=handle.provider,
+            problem=handle.problem,
+            retry_after=ctx.backoff.provider_wait,
+        )
     # Periodic probes re-check; a failed probe is reported in status, not retried in a loop.
     outcome.requeue_after = None
     apply_outcome(
-        outcome, body=body, old_status=dict(body.get("status") or {}), patch=patch, logger=logger
+        outcome,
+        kind="ImageProvider",
+        body=body,
+        old_status=dict(body.get("status") or {}),
+        patch=patch,
+        logger=logger,
     )
 
 

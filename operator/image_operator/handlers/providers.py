@@ -11,6 +11,7 @@ from image_operator.api.provider import ImageProviderSpec
 from image_operator.handlers.kube import KubeAccess
 from image_operator.providers.errors import ProviderError
 from image_operator.providers.factory import build_provider
+from image_operator.providers.instrumented import InstrumentedProvider
 from image_operator.providers.observer import ImageObserver
 from image_operator.reconcilers.image import ProviderHandle
 from image_operator.validation import describe_validation_error
@@ -62,7 +63,7 @@ class ProviderRegistry:
             if cached and cached.key == key:
                 return cached.handle
             try:
-                provider = build_provider(spec, credentials)
+                provider = InstrumentedProvider(build_provider(spec, credentials))
             except ProviderError as exc:
                 return ProviderHandle(name, problem=f"ImageProvider {name!r}: {exc.message}")
             if cached and cached.handle.provider:

@@ -8,6 +8,7 @@ from typing import Any
 
 import kopf
 
+from image_operator import metrics
 from image_operator.reconcilers.outcome import Outcome
 
 REQUEUE_MARK = "requeue in"
@@ -32,15 +33,36 @@ class QuietRequeues(logging.Filter):
         return True
 
 
+def _record(kind: str, uid: str, outcome: Outcome) -> None:
+    conditions = {c.get("type"): c for c in outcome.status.get("conditions") or []}
+    stalled = conditions.get("Stalled", {}).get("status") == "True"
+    reconciling = conditions.get("Reconciling", {}).get("status") == "True"
+    if stalled:
+        result = "stalled"
+        metrics.RECONCILE_ERRORS.labels(kind, conditions["Stalled"].get("reason", "")).inc()
+    elif outcome.retrying:
+        result = "error"
+        reason = conditions.get("Reconciling", {}).get("reason", "")
+        metrics.RECONCILE_ERRORS.labels(kind, reason).inc()
+    elif outcome.requeue_after is not None:
+        result = "requeued"
+    else:
+        result = "settled"
+    metrics.RECONCILES.labels(kind, result).inc()
+    metrics.set_in_flight(kind, uid, reconciling)
+
+
 def apply_outcome(
     outcome: Outcome,
     *,
+    kind: str,
     body: kopf.Body,
     old_status: Mapping[str, Any],
     patch: kopf.Patch,
     logger: KopfLogger,
 ) -> None:
     """Merge-patch the status (removed keys become null), post events, raise to requeue."""
+    _record(kind, str((body.get("metadata") or {}).get("uid")), outcome)
     for key, value in outcome.status.items():
         if old_status.get(key) != value:
             patch.status[key] = value

@@ -1,0 +1,83 @@
+"""A provider wrapper that counts and times every cloud call (Prometheus), whatever the vendor."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable
+from typing import Any, TypeVar
+
+from image_operator import metrics
+from image_operator.providers.base import CloudImage, ImageRequest, Provider
+from image_operator.providers.errors import ProviderError
+
+T = TypeVar("T")
+
+
+class InstrumentedProvider(Provider):
+    """Delegates to `inner`; each call is one `imageops_cloud_requests_total` sample.
+
+    Vendor-specific methods beyond the Provider interface (publish, pipelines, ...) pass
+    through `__getattr__` and are measured the same way.
+    """
+
+    def __init__(self, inner: Provider) -> None:
+        self.inner = inner
+        self.type_name = inner.type_name
+        self.operations = inner.operations
+
+    def _call(self, action: str, function: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        start = time.perf_counter()
+        outcome = "ok"
+        try:
+            return function(*args, **kwargs)
+        except ProviderError as exc:
+            outcome = exc.reason
+            metrics.CLOUD_ERRORS.labels(self.type_name, action, exc.reason).inc()
+            raise
+        except Exception:
+            outcome = "InternalError"
+            metrics.CLOUD_ERRORS.labels(self.type_name, action, outcome).inc()
+            raise
+        finally:
+            metrics.CLOUD_REQUESTS.labels(self.type_name, action, outcome).inc()
+            metrics.CLOUD_LATENCY.labels(self.type_name, action).observe(
+                time.perf_counter() - start
+            )
+
+    def __getattr__(self, name: str) -> Any:
+        attribute = getattr(self.inner, name)
+        if not callable(attribute) or name.startswith("_"):
+            return attribute
+
+        def measured(*args: Any, **kwargs: Any) -> Any:
+            return self._call(name, attribute, *args, **kwargs)
+
+        return measured
+
+    def probe(self) -> str:
+        return self._call("probe", self.inner.probe)
+
+    def create_image(self, request: ImageRequest) -> CloudImage:
+        return self._call("create_image", self.inner.create_image, request)
+
+    def find_image(self, request: ImageRequest) -> CloudImage | None:
+        return self._call("find_image", self.inner.find_image, request)
+
+    def get_image(self, external_id: str) -> CloudImage:
+        return self._call("get_image", self.inner.get_image, external_id)
+
+    def get_images(self, external_ids: Iterable[str]) -> dict[str, CloudImage | None]:
+        return self._call("get_images", self.inner.get_images, list(external_ids))
+
+    def needs_update(self, request: ImageRequest, current: CloudImage) -> bool:
+        # A local comparison, not a cloud call: not counted.
+        return self.inner.needs_update(request, current)
+
+    def update_image(self, external_id: str, request: ImageRequest) -> CloudImage:
+        return self._call("update_image", self.inner.update_image, external_id, request)
+
+    def delete_image(self, external_id: str) -> None:
+        self._call("delete_image", self.inner.delete_image, external_id)
+
+    def close(self) -> None:
+        self.inner.close()
