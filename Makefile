@@ -23,13 +23,17 @@ $(STAMP): pyproject.toml
 .PHONY: venv
 venv: $(STAMP) ## create .venv with the package and dev tools
 
+.PHONY: helm
+helm: ## build (once, cached) the helm CLI from its Go module
+	@hack/build-helm.sh >/dev/null
+
 .PHONY: control-plane
 control-plane: ## build (once, cached) kube-apiserver, etcd and kubectl from their Go modules
 	@hack/build-control-plane.sh >/dev/null
 
-.PHONY: crds
-crds: $(STAMP) ## regenerate crds/ and the chart's copy from the pydantic models
-	$(BIN)/image-operator crds
+.PHONY: generate crds
+generate crds: $(STAMP) ## regenerate CRDs, the chart's values schema and docs/reference.md from the models
+	$(BIN)/image-operator generate
 
 .PHONY: lint
 lint: $(STAMP) ## ruff, mypy --strict, layering contracts, generated files in sync
@@ -37,18 +41,18 @@ lint: $(STAMP) ## ruff, mypy --strict, layering contracts, generated files in sy
 	$(BIN)/ruff format --check operator tests
 	$(BIN)/mypy
 	PYTHONPATH=operator $(BIN)/lint-imports
-	$(BIN)/image-operator crds --check
+	$(BIN)/image-operator generate --check
 
 .PHONY: unit
 unit: $(STAMP) ## fast tests: models, template, reconcilers, emulator contracts
 	$(BIN)/pytest -m "not integration" -q
 
 .PHONY: integration
-integration: $(STAMP) control-plane ## tests on a real kube-apiserver + etcd with the operator process
+integration: $(STAMP) control-plane helm ## tests on a real kube-apiserver + etcd with the operator process
 	$(BIN)/pytest -m integration -q
 
 .PHONY: test
-test: $(STAMP) control-plane lint ## everything CI runs: lint, then all tests
+test: $(STAMP) control-plane helm lint ## everything CI runs: lint, then all tests
 	$(BIN)/pytest -q
 
 .PHONY: demo

@@ -31,6 +31,23 @@ def _crds(args: argparse.Namespace) -> int:
     return 0
 
 
+def _generate(args: argparse.Namespace) -> int:
+    from image_operator import generated
+
+    root = Path(args.root)
+    if args.check:
+        stale = generated.drift(root)
+        for path in stale:
+            print(f"out of date: {path}", file=sys.stderr)
+        if stale:
+            print("run `image-operator generate` (or `make generate`) and commit", file=sys.stderr)
+            return 1
+        return 0
+    for path in generated.write(root):
+        print(path)
+    return 0
+
+
 def _render(args: argparse.Namespace) -> int:
     from image_operator import commandtemplate
 
@@ -120,6 +137,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     crds.add_argument("--check", action="store_true", help="fail if the files are out of date")
     crds.set_defaults(func=_crds)
+
+    generate = sub.add_parser(
+        "generate", help="write every generated file: CRDs, chart values schema, reference docs"
+    )
+    generate.add_argument("--root", default=".", help="repository root (default: .)")
+    generate.add_argument("--check", action="store_true", help="fail if any file is out of date")
+    generate.set_defaults(func=_generate)
 
     render = sub.add_parser("render", help="render an Image manifest's command template")
     render.add_argument("file", help="an Image manifest (YAML)")

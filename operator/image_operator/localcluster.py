@@ -465,13 +465,12 @@ class LocalCluster:
         self._token_file.chmod(0o600)
 
     def write_kubeconfig(self, path: Path | None = None, *, token: str | None = None) -> Path:
-        """Write a kubeconfig for this cluster (admin unless ``token`` names an extra user)."""
+        """Write a kubeconfig for this cluster: the admin, an extra user's token, or any other
+        bearer token the API server accepts (e.g. a ServiceAccount's from TokenRequest)."""
         path = self.kubeconfig_path if path is None else Path(path)
         user = ADMIN_USER
         if token is not None and token != self._token:
-            if token not in self._extra_users:
-                raise LocalClusterError("unknown token: pass it in extra_users before start()")
-            user = self._extra_users[token][0]
+            user = self._extra_users[token][0] if token in self._extra_users else "token-user"
         cluster: dict[str, Any] = {"server": self.server_url}
         if self._ca_data is not None:
             cluster["certificate-authority-data"] = base64.b64encode(self._ca_data).decode()

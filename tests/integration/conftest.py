@@ -28,6 +28,7 @@ from image_operator.emulator.server import EmulatorThread
 
 GROUP, VERSION = "imageops.io", "v1alpha1"
 ARGON_TOKEN = "integration-test-token"
+TEST_NAMESPACE_PREFIX = "it-"
 T = TypeVar("T")
 
 
@@ -124,11 +125,12 @@ class OperatorProcess:
         self.log_path = log_path
         self.process: subprocess.Popen[bytes] | None = None
         self.metrics_url = ""
+        self.args = ["run", "--standalone", "--verbose"]
 
     def start(self) -> None:
         log = self.log_path.open("ab")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "image_operator", "run", "--standalone", "--verbose"],
+            [sys.executable, "-m", "image_operator", *self.args],
             env=self.env,
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -170,6 +172,8 @@ def operator(
             "IMAGE_OPERATOR_PROVIDER_WAIT_SECONDS": "1",
             "IMAGE_OPERATOR_SECRET_CACHE_SECONDS": "0",
             "IMAGE_OPERATOR_HEALTH_PORT": "0",
+            # Only the test namespaces: tests that run their own operator (RBAC) use others.
+            "IMAGE_OPERATOR_NAMESPACES": f"{TEST_NAMESPACE_PREFIX}*",
             "IMAGE_OPERATOR_METRICS_PORT": str(metrics_port),
             "PYTHONUNBUFFERED": "1",
         }
@@ -270,7 +274,7 @@ class Kube:
 def kube(control_plane: Any, emulator: Emulator, operator: OperatorProcess) -> Iterator[Kube]:
     """A fresh namespace with a Ready argon ImageProvider named `argon` (and its Secret)."""
     api = control_plane.api_client()
-    namespace = f"it-{uuid.uuid4().hex[:8]}"
+    namespace = f"{TEST_NAMESPACE_PREFIX}{uuid.uuid4().hex[:8]}"
     client.CoreV1Api(api).create_namespace({"metadata": {"name": namespace}})
     kube = Kube(api, namespace)
     kube.core.create_namespaced_secret(

@@ -1,0 +1,131 @@
+"""The Helm chart's values as a typed model: the source of charts/image-operator/values.schema.json.
+
+`settings` is derived from the operator's own Settings model, so the chart can set exactly the
+settings the operator reads (minus the ones the chart wires itself: namespaces, peering, ports).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, create_model
+from pydantic.alias_generators import to_camel
+
+from image_operator.settings import Settings
+
+# Set by the chart from other values (watchNamespaces, peering, metrics.port, healthPort).
+CHART_WIRED_SETTINGS = frozenset(
+    {"namespaces", "standalone", "peering_name", "metrics_port", "health_port"}
+)
+
+
+class _Values(BaseModel):
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid")
+
+
+def _settings_model() -> type[BaseModel]:
+    fields: dict[str, Any] = {
+        name: (
+            info.annotation,
+            Field(
+                default=info.default,
+                description=info.description,
+                json_schema_extra=None,
+                **_constraints(info),
+            ),
+        )
+        for name, info in Settings.model_fields.items()
+        if name not in CHART_WIRED_SETTINGS
+    }
+    return create_model("ChartSettings", __base__=_Values, **fields)
+
+
+def _constraints(info: Any) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for item in info.metadata:
+        for key in ("ge", "le", "gt", "lt"):
+            value = getattr(item, key, None)
+            if value is not None:
+                out[key] = value
+    return out
+
+
+ChartSettings = _settings_model()
+
+
+class ImageValues(_Values):
+    repository: str = Field(min_length=1)
+    tag: str = ""
+    pull_policy: str = Field(default="IfNotPresent", pattern="^(Always|IfNotPresent|Never)$")
+
+
+class PeeringValues(_Values):
+    enabled: bool = True
+    name: str = Field(default="image-operator", min_length=1, max_length=253)
+
+
+class MetricsServiceValues(_Values):
+    enabled: bool = True
+    port: int = Field(default=9090, ge=1, le=65535)
+
+
+class ServiceMonitorValues(_Values):
+    enabled: bool = False
+    interval: str = Field(default="30s", pattern=r"^[0-9]+(ms|s|m|h)$")
+    labels: dict[str, str] = Field(default_factory=dict)
+
+
+class MetricsValues(_Values):
+    port: int = Field(default=9090, ge=1, le=65535)
+    service: MetricsServiceValues = Field(default_factory=MetricsServiceValues)
+    service_monitor: ServiceMonitorValues = Field(default_factory=ServiceMonitorValues)
+
+
+class ServiceAccountValues(_Values):
+    create: bool = True
+    name: str = ""
+    annotations: dict[str, str] = Field(default_factory=dict)
+
+
+class RbacValues(_Values):
+    create: bool = True
+    secret_names: list[str] = Field(default_factory=list)
+
+
+class PdbValues(_Values):
+    enabled: bool = True
+    min_available: int = Field(default=1, ge=0)
+
+
+class ChartValues(_Values):
+    """Everything values.yaml may hold."""
+
+    image: ImageValues
+    image_pull_secrets: list[dict[str, str]] = Field(default_factory=list)
+    replica_count: int = Field(default=2, ge=0, le=10)
+    watch_namespaces: list[str] = Field(default_factory=list)
+    peering: PeeringValues = Field(default_factory=PeeringValues)
+    settings: ChartSettings = Field(default_factory=ChartSettings)  # type: ignore[valid-type]
+    metrics: MetricsValues = Field(default_factory=MetricsValues)
+    health_port: int = Field(default=8080, ge=1, le=65535)
+    service_account: ServiceAccountValues = Field(default_factory=ServiceAccountValues)
+    rbac: RbacValues = Field(default_factory=RbacValues)
+    pod_disruption_budget: PdbValues = Field(default_factory=PdbValues)
+    resources: dict[str, Any] = Field(default_factory=dict)
+    pod_security_context: dict[str, Any] = Field(default_factory=dict)
+    security_context: dict[str, Any] = Field(default_factory=dict)
+    pod_annotations: dict[str, str] = Field(default_factory=dict)
+    pod_labels: dict[str, str] = Field(default_factory=dict)
+    node_selector: dict[str, str] = Field(default_factory=dict)
+    tolerations: list[dict[str, Any]] = Field(default_factory=list)
+    affinity: dict[str, Any] = Field(default_factory=dict)
+    priority_class_name: str = ""
+
+
+def values_schema() -> str:
+    """values.schema.json text (Helm validates values against it on install/upgrade/lint)."""
+    schema = ChartValues.model_json_schema(by_alias=True)
+    schema["$schema"] = "https://json-schema.org/draft-07/schema#"
+    schema["title"] = "image-operator chart values"
+    return json.dumps(schema, indent=2, sort_keys=True, ensure_ascii=False) + "\n"

@@ -1,0 +1,255 @@
+"""The Helm chart: lint, render, server-side dry run, and RBAC that is enough and no more.
+
+The RBAC test runs a second operator process authenticated as the chart's ServiceAccount (a
+token from the TokenRequest API) in namespaced mode, with kopf peering on, and takes an Image
+to Ready and back through deletion with nothing but the chart's Role.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from kubernetes import client
+from kubernetes.client.exceptions import ApiException
+
+from tests.integration.conftest import (
+    ARGON_TOKEN,
+    Emulator,
+    Kube,
+    OperatorProcess,
+    image_manifest,
+    wait_for,
+)
+
+pytestmark = pytest.mark.integration
+
+ROOT = Path(__file__).resolve().parents[2]
+CHART = ROOT / "charts" / "image-operator"
+RELEASE, RELEASE_NS = "rel", "imageops-system"
+SA = f"{RELEASE}-image-operator"
+KUBE_VERSION = "1.35.4"
+
+
+@pytest.fixture(scope="session")
+def helm() -> str:
+    result = subprocess.run(
+        [str(ROOT / "hack" / "build-helm.sh")], check=True, capture_output=True, text=True
+    )
+    return result.stdout.strip().splitlines()[-1]
+
+
+def _run(*args: str, stdin: str | None = None, env: dict[str, str] | None = None) -> str:
+    result = subprocess.run(
+        list(args), check=False, capture_output=True, text=True, input=stdin, env=env, timeout=120
+    )
+    assert result.returncode == 0, f"{' '.join(args[:3])}...: {result.stderr}"
+    return result.stdout
+
+
+def _template(helm: str, *sets: str) -> list[dict[str, Any]]:
+    args = [helm, "template", RELEASE, str(CHART), "-n", RELEASE_NS, "--kube-version", KUBE_VERSION]
+    for item in sets:
+        args += ["--set", item]
+    return [doc for doc in yaml.safe_load_all(_run(*args)) if doc]
+
+
+@pytest.mark.parametrize("sets", [(), ("watchNamespaces={a,b}", "replicaCount=1")])
+def test_helm_lint(helm: str, sets: tuple[str, ...]) -> None:
+    args = [helm, "lint", str(CHART), "--strict", "--kube-version", KUBE_VERSION]
+    for item in sets:
+        args += ["--set", item]
+    assert "0 chart(s) failed" in _run(*args)
+
+
+def test_rendered_chart_is_hardened(helm: str) -> None:
+    docs = _template(helm, "metrics.serviceMonitor.enabled=true")
+    kinds = sorted(f"{d['kind']}/{d['metadata']['name']}" for d in docs)
+    assert kinds == [
+        "ClusterKopfPeering/image-operator",
+        f"ClusterRole/{SA}",
+        f"ClusterRole/{SA}-discovery",
+        f"ClusterRoleBinding/{SA}",
+        f"ClusterRoleBinding/{SA}-discovery",
+        f"Deployment/{SA}",
+        f"PodDisruptionBudget/{SA}",
+        f"Service/{SA}-metrics",
+        f"ServiceAccount/{SA}",
+        f"ServiceMonitor/{SA}",
+    ]
+    deployment = next(d for d in docs if d["kind"] == "Deployment")
+    pod = deployment["spec"]["template"]["spec"]
+    container = pod["containers"][0]
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
+    assert container["securityContext"] == {
+        "allowPrivilegeEscalation": False,
+        "readOnlyRootFilesystem": True,
+        "privileged": False,
+        "capabilities": {"drop": ["ALL"]},
+    }
+    assert container["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "health"}
+    assert "--standalone" not in container["args"]  # 2 replicas: peering elects one
+    env = {e["name"]: e["value"] for e in container["env"]}
+    assert env["IMAGE_OPERATOR_LOG_FORMAT"] == "text"
+    assert env["IMAGE_OPERATOR_RETRY_BACKOFF_BASE_SECONDS"] == "5"
+    cluster_role = next(
+        d for d in docs if d["kind"] == "ClusterRole" and d["metadata"]["name"] == SA
+    )
+    for rule in cluster_role["rules"]:
+        assert "*" not in rule["verbs"] and "*" not in rule["resources"], rule
+        assert all("/" not in group for group in rule["apiGroups"]), rule  # group names only
+    secrets = next(r for r in cluster_role["rules"] if r["resources"] == ["secrets"])
+    assert secrets["verbs"] == ["get"]
+
+
+def test_rendered_chart_passes_a_server_side_dry_run(helm: str, control_plane: Any) -> None:
+    api = control_plane.api_client()
+    _ensure_namespace(api, RELEASE_NS)
+    manifest = yaml.safe_dump_all(_template(helm))
+
+    out = _run(
+        str(control_plane.kubectl),
+        "apply",
+        "--dry-run=server",
+        "--server-side",
+        "-f",
+        "-",
+        stdin=manifest,
+        env=control_plane.env(),
+    )
+
+    assert "deployment.apps/rel-image-operator serverside-applied (server dry run)" in out
+    assert "clusterkopfpeering.kopf.dev/image-operator serverside-applied (server dry run)" in out
+
+
+def _ensure_namespace(api: Any, name: str) -> None:
+    try:
+        client.CoreV1Api(api).create_namespace({"metadata": {"name": name}})
+    except ApiException as exc:
+        if exc.status != 409:
+            raise
+
+
+@pytest.fixture
+def chart_operator(
+    helm: str, control_plane: Any, emulator: Emulator, tmp_path: Path
+) -> Iterator[tuple[Kube, Any]]:
+    """The chart's RBAC applied for one namespace, and an operator running as its SA there."""
+    api = control_plane.api_client()
+    namespace = f"rbac-{uuid.uuid4().hex[:6]}"
+    for name in (RELEASE_NS, namespace):
+        _ensure_namespace(api, name)
+    docs = _template(helm, f"watchNamespaces={{{namespace}}}", "replicaCount=1")
+    wanted = {
+        "ServiceAccount",
+        "ClusterRole",
+        "ClusterRoleBinding",
+        "Role",
+        "RoleBinding",
+        "KopfPeering",
+    }
+    _run(
+        str(control_plane.kubectl),
+        "apply",
+        "--server-side",
+        "-f",
+        "-",
+        stdin=yaml.safe_dump_all([d for d in docs if d["kind"] in wanted]),
+        env=control_plane.env(),
+    )
+    token = (
+        client.CoreV1Api(api)
+        .create_namespaced_service_account_token(
+            SA, RELEASE_NS, {"spec": {"expirationSeconds": 3600}}
+        )
+        .status.token
+    )
+    kubeconfig = control_plane.cluster.write_kubeconfig(tmp_path / "sa.kubeconfig", token=token)
+    sa_api = client.ApiClient(_configuration(kubeconfig))
+    env = control_plane.env()
+    env.update(
+        {
+            "KUBECONFIG": str(kubeconfig),
+            "IMAGE_OPERATOR_NAMESPACES": namespace,
+            "IMAGE_OPERATOR_PEERING_NAME": "image-operator",
+            "IMAGE_OPERATOR_METRICS_PORT": "0",
+            "IMAGE_OPERATOR_HEALTH_PORT": "0",
+            "IMAGE_OPERATOR_PROVIDER_WAIT_SECONDS": "1",
+            "IMAGE_OPERATOR_SECRET_CACHE_SECONDS": "0",
+        }
+    )
+    process = OperatorProcess(env, tmp_path / "operator-as-sa.log")
+    process.args = ["run"]  # no --standalone: peering through the chart's KopfPeering
+    process.start()
+    kube = Kube(api, namespace)
+    kube.core.create_namespaced_secret(
+        namespace, {"metadata": {"name": "argon-credentials"}, "stringData": {"token": ARGON_TOKEN}}
+    )
+    kube.create(
+        "imageproviders",
+        {
+            "kind": "ImageProvider",
+            "metadata": {"name": "argon"},
+            "spec": {
+                "type": "argon",
+                "endpoint": emulator.argon_url,
+                "project": "default",
+                "credentialsSecretRef": {"name": "argon-credentials"},
+                "pollIntervalSeconds": 1,
+            },
+        },
+    )
+    try:
+        yield kube, sa_api
+    finally:
+        process.stop()
+        print(process.log_tail(40))
+
+
+def _configuration(kubeconfig: Path) -> client.Configuration:
+    from kubernetes import config as kube_config
+
+    configuration = client.Configuration()
+    kube_config.load_kube_config(config_file=str(kubeconfig), client_configuration=configuration)
+    return configuration
+
+
+def test_operator_as_the_chart_service_account_takes_an_image_to_ready(
+    chart_operator: tuple[Kube, Any], emulator: Emulator
+) -> None:
+    kube, _ = chart_operator
+
+    kube.wait_ready("imageproviders", "argon", timeout=90)
+    kube.create("images", image_manifest("least-privilege"))
+    external_id = kube.wait_ready("images", "least-privilege", timeout=90)["status"]["externalID"]
+    assert external_id in emulator.argon_images()
+
+    kube.delete("images", "least-privilege")
+    wait_for(lambda: kube.get("images", "least-privilege") is None, timeout=90, what="deletion")
+    assert external_id not in emulator.argon_images()
+
+
+def test_the_service_account_gets_nothing_beyond_the_chart(
+    chart_operator: tuple[Kube, Any],
+) -> None:
+    kube, sa_api = chart_operator
+    core = client.CoreV1Api(sa_api)
+
+    core.read_namespaced_secret("argon-credentials", kube.namespace)  # granted: get
+    for attempt in (
+        lambda: core.list_namespaced_secret(kube.namespace),  # list is not granted
+        lambda: core.read_namespaced_secret("anything", "default"),  # other namespace
+        lambda: core.list_namespaced_pod(kube.namespace),
+        lambda: client.CustomObjectsApi(sa_api).create_namespaced_custom_object(
+            "imageops.io", "v1alpha1", kube.namespace, "images", image_manifest("nope")
+        ),
+    ):
+        with pytest.raises(ApiException) as denied:
+            attempt()
+        assert denied.value.status == 403
