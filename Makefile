@@ -63,6 +63,14 @@ demo: $(STAMP) control-plane ## local control plane + emulator + operator + exam
 demo-down: ## stop what `make demo` started
 	hack/demo.sh down
 
+IMAGE ?= ghcr.io/image-operator/image-operator:0.1.0
+
+.PHONY: image
+image: ## build the container image (needs a Docker engine; none runs on our CI machines)
+	@command -v docker >/dev/null && docker info >/dev/null 2>&1 || { \
+	  echo "make image needs a running Docker engine (our CI machines have none: the Dockerfile is kept correct by review)"; exit 1; }
+	docker build -t $(IMAGE) .
+
 .PHONY: clean
 clean: ## remove the virtualenv and caches (not the control-plane build cache)
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .demo
