@@ -349,14 +349,11 @@ def test_spec_change_on_available_image_is_pushed_once(h: Harness) -> None:
     assert outcome.requeue_after == POLL
     assert reasons(outcome) == ["Updated"]
 
-    # The observer was invalidated: the very next poll asks the cloud even though the cache is
-    # younger than max_age, and sees the updated image, so no second update.
+    # The observer remembers the update's answer: a poll within max_age is served from it
+    # (no cloud call) and sees the updated image, so no second update.
     h.provider.reset_calls()
     settled = h.reconcile(after(changed, outcome), tick=False)
-    assert h.provider.calls == [
-        ("get_images", ((external_id,),)),
-        ("needs_update", (external_id,)),
-    ]
+    assert h.provider.calls == [("needs_update", (external_id,))]
     assert settled.status["phase"] == "Ready"
     assert reasons(settled) == ["Ready"]
 

@@ -63,6 +63,14 @@ class ImageObserver:
                 del self._entries[key]
             return results.get(external_id)
 
+    def remember(self, image: CloudImage) -> None:
+        """Record what a create/update/lookup just returned: the ID joins the batch, and its
+        next poll is served from this answer until it is `max_age` old."""
+        with self._lock:
+            now = self._clock()
+            self._wanted[image.external_id] = now
+            self._entries[image.external_id] = _Entry(image, now)
+
     def invalidate(self, external_id: str) -> None:
         """Forget a cached observation (after we changed the object ourselves)."""
         with self._lock:

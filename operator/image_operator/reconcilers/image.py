@@ -196,8 +196,10 @@ class ImageReconciler:
                 )
             step.status["externalID"] = adopt
             step.events.append(Event("Adopted", f"took over existing cloud image {adopt!r}"))
+            if cloud is not None:
+                observer.remember(cloud)
         elif not external_id:
-            return self._create(step, provider, request, handle)
+            return self._create(step, provider, observer, request, handle)
         else:
             cloud = observer.observe(external_id)
             if cloud is None:
@@ -222,7 +224,12 @@ class ImageReconciler:
         return self._observe(step, provider, observer, request, cloud, handle)
 
     def _create(
-        self, step: _Step, provider: Provider, request: ImageRequest, handle: ProviderHandle
+        self,
+        step: _Step,
+        provider: Provider,
+        observer: ImageObserver,
+        request: ImageRequest,
+        handle: ProviderHandle,
     ) -> Outcome:
         # Look up first: a crash between an earlier create and its status write left an image
         # carrying our idempotency key, and it must be found, not duplicated.
@@ -251,6 +258,9 @@ class ImageReconciler:
                     Event("Recovered", f"cloud image {cloud.external_id!r} already existed")
                 )
         step.status["externalID"] = cloud.external_id
+        # Known to the observer from now on, so the next poll round batches it with the rest
+        # instead of describing it on its own.
+        observer.remember(cloud)
         return self._progress(step, cloud, handle)
 
     def _observe(
@@ -313,7 +323,7 @@ class ImageReconciler:
                 raise Transient(
                     f"cloud image {cloud.external_id!r} vanished during update"
                 ) from None
-            observer.invalidate(cloud.external_id)
+            observer.remember(updated)
             step.events.append(
                 Event("Updated", f"pushed spec changes to cloud image {cloud.external_id!r}")
             )
