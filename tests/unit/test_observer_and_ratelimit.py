@@ -227,3 +227,22 @@ def test_tokens_refill_over_time_up_to_burst() -> None:
 def test_rejects_bad_settings(rate: float, burst: int) -> None:
     with pytest.raises(ValueError, match="rate must be > 0"):
         TokenBucket(rate=rate, burst=burst, clock=FakeClock())
+
+
+def test_remembered_images_join_the_first_poll_round_as_one_batch() -> None:
+    provider, ids = cloud_with(10)
+    clock = FakeClock()
+    observer = ImageObserver(provider, max_age=MAX_AGE, clock=clock)
+    for external_id in ids:  # what create_image returned for each object
+        observer.remember(provider.get_image(external_id))
+    provider.reset_calls()
+
+    fresh = [observer.observe(external_id) for external_id in ids]  # within max_age: cached
+    assert provider.calls == []
+    assert all(image is not None for image in fresh)
+
+    clock.advance(MAX_AGE)
+    for external_id in ids:
+        observer.observe(external_id)
+
+    assert batches(provider) == [tuple(sorted(ids))]
