@@ -27,6 +27,11 @@ venv: $(STAMP) ## create .venv with the package and dev tools
 helm: ## build (once, cached) the helm CLI from its Go module
 	@hack/build-helm.sh >/dev/null
 
+.PHONY: peers
+peers: ## install the real peers the provider tests use: OpenStack Glance (PyPI), an OCI registry (Debian)
+	@hack/install-glance.sh >/dev/null
+	@hack/install-registry.sh
+
 .PHONY: control-plane
 control-plane: ## build (once, cached) kube-apiserver, etcd and kubectl from their Go modules
 	@hack/build-control-plane.sh >/dev/null
@@ -48,11 +53,11 @@ unit: $(STAMP) ## fast tests: models, template, reconcilers, emulator contracts
 	$(BIN)/pytest -m "not integration" -q
 
 .PHONY: integration
-integration: $(STAMP) control-plane helm ## tests on a real kube-apiserver + etcd with the operator process
+integration: $(STAMP) control-plane helm peers ## tests on a real kube-apiserver + etcd with the operator process
 	$(BIN)/pytest -m integration -q
 
 .PHONY: test
-test: $(STAMP) control-plane helm lint ## everything CI runs: lint, then all tests
+test: $(STAMP) control-plane helm peers lint ## everything CI runs: lint, then all tests
 	$(BIN)/pytest -q
 
 .PHONY: demo

@@ -23,7 +23,7 @@ import pytest
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
-from image_operator.emulator.config import ArgonSettings, EmulatorConfig
+from image_operator.emulator.config import ArgonSettings, CompShareSettings, EmulatorConfig
 from image_operator.emulator.server import EmulatorThread
 
 GROUP, VERSION = "imageops.io", "v1alpha1"
@@ -102,6 +102,12 @@ def emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Emulator]:
     config = EmulatorConfig(
         state_dir=tmp_path_factory.mktemp("emulator"),
         argon=ArgonSettings(tokens=[ARGON_TOKEN], creation_seconds=2.0, deletion_seconds=1.0),
+        compshare=CompShareSettings(enabled=True, keys={"it-compshare-pk": "it-compshare-sk"}),
+        ucloudstack={
+            "enabled": True,
+            "accounts": [{"public_key": "it-ucloudstack-pk", "private_key": "it-ucloudstack-sk"}],
+        },
+        aliyun={"enabled": True, "access_keys": {"it-aliyun-key": "it-aliyun-secret"}},
     )
     thread = EmulatorThread(config)
     thread.start()

@@ -74,7 +74,9 @@ class CommunityListingSpec(ApiModel):
     )
     cover: CoverSource | None = None
     tags: list[Annotated[str, Field(min_length=1, max_length=32)]] | None = Field(
-        default=None, max_length=20, description='Tags, e.g. ["深度学习", "PyTorch"].'
+        default=None,
+        max_length=3,
+        description='Tags, e.g. ["深度学习", "PyTorch"]; CompShare accepts at most 3.',
     )
     description: str | None = Field(
         default=None, max_length=1024, description="Description of the image (Description)."

@@ -24,9 +24,9 @@ class ProviderType(StrEnum):
 class CredentialsSecretRef(ApiModel):
     """The Secret (same namespace) holding the provider's keys.
 
-    Keys by type: argon `token`; compshare/ucloudstack `publicKey`, `privateKey`; aliyun
-    `accessKeyId`, `accessKeySecret`; openstack `applicationCredentialId` +
-    `applicationCredentialSecret` (or `username`, `password`); registry `username`, `password`.
+    Keys by type: argon `token`; compshare `publicKey`, `privateKey`; ucloudstack `publicKey`,
+    `privateKey`, `companyID`; aliyun `accessKeyId`, `accessKeySecret`; openstack and registry:
+    see docs/providers (optional for anonymous endpoints).
     """
 
     name: str = Field(min_length=1, max_length=253)
@@ -51,9 +51,27 @@ class ImageProviderSpec(ApiModel):
                     field_path=".type",
                 ),
                 cel(
-                    "self.type != 'argon' || has(self.project)",
-                    "spec.project (the Argon namespace) is required when type is argon",
-                    field_path=".project",
+                    "self.type != 'argon' || (has(self.project) && has(self.endpoint))",
+                    "type argon needs spec.endpoint (Argon's URL) and spec.project (the Argon "
+                    "namespace)",
+                ),
+                cel(
+                    "self.type != 'compshare' || (has(self.region) && has(self.zone))",
+                    "type compshare needs spec.region and spec.zone (e.g. cn-wlcb, cn-wlcb-01)",
+                ),
+                cel(
+                    "self.type != 'openstack' || has(self.endpoint)",
+                    "type openstack needs spec.endpoint (Glance's URL, or Keystone's with "
+                    "Keystone credentials)",
+                ),
+                cel(
+                    "self.type != 'registry' || has(self.endpoint)",
+                    "type registry needs spec.endpoint (the registry's URL)",
+                ),
+                cel(
+                    "self.type != 'ucloudstack' || (has(self.endpoint) && has(self.region))",
+                    "type ucloudstack needs spec.endpoint (the private cloud's API URL) and "
+                    "spec.region",
                 ),
             ]
         }

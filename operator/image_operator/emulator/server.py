@@ -33,11 +33,14 @@ from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
 from pydantic import ValidationError
 
+from image_operator.emulator.aliyun import AliyunService
 from image_operator.emulator.argon import ArgonService
 from image_operator.emulator.clock import Clock, system_clock
+from image_operator.emulator.compshare import CompShareService
 from image_operator.emulator.config import ConfigError, EmulatorConfig, FaultSettings, load_config
 from image_operator.emulator.faults import FaultInjector, FaultKind, RequestStats
 from image_operator.emulator.store import Store
+from image_operator.emulator.ucloudstack import UCloudStackService
 from image_operator.emulator.vendor import (
     ADMIN_PREFIX,
     MAX_BODY_BYTES,
@@ -56,6 +59,11 @@ VendorFactory = Callable[[EmulatorConfig, Store, Clock], VendorService]
 
 VENDORS: dict[str, VendorFactory] = {
     "argon": lambda config, store, clock: ArgonService(config.argon, store, clock),
+    "aliyun": lambda config, store, clock: AliyunService(config.aliyun, store, clock),
+    "compshare": lambda config, store, clock: CompShareService(config.compshare, store, clock),
+    "ucloudstack": lambda config, store, clock: UCloudStackService(
+        config.ucloudstack, store, clock, data_dir=config.state_dir
+    ),
 }
 """Vendor name (= config section) → how to build its service. New vendors register here."""
 

@@ -28,6 +28,11 @@ CREDENTIAL_KEYS: dict[ProviderType, tuple[str, ...]] = {
 
 _MODULES: dict[ProviderType, str] = {
     ProviderType.ARGON: "image_operator.providers.argon",
+    ProviderType.ALIYUN: "image_operator.providers.aliyun",
+    ProviderType.UCLOUDSTACK: "image_operator.providers.ucloudstack",
+    ProviderType.COMPSHARE: "image_operator.providers.compshare",
+    ProviderType.REGISTRY: "image_operator.providers.oci",
+    ProviderType.OPENSTACK: "image_operator.providers.openstack",
 }
 
 

@@ -323,6 +323,8 @@ class ImageReconciler:
                 raise Transient(
                     f"cloud image {cloud.external_id!r} vanished during update"
                 ) from None
+            # Some clouds answer an update with a new identity (a registry copy's new digest).
+            step.status["externalID"] = updated.external_id
             observer.remember(updated)
             step.events.append(
                 Event("Updated", f"pushed spec changes to cloud image {cloud.external_id!r}")

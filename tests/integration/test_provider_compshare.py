@@ -1,0 +1,108 @@
+"""The compshare provider end to end: real kube-apiserver, the real operator process and the
+emulator's CompShare vendor (signed UCloud RPC through the official SDK)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.integration.conftest import Emulator, Kube, wait_for
+
+pytestmark = pytest.mark.integration
+
+
+def _images(emulator: Emulator) -> dict[str, dict[str, Any]]:
+    """CompShareImageId -> the image, from the emulator's admin dump (no faults apply)."""
+    url = emulator.thread.url("compshare") + "/_emulator/state"
+    state = httpx.get(url, timeout=30).raise_for_status().json()
+    return {image["CompShareImageId"]: image for image in state["images"]}
+
+
+def _add_compshare_provider(kube: Kube, emulator: Emulator) -> str:
+    """A Secret and an ImageProvider of type compshare; returns a container instance's ID."""
+    settings = emulator.thread.emulator.config.compshare
+    public_key, private_key = next(iter(settings.keys.items()))
+    region, zones = next(iter(settings.regions.items()))
+    kube.core.create_namespaced_secret(
+        kube.namespace,
+        {
+            "metadata": {"name": "compshare-keys"},
+            "stringData": {"publicKey": public_key, "privateKey": private_key},
+        },
+    )
+    kube.create(
+        "imageproviders",
+        {
+            "kind": "ImageProvider",
+            "metadata": {"name": "compshare"},
+            "spec": {
+                "type": "compshare",
+                "endpoint": emulator.thread.url("compshare"),
+                "region": region,
+                "zone": zones[0],
+                "credentialsSecretRef": {"name": "compshare-keys"},
+                "pollIntervalSeconds": 1,
+            },
+        },
+    )
+    provider = kube.wait_ready("imageproviders", "compshare", timeout=60)
+    assert f"zone {zones[0]}" in provider["status"]["endpointInfo"]
+    assert private_key not in str(provider["status"])
+    return next(uhost for uhost, kind in settings.instances.items() if kind == "container")
+
+
+def test_image_from_a_container_instance_is_made_updated_and_deleted(
+    kube: Kube, emulator: Emulator
+) -> None:
+    instance = _add_compshare_provider(kube, emulator)
+    kube.create(
+        "images",
+        {
+            "kind": "Image",
+            "metadata": {"name": "ai-env"},
+            "spec": {
+                "providerRef": {"name": "compshare"},
+                "source": {"vm": {"vmID": instance}},
+                "displayName": "AI environment",
+                "description": "PyTorch 2.1",
+            },
+        },
+    )
+
+    obj = kube.wait_ready("images", "ai-env", timeout=90)
+
+    status = obj["status"]
+    external_id = status["externalID"]
+    assert external_id.startswith("compshareImage-")
+    assert (status["phase"], status["progress"], status["providerType"]) == (
+        "Ready",
+        100,
+        "compshare",
+    )
+    stored = _images(emulator)[external_id]
+    assert stored["Name"] == f"ai-env-{obj['metadata']['uid'].replace('-', '')[:8]}"
+    assert (stored["Status"], stored["Container"], stored["Description"]) == (
+        "Available",
+        "True",
+        "PyTorch 2.1",
+    )
+    assert {"Creating", "Ready"} <= {e.reason for e in kube.events("ai-env")}
+
+    kube.patch("images", "ai-env", {"spec": {"description": "PyTorch 2.2"}})
+    wait_for(
+        lambda: _images(emulator)[external_id]["Description"] == "PyTorch 2.2",
+        timeout=60,
+        what="the new description in the emulator",
+    )
+
+    kube.delete("images", "ai-env")
+
+    wait_for(
+        lambda: kube.get("images", "ai-env") is None,
+        timeout=60,
+        what="the Image to be gone (finalizer released)",
+    )
+    assert external_id not in _images(emulator)
+    assert "Deleted" in {e.reason for e in kube.events("ai-env")}
