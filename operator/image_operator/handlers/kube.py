@@ -45,15 +45,31 @@ class KubeAccess:
             return self._api_client
 
     def get_provider(self, namespace: str, name: str) -> dict[str, Any] | None:
+        return self.get_object("imageproviders", namespace, name)
+
+    def get_object(self, plural: str, namespace: str, name: str) -> dict[str, Any] | None:
+        """One imageops.io object (e.g. the Image a BaseImage or listing refers to), or None."""
         try:
             body = client.CustomObjectsApi(self.api).get_namespaced_custom_object(
-                GROUP, VERSION, namespace, "imageproviders", name
+                GROUP, VERSION, namespace, plural, name
             )
         except ApiException as exc:
             if exc.status == 404:
                 return None
             raise
         return cast(dict[str, Any], body)
+
+    def read_configmap_key(self, namespace: str, name: str, key: str) -> str | None:
+        """A ConfigMap value (text or binary data, binary returned Base64 as stored), or None."""
+        try:
+            configmap = client.CoreV1Api(self.api).read_namespaced_config_map(name, namespace)
+        except ApiException as exc:
+            if exc.status == 404:
+                return None
+            raise
+        data = dict(configmap.data or {})
+        binary = dict(configmap.binary_data or {})
+        return data.get(key, binary.get(key))
 
     def read_secret(self, namespace: str, name: str) -> SecretData | None:
         key = (namespace, name)
