@@ -67,9 +67,11 @@ class KubeAccess:
             if exc.status == 404:
                 return None
             raise
-        data = dict(configmap.data or {})
-        binary = dict(configmap.binary_data or {})
-        return data.get(key, binary.get(key))
+        data: dict[str, str] = dict(configmap.data or {})
+        binary: dict[str, str] = dict(configmap.binary_data or {})
+        if key in data:
+            return data[key]
+        return binary.get(key)
 
     def read_secret(self, namespace: str, name: str) -> SecretData | None:
         key = (namespace, name)
