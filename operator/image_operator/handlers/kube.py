@@ -68,10 +68,10 @@ class KubeAccess:
                 return None
             raise
         data: dict[str, str] = dict(configmap.data or {})
-        binary: dict[str, str] = dict(configmap.binary_data or {})
         if key in data:
             return data[key]
-        return binary.get(key)
+        value = (configmap.binary_data or {}).get(key)
+        return value.decode() if isinstance(value, bytes) else value
 
     def read_secret(self, namespace: str, name: str) -> SecretData | None:
         key = (namespace, name)
