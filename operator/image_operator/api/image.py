@@ -246,6 +246,16 @@ class ImageSpec(ApiModel):
     )
 
 
+class CopySourceStatus(ApiModel):
+    """The source side of a copy (`spec.source.image`), as the copy began."""
+
+    image: str = Field(description="The source Image (same namespace).")
+    provider: str = Field(description="The source Image's ImageProvider.")
+    external_id: str | None = Field(
+        default=None, alias="externalID", description="The source's image ID in its provider."
+    )
+
+
 class ImageStatus(ObjectStatus):
     """Observed state of an `Image`."""
 
@@ -253,6 +263,9 @@ class ImageStatus(ObjectStatus):
     provider_type: str | None = Field(default=None, description="Type of the provider used.")
     cloud_state: str | None = Field(default=None, description="The provider's own state word.")
     message: str | None = Field(default=None, description="Last message from the cloud.")
+    copied_from: CopySourceStatus | None = Field(
+        default=None, description="For spec.source.image: the source side of the copy."
+    )
     failed_generation: int | None = Field(
         default=None,
         description="The generation whose spec the cloud failed to make; a newer generation "

@@ -92,14 +92,34 @@ class CommunityListingSpec(ApiModel):
 
 
 class ListingVersion(ApiModel):
+    """One version this listing submitted, newest last."""
+
     version_name: str
-    state: str
-    reason: str | None = None
+    state: str = Field(
+        description="Copying, InReview, Published, Rejected, Offline, Withdrawing or Withdrawn."
+    )
+    reason: str | None = Field(default=None, description="Why the review rejected it.")
     submitted_at: str | None = None
+    image_id: str | None = Field(
+        default=None,
+        alias="imageID",
+        description="The CompShare image published as this version: a copy of the Image, "
+        "owned by the listing (an image can carry only one version).",
+    )
+    submitted_generation: int | None = Field(
+        default=None,
+        description="The metadata.generation whose spec was submitted; a rejected version is "
+        "submitted again once the spec changes.",
+    )
 
 
 class CommunityListingStatus(ObjectStatus):
     group_id: str | None = Field(default=None, alias="groupID")
+    provider_name: str | None = Field(
+        default=None,
+        description="The ImageProvider the versions were published through; kept so that "
+        "deletion can withdraw them after the Image is gone.",
+    )
     versions: list[ListingVersion] | None = None
 
 

@@ -83,7 +83,9 @@ class ImageOptions(ApiModel):
 
 class ScheduleSpec(ApiModel):
     cron: str = Field(
-        min_length=9, max_length=128, description="Five-field cron expression, e.g. 0 3 * * 1."
+        min_length=9,
+        max_length=128,
+        description="Five-field cron expression, e.g. 0 3 * * 1 (a sixth field counts seconds).",
     )
     time_zone: str = Field(default="UTC", max_length=64, description="IANA time zone name.")
 
@@ -195,6 +197,24 @@ class ImagePipelineStatus(ObjectStatus):
     runs: list[PipelineRun] | None = None
     last_run_id: str | None = Field(default=None, alias="lastRunID")
     next_schedule_time: str | None = None
+    last_schedule_time: str | None = Field(
+        default=None, description="The latest schedule time a run was due (or first seen)."
+    )
+    template_hash: str | None = Field(
+        default=None, description="Fingerprint of the template externalID was created from."
+    )
+    template_generation: int | None = Field(
+        default=None, description="The metadata.generation that created the current template."
+    )
+    run_sequence: int | None = Field(
+        default=None, description="Runs started so far (the idempotency key of the next run)."
+    )
+    pending_trigger: str | None = Field(
+        default=None, description="A trigger waiting for the running execution to finish."
+    )
+    last_manual_trigger: str | None = Field(
+        default=None, description="The imageops.io/run annotation value last acted on."
+    )
 
 
 class ImagePipeline(ApiModel):

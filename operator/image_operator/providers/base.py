@@ -128,5 +128,15 @@ class Provider(ABC):
     def delete_image(self, external_id: str) -> None:
         """Start deleting an image; `NotFound` means it is already gone."""
 
+    def image_sha256(self, external_id: str) -> str:
+        """The SHA-256 of the image file the cloud holds, to check a source's `checksum`.
+
+        Providers that can read the file back (a download URL) override this and stream it;
+        the others cannot say, and the reconciler reports the checksum as not verified.
+        """
+        raise Unsupported(
+            f"provider type {self.type_name!r} cannot read an image file back to verify its sha256"
+        )
+
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release connections."""

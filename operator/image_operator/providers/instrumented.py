@@ -79,5 +79,8 @@ class InstrumentedProvider(Provider):
     def delete_image(self, external_id: str) -> None:
         self._call("delete_image", self.inner.delete_image, external_id)
 
+    def image_sha256(self, external_id: str) -> str:
+        return self._call("image_sha256", self.inner.image_sha256, external_id)
+
     def close(self) -> None:
         self.inner.close()

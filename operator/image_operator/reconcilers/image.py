@@ -10,7 +10,8 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from datetime import datetime
+from typing import Any, Protocol, runtime_checkable
 
 from image_operator import commandtemplate
 from image_operator.api.common import ANNOTATION_EXTERNAL_ID, ANNOTATION_PAUSED, DeletionPolicy
@@ -23,8 +24,16 @@ from image_operator.providers.base import (
     Operation,
     Provider,
 )
-from image_operator.providers.errors import Conflict, NotFound, ProviderError, Transient
+from image_operator.providers.errors import (
+    Conflict,
+    NotFound,
+    ProviderError,
+    Transient,
+    Unsupported,
+)
 from image_operator.providers.observer import ImageObserver
+from image_operator.reconcilers import outcome as outcome_module
+from image_operator.reconcilers.copy import CopySource, export_request
 from image_operator.reconcilers.outcome import (
     RECONCILING,
     Event,
@@ -32,6 +41,22 @@ from image_operator.reconcilers.outcome import (
     condition,
     set_conditions,
 )
+
+# Written by `image-operator upload` as "SENT/TOTAL/BYTES_PER_SECOND" (see upload.py).
+ANNOTATION_UPLOAD_PROGRESS = "imageops.io/upload-progress"
+TRANSFER_SHARE = 50  # percent of an import the transfer accounts for
+MIB = 1024 * 1024
+CHECKSUM_MISMATCH = "ChecksumMismatch"
+
+
+@runtime_checkable
+class UploaderOpensImport(Protocol):
+    """A provider whose upload session the uploader opens itself (ucloudstack's ImportImage
+    Local): the cloud image appears when `image-operator upload` starts, so the operator waits
+    and finds it by its tag. Other providers (Glance) get a placeholder from create_image that
+    the uploader then fills."""
+
+    def import_local(self, **kwargs: Any) -> Any: ...
 
 
 @dataclass(frozen=True)
@@ -142,7 +167,13 @@ class ImageReconciler:
         self.backoff = backoff or Backoff()
 
     # -- create / update -------------------------------------------------------------------
-    def reconcile(self, obj: ImageObject, handle: ProviderHandle, attempt: int = 0) -> Outcome:
+    def reconcile(
+        self,
+        obj: ImageObject,
+        handle: ProviderHandle,
+        attempt: int = 0,
+        copy_source: CopySource | None = None,
+    ) -> Outcome:
         step = _Step(obj, dict(obj.status))
         problem = obj.spec_error if obj.spec is None else spec_problem(obj.spec)
         if problem:
@@ -163,17 +194,24 @@ class ImageReconciler:
             )
         step.status["providerType"] = handle.provider.type_name
         try:
-            return self._reconcile(step, handle.provider, handle.observer, handle)
+            return self._reconcile(step, handle.provider, handle.observer, handle, copy_source)
         except ProviderError as exc:
             return self._provider_error(step, handle, exc, attempt)
 
     def _reconcile(
-        self, step: _Step, provider: Provider, observer: ImageObserver, handle: ProviderHandle
+        self,
+        step: _Step,
+        provider: Provider,
+        observer: ImageObserver,
+        handle: ProviderHandle,
+        copy_source: CopySource | None = None,
     ) -> Outcome:
         obj = step.obj
         assert obj.spec is not None
         request = obj.request()
-        provider.require(CREATE_OPERATION[obj.spec.source.kind()])
+        copying = obj.spec.source.image is not None
+        if not copying:  # a copy needs what _copy_request decides: an import, or a copy API
+            provider.require(CREATE_OPERATION[obj.spec.source.kind()])
         external_id = step.status.get("externalID")
         adopt = obj.annotations.get(ANNOTATION_EXTERNAL_ID)
 
@@ -199,6 +237,13 @@ class ImageReconciler:
             if cloud is not None:
                 observer.remember(cloud)
         elif not external_id:
+            if obj.spec.source.upload is not None and isinstance(provider, UploaderOpensImport):
+                return self._await_upload(step, provider, observer, request, handle)
+            if copying:
+                prepared = self._copy_request(step, provider, request, handle, copy_source)
+                if isinstance(prepared, Outcome):
+                    return prepared
+                request = prepared
             return self._create(step, provider, observer, request, handle)
         else:
             cloud = observer.observe(external_id)
@@ -211,10 +256,15 @@ class ImageReconciler:
                     )
                 step.status.pop("externalID", None)
                 step.status.pop("progress", None)
+                again = (
+                    "waiting for a new upload"
+                    if obj.spec.source.upload is not None
+                    else "creating it again"
+                )
                 step.events.append(
                     Event(
                         "CloudImageMissing",
-                        f"cloud image {external_id!r} no longer exists; creating it again",
+                        f"cloud image {external_id!r} no longer exists; {again}",
                         "Warning",
                     )
                 )
@@ -262,6 +312,75 @@ class ImageReconciler:
         # instead of describing it on its own.
         observer.remember(cloud)
         return self._progress(step, cloud, handle)
+
+    def _copy_request(
+        self,
+        step: _Step,
+        provider: Provider,
+        request: ImageRequest,
+        handle: ProviderHandle,
+        source: CopySource | None,
+    ) -> ImageRequest | Outcome:
+        """The import request for a copy, or why it must wait."""
+        if source is None or source.problem:
+            problem = (source.problem if source else None) or "the source Image is not known"
+            return step.waiting(
+                "WaitingForSource", problem, self.backoff.provider_wait, phase="Pending"
+            )
+        if not source.ready or not source.external_id:
+            message = (
+                f"spec.source.image.imageRef names Image {source.name!r}, which is not Ready "
+                "yet; the copy starts when it is"
+            )
+            return step.waiting("WaitingForSource", message, handle.poll_interval, phase="Pending")
+        if source.provider_name == handle.name:
+            raise Unsupported(
+                f"spec.source.image.imageRef names Image {source.name!r} in the same provider "
+                f"({handle.label}); copies within one provider are not supported yet: "
+                "reference an Image in another provider, or import the file (spec.source.url)"
+            )
+        provider.require(Operation.IMPORT_URL)
+        copy = export_request(request, source.exporter, source, source.exporter_label)
+        step.status["copiedFrom"] = {
+            "image": source.name,
+            "provider": source.provider_name,
+            "externalID": source.external_id,
+        }
+        step.events.append(
+            Event(
+                "Copying",
+                f"exporting image {source.external_id!r} of {source.exporter_label} "
+                f"(Image {source.name!r}) into {handle.label}",
+            )
+        )
+        return copy
+
+    def _await_upload(
+        self,
+        step: _Step,
+        provider: Provider,
+        observer: ImageObserver,
+        request: ImageRequest,
+        handle: ProviderHandle,
+    ) -> Outcome:
+        # The CLI makes the cloud image (it holds the file); it tags it with our UID, so a
+        # lookup finds it whether or not the upload has finished.
+        cloud = provider.find_image(request)
+        if cloud is None:
+            obj = step.obj
+            message = (
+                f"waiting for the file: run `image-operator upload img/{obj.name} FILE "
+                f"-n {obj.namespace}` to upload it into {handle.label}"
+            )
+            return step.waiting(
+                "WaitingForUpload", message, handle.poll_interval, phase="WaitingForUpload"
+            )
+        step.status["externalID"] = cloud.external_id
+        step.events.append(
+            Event("UploadStarted", f"an upload into cloud image {cloud.external_id!r} began")
+        )
+        observer.remember(cloud)
+        return self._observe(step, provider, observer, request, cloud, handle)
 
     def _observe(
         self,
@@ -331,11 +450,66 @@ class ImageReconciler:
             )
             return self._progress(step, updated, handle, updating=True)
 
+        if step.status.get("phase") != "Ready":
+            # Once, on the way to Ready: reading a whole image back is not a per-poll cost.
+            refused = self._verify_checksum(step, provider, cloud, handle)
+            if refused is not None:
+                return refused
+
         step.status["progress"] = 100
         message = f"image {cloud.external_id!r} is available in {handle.label}"
         if step.status.get("phase") != "Ready":
             step.events.append(Event("Ready", message))
         return step.outcome(phase="Ready", ready=(True, "Available", message))
+
+    def _verify_checksum(
+        self, step: _Step, provider: Provider, cloud: CloudImage, handle: ProviderHandle
+    ) -> Outcome | None:
+        """None when the checksum matches (or cannot be checked: said in a Warning event);
+        otherwise a Stalled outcome. The CLI checks an upload's checksum before completing it,
+        so only `spec.source.url.checksum` is verified here."""
+        spec = step.obj.spec
+        assert spec is not None
+        expected = spec.source.url.checksum if spec.source.url is not None else None
+        if expected is None:
+            return None
+        stalled = condition(dict(step.status), "Stalled") or {}
+        if stalled.get("status") == "True" and stalled.get("reason") == CHECKSUM_MISMATCH:
+            # Known bad, and spec.source is immutable: no second download, no second event.
+            message = str(stalled.get("message") or "")
+            return step.outcome(
+                phase="Failed",
+                ready=(False, CHECKSUM_MISMATCH, message),
+                stalled=(True, CHECKSUM_MISMATCH, message),
+            )
+        try:
+            actual = provider.image_sha256(cloud.external_id)
+        except Unsupported as exc:
+            step.events.append(
+                Event(
+                    "ChecksumNotVerified",
+                    f"spec.source.url.checksum was not verified: {exc.message}",
+                    "Warning",
+                )
+            )
+            return None
+        if actual == expected:
+            step.events.append(
+                Event("ChecksumVerified", f"image {cloud.external_id!r} has sha256 {actual}")
+            )
+            return None
+        message = (
+            f"{handle.label} imported a file whose sha256 is {actual}, but "
+            f"spec.source.url.checksum expects {expected}: the URL served other bytes; fix "
+            "the file behind spec.source.url.url or the checksum, then delete and recreate "
+            "this Image (spec.source is immutable)"
+        )
+        step.events.append(Event(CHECKSUM_MISMATCH, message, "Warning"))
+        return step.outcome(
+            phase="Failed",
+            ready=(False, CHECKSUM_MISMATCH, message),
+            stalled=(True, CHECKSUM_MISMATCH, message),
+        )
 
     def _progress(
         self, step: _Step, cloud: CloudImage, handle: ProviderHandle, *, updating: bool = False
@@ -345,7 +519,33 @@ class ImageReconciler:
             step.status["progress"] = cloud.progress
         reason = "Updating" if updating else "Creating"
         done = f" ({cloud.progress}%)" if cloud.progress is not None else ""
+        eta = _eta(step.status, cloud.progress)
+        if eta is not None:
+            done = f" ({cloud.progress}%), ETA {eta:.0f}s"
         message = f"{handle.label} is {reason.lower()} image {cloud.external_id!r}{done}"
+        uploaded = _upload_progress(step.obj)
+        if uploaded is not None and not updating:
+            sent, total, rate = uploaded
+            # The transfer is the first half of an import, as the clouds' own percentages
+            # count it (the import after it is the second); the cloud cannot count bytes it
+            # has not been told the total of, the CLI can.
+            share = TRANSFER_SHARE * sent // total if total else TRANSFER_SHARE
+            if share > (cloud.progress or 0):
+                step.status["progress"] = share
+            percent = step.status.get("progress", 0)
+            if sent < total:
+                left = f", ETA {(total - sent) / rate:.0f}s" if rate > 0 else ""
+                reason = "Uploading"
+                message = (
+                    f"{handle.label} is receiving image {cloud.external_id!r}: "
+                    f"{sent / MIB:.1f} of {total / MIB:.1f} MiB uploaded{left} ({percent}%)"
+                )
+            else:
+                reason = "Importing"
+                message = (
+                    f"{handle.label} is importing image {cloud.external_id!r}: all "
+                    f"{total / MIB:.1f} MiB uploaded ({percent}%)"
+                )
         return step.waiting(reason, message, handle.poll_interval, phase=reason)
 
     def _provider_error(
@@ -448,6 +648,43 @@ def spec_problem(spec: ImageSpec) -> str | None:
         spec.command or [], spec.inputs or [], spec.outputs or [], spec.configs or []
     )
     return "; ".join(issue.message for issue in issues) or None
+
+
+def _eta(status: Mapping[str, Any], progress: int | None) -> float | None:
+    """Seconds left, extrapolated from the time spent so far: since Reconciling turned True
+    (its lastTransitionTime), `progress` percent were done. None until there is a rate."""
+    if progress is None or not 0 < progress < 100:
+        return None
+    reconciling = condition(dict(status), RECONCILING) or {}
+    since = reconciling.get("lastTransitionTime")
+    if reconciling.get("status") != "True" or not since:
+        return None
+    try:
+        started = datetime.fromisoformat(str(since))
+        now = datetime.fromisoformat(outcome_module.now_rfc3339())
+    except ValueError:
+        return None
+    elapsed = (now - started).total_seconds()
+    if elapsed <= 0:
+        return None
+    return elapsed * (100 - progress) / progress
+
+
+def _upload_progress(obj: ImageObject) -> tuple[int, int, float] | None:
+    """(bytes sent, total bytes, bytes per second) the upload CLI last noted, if any."""
+    if obj.spec is None or obj.spec.source.upload is None:
+        return None
+    value = obj.annotations.get(ANNOTATION_UPLOAD_PROGRESS)
+    if not value:
+        return None
+    parts = value.split("/")
+    try:
+        sent, total, rate = int(parts[0]), int(parts[1]), float(parts[2])
+    except (ValueError, IndexError):
+        return None  # not ours to judge: someone else's edit; show the cloud's view only
+    if len(parts) != 3 or total < 0 or not 0 <= sent <= total or rate < 0:
+        return None
+    return sent, total, rate
 
 
 def _delete_issued(status: Mapping[str, Any], external_id: str) -> bool:

@@ -1,0 +1,492 @@
+"""Decide what to do for a `BaseImage`: clone a custom image into a base image, report its
+permission, delete it.
+
+Only the `ucloudstack` provider can do this (CloneCustomImageToBaseImage, DescribeBaseImage,
+DeleteBaseImage). The clone call takes no client token and cannot tag its result, so an
+earlier clone is recognised by what it carries: a Base image whose name is `spec.name` and
+whose `ImageFrom` is the source image's ID (the oldest one if several match). Each step makes
+at most one mutating cloud call, so the base image's ID reaches the status as soon as the clone
+returns.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol, cast
+
+from image_operator.api.baseimage import BaseImageSpec
+from image_operator.api.common import ANNOTATION_EXTERNAL_ID, ANNOTATION_PAUSED, DeletionPolicy
+from image_operator.providers.base import CloudImage, CloudState
+from image_operator.providers.errors import NotFound, ProviderError
+from image_operator.providers.observer import ImageObserver
+from image_operator.providers.ucloudstack import BaseImageInfo
+from image_operator.reconcilers.image import Backoff, ProviderHandle
+from image_operator.reconcilers.outcome import (
+    RECONCILING,
+    Event,
+    Outcome,
+    condition,
+    set_conditions,
+)
+
+SUPPORTED_TYPE = "ucloudstack"
+
+
+class BaseImageCloud(Protocol):
+    """The vendor calls this reconciler makes (`UCloudStackProvider`, passed through by
+    `InstrumentedProvider`)."""
+
+    def clone_to_base_image(self, source_image_id: str, name: str) -> str: ...
+
+    def describe_base_images(
+        self, image_ids: Iterable[str] | None = None
+    ) -> list[BaseImageInfo]: ...
+
+    def delete_base_image(self, image_id: str) -> None: ...
+
+    def get_image(self, external_id: str) -> CloudImage: ...
+
+    def get_images(self, external_ids: Iterable[str]) -> dict[str, CloudImage | None]: ...
+
+
+@dataclass(frozen=True)
+class SourceImage:
+    """What the handler found for `spec.source.imageRef`: the referenced `Image`, or None."""
+
+    provider_name: str
+    ready: bool
+    external_id: str | None
+    message: str = ""
+
+
+@dataclass(frozen=True)
+class BaseImageObject:
+    """The parts of a `BaseImage` body a reconcile needs."""
+
+    name: str
+    namespace: str
+    uid: str
+    generation: int
+    annotations: Mapping[str, str]
+    spec: BaseImageSpec | None
+    status: Mapping[str, Any]
+    spec_error: str | None = None
+    deletion_policy: DeletionPolicy = DeletionPolicy.DELETE
+    # The referenced Image as the handler read it (None: no imageRef, or no such Image).
+    source_image: SourceImage | None = None
+
+    @property
+    def paused(self) -> bool:
+        return self.annotations.get(ANNOTATION_PAUSED, "").lower() == "true"
+
+
+@dataclass
+class _Step:
+    """Status being assembled during one reconcile."""
+
+    obj: BaseImageObject
+    status: dict[str, Any]
+    events: list[Event] = field(default_factory=list)
+
+    def outcome(
+        self,
+        *,
+        phase: str,
+        ready: tuple[bool, str, str],
+        reconciling: tuple[bool, str, str] | None = None,
+        stalled: tuple[bool, str, str] | None = None,
+        requeue_after: float | None = None,
+        done: bool = True,
+    ) -> Outcome:
+        self.status["phase"] = phase
+        self.status["observedGeneration"] = self.obj.generation
+        self.status["conditions"] = set_conditions(
+            self.status.get("conditions"),
+            self.obj.generation,
+            ready=ready,
+            reconciling=reconciling,
+            stalled=stalled,
+        )
+        return Outcome(
+            status=self.status, events=self.events, requeue_after=requeue_after, done=done
+        )
+
+    def stalled(self, reason: str, message: str) -> Outcome:
+        # One Warning per stall, not one per reconcile of an unchanged object.
+        before = condition(self.status, "Stalled") or {}
+        if before.get("reason") != reason or before.get("message") != message:
+            self.events.append(Event(reason, message, "Warning"))
+        return self.outcome(
+            phase="Stalled", ready=(False, reason, message), stalled=(True, reason, message)
+        )
+
+    def waiting(self, reason: str, message: str, after: float, *, phase: str) -> Outcome:
+        return self.outcome(
+            phase=phase,
+            ready=(False, reason, message),
+            reconciling=(True, reason, message),
+            requeue_after=after,
+            done=False,
+        )
+
+
+class BaseImageReconciler:
+    def __init__(self, backoff: Backoff | None = None) -> None:
+        self.backoff = backoff or Backoff()
+
+    # -- create / observe -------------------------------------------------------------------
+    def reconcile(self, obj: BaseImageObject, handle: ProviderHandle, attempt: int = 0) -> Outcome:
+        step = _Step(obj, dict(obj.status))
+        problem = obj.spec_error if obj.spec is None else spec_problem(obj.spec)
+        if problem or obj.spec is None:
+            return step.stalled("InvalidSpec", problem or "spec is invalid")
+        if obj.paused:
+            message = f"{ANNOTATION_PAUSED} is true: no calls to the cloud until it is removed"
+            return step.outcome(
+                phase="Paused",
+                ready=_keep_ready(step.status),
+                reconciling=(False, "Paused", message),
+            )
+        if handle.provider is None or handle.observer is None:
+            return step.waiting(
+                "WaitingForProvider",
+                handle.problem or f"ImageProvider {handle.name!r} is not usable yet",
+                self.backoff.provider_wait,
+                phase="Pending",
+            )
+        if handle.provider.type_name != SUPPORTED_TYPE:
+            return step.stalled(
+                "Unsupported",
+                f"spec.providerRef names {handle.label}, but base images can only be cloned "
+                f"by a provider of type {SUPPORTED_TYPE!r} (CloneCustomImageToBaseImage): "
+                f"point spec.providerRef at a {SUPPORTED_TYPE} ImageProvider",
+            )
+        cloud = cast(BaseImageCloud, handle.provider)
+        try:
+            return self._reconcile(step, obj.spec, cloud, handle.observer, handle)
+        except ProviderError as exc:
+            return self._provider_error(step, exc, attempt)
+
+    def _reconcile(
+        self,
+        step: _Step,
+        spec: BaseImageSpec,
+        cloud: BaseImageCloud,
+        observer: ImageObserver,
+        handle: ProviderHandle,
+    ) -> Outcome:
+        external_id = step.status.get("externalID")
+        adopt = step.obj.annotations.get(ANNOTATION_EXTERNAL_ID)
+        if adopt and external_id and adopt != external_id:
+            return step.stalled(
+                "AdoptionConflict",
+                f"annotation {ANNOTATION_EXTERNAL_ID} names {adopt!r}, but this object already "
+                f"manages base image {external_id!r}; adopting another would leave that one "
+                "unaccounted for: delete this object (spec.deletionPolicy decides the old "
+                "image's fate) and adopt in a new one",
+            )
+        if adopt and adopt != external_id:
+            # DescribeBaseImage lists Base images only: a custom image's ID is refused here
+            # rather than later by DeleteBaseImage.
+            if not any(info.image_id == adopt for info in cloud.describe_base_images([adopt])):
+                return step.stalled(
+                    "AdoptionFailed",
+                    f"annotation {ANNOTATION_EXTERNAL_ID} names {adopt!r}, but {handle.label} "
+                    "has no base image with that ID: correct the ID (a base image's, not a "
+                    "custom image's) or remove the annotation",
+                )
+            step.status["externalID"] = adopt
+            step.events.append(Event("Adopted", f"took over existing base image {adopt!r}"))
+            external_id = adopt
+        elif not external_id:
+            return self._clone(step, spec, cloud, observer, handle)
+
+        image = observer.observe(external_id)
+        if image is None:
+            if adopt:
+                return step.stalled(
+                    "AdoptedImageGone",
+                    f"the adopted base image {adopt!r} no longer exists in {handle.label}: "
+                    f"remove the {ANNOTATION_EXTERNAL_ID} annotation to clone a new one",
+                )
+            step.status.pop("externalID", None)
+            step.status.pop("permission", None)
+            step.events.append(
+                Event(
+                    "CloudImageMissing",
+                    f"base image {external_id!r} no longer exists; cloning it again",
+                    "Warning",
+                )
+            )
+            return step.waiting("Recreating", "the base image is gone", 1.0, phase="Pending")
+        if source := image.raw.get("ImageFrom"):
+            step.status.setdefault("sourceExternalID", str(source))
+        return self._observe(step, cloud, image, handle)
+
+    def _source_id(self, step: _Step, spec: BaseImageSpec, handle: ProviderHandle) -> str | Outcome:
+        """The custom image to clone, or the outcome that says why there is none yet."""
+        if spec.source.external_id:
+            return spec.source.external_id
+        assert spec.source.image_ref is not None  # spec_problem: exactly one of the two
+        ref = spec.source.image_ref.name
+        source = step.obj.source_image
+        if source is None:
+            return step.waiting(
+                "WaitingForImage",
+                f"Image {ref!r} (spec.source.imageRef.name) does not exist in namespace "
+                f"{step.obj.namespace!r}; waiting for it to be created",
+                handle.poll_interval,
+                phase="Pending",
+            )
+        if source.provider_name != handle.name:
+            return step.stalled(
+                "ProviderMismatch",
+                f"Image {ref!r} (spec.source.imageRef.name) lives in ImageProvider "
+                f"{source.provider_name!r}, but spec.providerRef names {handle.name!r}: a "
+                "custom image can only be cloned within its own provider; reference an Image "
+                f"of provider {handle.name!r} or use spec.source.externalID",
+            )
+        if not source.ready or not source.external_id:
+            detail = f" ({source.message})" if source.message else ""
+            return step.waiting(
+                "WaitingForImage",
+                f"Image {ref!r} (spec.source.imageRef.name) is not Ready yet{detail}; the "
+                "clone starts when it is",
+                handle.poll_interval,
+                phase="Pending",
+            )
+        return source.external_id
+
+    def _clone(
+        self,
+        step: _Step,
+        spec: BaseImageSpec,
+        cloud: BaseImageCloud,
+        observer: ImageObserver,
+        handle: ProviderHandle,
+    ) -> Outcome:
+        source_id = self._source_id(step, spec, handle)
+        if isinstance(source_id, Outcome):
+            return source_id
+        # Look up first: a crash between an earlier clone and its status write left a base
+        # image with our name and source, and it must be found, not cloned twice.
+        found = find_clone(cloud, spec.name, source_id)
+        if found is not None:
+            external_id = found.external_id
+            step.events.append(
+                Event(
+                    "Recovered",
+                    f"found base image {external_id!r} cloned from {source_id!r} by an earlier "
+                    "attempt; not cloning another",
+                )
+            )
+            image: CloudImage = found
+        else:
+            external_id = cloud.clone_to_base_image(source_id, spec.name)
+            step.events.append(
+                Event(
+                    "Cloning",
+                    f"{handle.label} is cloning custom image {source_id!r} into base image "
+                    f"{external_id!r}",
+                )
+            )
+            image = CloudImage(external_id=external_id, state=CloudState.PENDING)
+        step.status["externalID"] = external_id
+        step.status["sourceExternalID"] = source_id
+        # Joins the observer's batch: the next poll describes it together with the rest.
+        observer.remember(image)
+        return self._observe(step, cloud, image, handle)
+
+    def _observe(
+        self, step: _Step, cloud: BaseImageCloud, image: CloudImage, handle: ProviderHandle
+    ) -> Outcome:
+        if image.state is CloudState.FAILED:
+            message = (
+                f"{handle.label} failed to clone base image {image.external_id!r}: "
+                f"{image.message or 'no reason given'}; delete it and create the BaseImage again"
+            )
+            return step.stalled("CloudFailed", message)
+        if image.state is not CloudState.AVAILABLE:
+            done = f" ({image.progress}%)" if image.progress is not None else ""
+            return step.waiting(
+                "Cloning",
+                f"{handle.label} is cloning base image {image.external_id!r}{done}",
+                handle.poll_interval,
+                phase="Cloning",
+            )
+        info = next(
+            (
+                i
+                for i in cloud.describe_base_images([image.external_id])
+                if i.image_id == image.external_id
+            ),
+            None,
+        )
+        if info is None:
+            # DescribeImage saw it Available but DescribeBaseImage does not list it (yet): ask
+            # again at the next poll rather than report a permission we do not know.
+            return step.waiting(
+                "Cloning",
+                f"base image {image.external_id!r} is not listed by DescribeBaseImage yet",
+                handle.poll_interval,
+                phase="Cloning",
+            )
+        step.status["permission"] = info.permission
+        message = (
+            f"base image {image.external_id!r} is available in {handle.label} "
+            f"(permission {info.permission or 'none'!r})"
+        )
+        if step.status.get("phase") != "Ready":
+            step.events.append(Event("Ready", message))
+        return step.outcome(phase="Ready", ready=(True, "Available", message))
+
+    def _provider_error(self, step: _Step, exc: ProviderError, attempt: int) -> Outcome:
+        if exc.retryable:
+            delay = self.backoff.delay(attempt)
+            retry_after = getattr(exc, "retry_after", None)
+            if retry_after:
+                delay = max(delay, float(retry_after))
+            message = f"{exc.message}; retrying in {delay:.0f}s"
+            if attempt == 0:
+                step.events.append(Event(exc.reason, message, "Warning"))
+            outcome = step.waiting(
+                exc.reason, message, delay, phase=step.status.get("phase") or "Pending"
+            )
+            outcome.retrying = True
+            return outcome
+        return step.stalled(exc.reason, exc.message)
+
+    # -- deletion ---------------------------------------------------------------------------
+    def finalize(self, obj: BaseImageObject, handle: ProviderHandle, attempt: int = 0) -> Outcome:
+        step = _Step(obj, dict(obj.status))
+        external_id = step.status.get("externalID")
+        if obj.deletion_policy is DeletionPolicy.ORPHAN:
+            if external_id:
+                step.events.append(
+                    Event("Orphaned", f"left base image {external_id!r} in place (Orphan)")
+                )
+            return step.outcome(phase="Deleting", ready=(False, "Deleting", "orphaned"))
+        if obj.paused:
+            message = (
+                f"deletion waits: {ANNOTATION_PAUSED} is true, so the base image cannot be "
+                "deleted; remove the annotation or set spec.deletionPolicy: Orphan"
+            )
+            return step.waiting("Paused", message, self.backoff.provider_wait, phase="Deleting")
+        if handle.provider is None:
+            message = (
+                f"cannot delete the base image: {handle.problem or 'provider unavailable'}; "
+                "restore the ImageProvider or set spec.deletionPolicy: Orphan"
+            )
+            return step.waiting(
+                "WaitingForProvider", message, self.backoff.provider_wait, phase="Deleting"
+            )
+        if handle.provider.type_name != SUPPORTED_TYPE:
+            # Nothing can have been cloned through another provider type.
+            return step.outcome(phase="Deleting", ready=(False, "Deleting", "nothing to delete"))
+        cloud = cast(BaseImageCloud, handle.provider)
+        try:
+            if not external_id:
+                external_id = self._unrecorded_clone(step, cloud)
+            if not external_id:
+                return step.outcome(
+                    phase="Deleting", ready=(False, "Deleting", "nothing to delete")
+                )
+            if not _delete_issued(step.status, external_id):
+                try:
+                    cloud.delete_base_image(external_id)
+                except NotFound:
+                    return self._deleted(step, external_id)
+                step.status["externalID"] = external_id
+                step.events.append(Event("Deleting", f"deleting base image {external_id!r}"))
+            try:
+                image = cloud.get_image(external_id)
+            except NotFound:
+                return self._deleted(step, external_id)
+            return step.waiting(
+                "Deleting",
+                f"waiting for {handle.label} to delete base image {external_id!r} "
+                f"(state {image.state.value})",
+                handle.poll_interval,
+                phase="Deleting",
+            )
+        except ProviderError as exc:
+            if exc.retryable:
+                return self._provider_error(step, exc, attempt)
+            message = (
+                f"cannot delete base image {external_id!r}: {exc.message}; fix the provider "
+                "or set spec.deletionPolicy: Orphan"
+            )
+            step.events.append(Event(exc.reason, message, "Warning"))
+            return step.outcome(
+                phase="Deleting",
+                ready=(False, exc.reason, message),
+                stalled=(True, exc.reason, message),
+                requeue_after=self.backoff.delay(attempt),
+                done=False,
+            )
+
+    def _unrecorded_clone(self, step: _Step, cloud: BaseImageCloud) -> str | None:
+        """A clone whose status write was lost: found by name and source, never leaked."""
+        spec = step.obj.spec
+        if spec is None:
+            return None
+        source_id = step.status.get("sourceExternalID") or spec.source.external_id
+        if not source_id and step.obj.source_image is not None:
+            source_id = step.obj.source_image.external_id
+        if not source_id:
+            return None  # the source never had an ID, so nothing was cloned from it
+        found = find_clone(cloud, spec.name, source_id)
+        return found.external_id if found else None
+
+    def _deleted(self, step: _Step, external_id: str) -> Outcome:
+        step.events.append(Event("Deleted", f"base image {external_id!r} is gone"))
+        return step.outcome(phase="Deleted", ready=(False, "Deleted", "the base image is gone"))
+
+
+def spec_problem(spec: BaseImageSpec) -> str | None:
+    """What the API server's CEL rule may have let through (objects stored before it)."""
+    if (spec.source.image_ref is None) == (spec.source.external_id is None):
+        return "spec.source must set exactly one of imageRef (an Image) or externalID"
+    return None
+
+
+def find_clone(cloud: BaseImageCloud, name: str, source_id: str) -> CloudImage | None:
+    """The base image an earlier clone of `source_id` named `name` made, oldest first.
+
+    DescribeBaseImage lists the tenant's base images with their names; DescribeImage (one
+    batch for the candidates) tells which custom image each was cloned from (`ImageFrom`).
+    """
+    candidates = [info.image_id for info in cloud.describe_base_images() if info.name == name]
+    if not candidates:
+        return None
+    matches = [
+        image
+        for image in cloud.get_images(candidates).values()
+        if image is not None
+        and image.raw.get("ImageType") == "Base"
+        and image.raw.get("ImageFrom") == source_id
+    ]
+    if not matches:
+        return None
+    return min(
+        matches, key=lambda image: (int(image.raw.get("CreateTime") or 0), image.external_id)
+    )
+
+
+def _delete_issued(status: Mapping[str, Any], external_id: str) -> bool:
+    """Whether an earlier finalize pass already sent DeleteBaseImage: only the wait after it
+    reports Reconciling/Deleting."""
+    reconciling = condition(dict(status), RECONCILING) or {}
+    return status.get("externalID") == external_id and reconciling.get("reason") == "Deleting"
+
+
+def _keep_ready(status: Mapping[str, Any]) -> tuple[bool, str, str]:
+    ready = condition(dict(status), "Ready")
+    if ready is None:
+        return (False, "Paused", "paused before the base image was cloned")
+    return (
+        ready.get("status") == "True",
+        str(ready.get("reason") or "Paused"),
+        str(ready.get("message") or ""),
+    )

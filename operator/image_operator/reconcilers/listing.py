@@ -1,0 +1,749 @@
+"""Decide what to do for a `CommunityListing`: publish one container-made `Image` (seed 000).
+
+CompShare lets an image carry one version only (an image in review or published cannot be
+submitted again), and it has no call that withdraws a version: terminating the image takes
+its version offline. So every version is published from a copy of the Image that the listing
+owns (`CopyCompShareCustomImage`): a new `versionName` gets a new copy in the same listing
+group, and deleting the listing terminates its copies, which withdraws the versions. The copy's
+name carries the idempotency key (listing UID and version), so a copy whose status write was
+lost is found by name, and a publication is looked up before it is sent.
+
+Each step makes at most one mutating cloud call and returns. Plain code: the handlers pass
+everything in (the referenced Image, the cover, the provider), tests drive it with a fake.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import contextlib
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any, Protocol, cast
+
+from image_operator.api.common import ANNOTATION_PAUSED, DeletionPolicy
+from image_operator.api.image import ImageSpec
+from image_operator.api.listing import COVER_INLINE_MAX, CommunityListingSpec, CoverSource
+from image_operator.providers.base import CloudImage, CloudState, ImageRequest
+from image_operator.providers.compshare import (
+    Listing,
+    Publication,
+    PublicationState,
+    cloud_name,
+)
+from image_operator.providers.errors import Conflict, NotFound, ProviderError, Transient
+from image_operator.reconcilers.image import Backoff, ProviderHandle
+from image_operator.reconcilers.outcome import Event, Outcome, now_rfc3339, set_conditions
+
+PROVIDER_TYPE = "compshare"
+
+# Version states kept in status.versions[].state.
+COPYING = "Copying"  # the copy to publish is being made (or is made, not yet submitted)
+IN_REVIEW = PublicationState.IN_REVIEW.value
+PUBLISHED = PublicationState.PUBLISHED.value
+REJECTED = PublicationState.REJECTED.value
+OFFLINE = PublicationState.OFFLINE.value
+WITHDRAWING = "Withdrawing"  # deletion terminated the copy; waiting for it to be gone
+WITHDRAWN = "Withdrawn"
+
+_BASE64 = re.compile(r"^[A-Za-z0-9+/]*={0,2}$")
+
+
+class ListingProvider(Protocol):
+    """The CompShare calls a listing makes (`providers/compshare.py`)."""
+
+    type_name: str
+
+    def get_image(self, external_id: str) -> CloudImage: ...
+
+    def find_image(self, request: ImageRequest) -> CloudImage | None: ...
+
+    def delete_image(self, external_id: str) -> None: ...
+
+    def copy_image(self, external_id: str, target_name: str | None = None) -> str: ...
+
+    def publish(
+        self,
+        image_id: str,
+        *,
+        version_name: str,
+        group_id: str | None = None,
+        community_image_name: str | None = None,
+        version_desc: str | None = None,
+        price: float | str | Decimal | None = None,
+        cover: str | None = None,
+        tags: Sequence[str] | None = None,
+        description: str | None = None,
+        readme: str | None = None,
+        supported_gpu_types: Sequence[str] | None = None,
+        auto_start: bool | None = None,
+    ) -> None: ...
+
+    def describe_publication(self, image_id: str) -> Publication | None: ...
+
+    def describe_listing(self, group_id: str) -> Listing: ...
+
+
+@dataclass(frozen=True)
+class ListingObject:
+    """The parts of a `CommunityListing` body a reconcile needs."""
+
+    name: str
+    namespace: str
+    uid: str
+    generation: int
+    annotations: Mapping[str, str]
+    spec: CommunityListingSpec | None
+    status: Mapping[str, Any]
+    spec_error: str | None = None
+    deletion_policy: DeletionPolicy = DeletionPolicy.DELETE
+
+    @property
+    def paused(self) -> bool:
+        return self.annotations.get(ANNOTATION_PAUSED, "").lower() == "true"
+
+
+@dataclass(frozen=True)
+class SourceImage:
+    """The `Image` that spec.imageRef names, as the handler read it."""
+
+    name: str
+    found: bool
+    ready: bool = False
+    external_id: str | None = None
+    spec: ImageSpec | None = None
+    provider_name: str | None = None
+
+
+@dataclass(frozen=True)
+class Cover:
+    """The cover to send (Base64), or why it cannot be read; both None when there is none."""
+
+    value: str | None = None
+    problem: str | None = None
+
+
+def resolve_cover(
+    cover: CoverSource | None,
+    read_configmap_key: Callable[[str, str], str | None],
+    read_secret_key: Callable[[str, str], str | None],
+) -> Cover:
+    """spec.cover as Base64 text. A ConfigMap key may hold Base64 text in `data` or the raw
+    picture in `binaryData` (the API returns that Base64); a Secret key holds Base64 text."""
+    if cover is None:
+        return Cover()
+    if cover.inline is not None:
+        value, where = cover.inline, "spec.cover.inline"
+    elif cover.config_map_key_ref is not None:
+        ref = cover.config_map_key_ref
+        where = f"spec.cover.configMapKeyRef (ConfigMap {ref.name!r}, key {ref.key!r})"
+        found = read_configmap_key(ref.name, ref.key)
+        if found is None:
+            return Cover(problem=f"{where} does not exist: create it or fix the reference")
+        value = found
+    elif cover.secret_key_ref is not None:
+        sref = cover.secret_key_ref
+        where = f"spec.cover.secretKeyRef (Secret {sref.name!r}, key {sref.key!r})"
+        found = read_secret_key(sref.name, sref.key)
+        if found is None:
+            return Cover(problem=f"{where} does not exist: create it or fix the reference")
+        value = found
+    else:
+        return Cover()
+    value = "".join(value.split())  # Base64 wrapped over lines is still Base64
+    if len(value) > COVER_INLINE_MAX:
+        return Cover(
+            problem=f"{where} holds {len(value)} Base64 characters; at most "
+            f"{COVER_INLINE_MAX} are accepted: use a smaller picture"
+        )
+    try:
+        if not value or not _BASE64.fullmatch(value):
+            raise ValueError
+        base64.b64decode(value, validate=True)
+    except (ValueError, binascii.Error):
+        return Cover(
+            problem=f"{where} is not Base64 image data: put the picture Base64-encoded there "
+            "(or raw in a ConfigMap's binaryData)"
+        )
+    return Cover(value=value)
+
+
+def copy_base_name(listing: str, version: str) -> str:
+    """The copy's name before the UID suffix: version first, so a long listing name cannot
+    cut it off (`cloud_name` keeps 41 characters and appends 8 hex of the UID)."""
+    return f"{version}-{listing}"
+
+
+@dataclass
+class _Step:
+    """Status being assembled during one reconcile."""
+
+    obj: ListingObject
+    status: dict[str, Any]
+    events: list[Event] = field(default_factory=list)
+
+    def outcome(
+        self,
+        *,
+        phase: str,
+        ready: tuple[bool, str, str],
+        reconciling: tuple[bool, str, str] | None = None,
+        stalled: tuple[bool, str, str] | None = None,
+        requeue_after: float | None = None,
+        retrying: bool = False,
+        done: bool = True,
+    ) -> Outcome:
+        self.status["phase"] = phase
+        self.status["observedGeneration"] = self.obj.generation
+        self.status["conditions"] = set_conditions(
+            self.status.get("conditions"),
+            self.obj.generation,
+            ready=ready,
+            reconciling=reconciling,
+            stalled=stalled,
+        )
+        return Outcome(
+            status=self.status,
+            events=self.events,
+            requeue_after=requeue_after,
+            retrying=retrying,
+            done=done,
+        )
+
+    def stalled(
+        self, reason: str, message: str, *, phase: str = "Stalled", recheck: float | None = None
+    ) -> Outcome:
+        """`recheck`: look again later although the spec did not change, for conditions that
+        live outside the listing (the Image becoming Ready, a ConfigMap appearing)."""
+        if not _stalled_with(self.status, reason, message):  # one Warning per distinct stall
+            self.events.append(Event(reason, message, "Warning"))
+        return self.outcome(
+            phase=phase,
+            ready=(False, reason, message),
+            stalled=(True, reason, message),
+            requeue_after=recheck,
+        )
+
+    def waiting(self, reason: str, message: str, after: float, *, phase: str) -> Outcome:
+        return self.outcome(
+            phase=phase,
+            ready=(False, reason, message),
+            reconciling=(True, reason, message),
+            requeue_after=after,
+            done=False,
+        )
+
+    def versions(self) -> list[dict[str, Any]]:
+        versions = [dict(v) for v in self.status.get("versions") or []]
+        self.status["versions"] = versions
+        return versions
+
+
+class ListingReconciler:
+    def __init__(self, backoff: Backoff | None = None) -> None:
+        self.backoff = backoff or Backoff()
+
+    # -- create / update -------------------------------------------------------------------
+    def reconcile(
+        self,
+        obj: ListingObject,
+        source: SourceImage,
+        cover: Cover,
+        handle: ProviderHandle,
+        attempt: int = 0,
+    ) -> Outcome:
+        step = _Step(obj, dict(obj.status))
+        if obj.spec is None:
+            return step.stalled("InvalidSpec", obj.spec_error or "spec is invalid")
+        if obj.paused:
+            message = f"{ANNOTATION_PAUSED} is true: no calls to the cloud until it is removed"
+            return step.outcome(
+                phase="Paused",
+                ready=_keep_ready(step.status),
+                reconciling=(False, "Paused", message),
+            )
+        recheck = self.backoff.provider_wait
+        # The Image matters until the current version has its copy; after that the copy is
+        # what gets published, so an Image being updated (or deleted) does not unpublish it.
+        copied = any(
+            v.get("versionName") == obj.spec.version_name and v.get("imageID")
+            for v in step.status.get("versions") or []
+        )
+        if not copied and not source.found:
+            return step.stalled(
+                "ImageNotFound",
+                f"spec.imageRef names Image {source.name!r}, which does not exist in namespace "
+                f"{obj.namespace!r}: create it or name an existing container-made Image",
+                recheck=recheck,
+            )
+        if handle.provider is None:
+            return step.waiting(
+                "WaitingForProvider",
+                handle.problem or f"ImageProvider {handle.name!r} is not usable yet",
+                recheck,
+                phase="Pending",
+            )
+        if handle.provider.type_name != PROVIDER_TYPE:
+            return step.stalled(
+                "Unsupported",
+                f"spec.imageRef names Image {source.name!r} of {handle.label}; only images of "
+                f"a provider of type {PROVIDER_TYPE} can be published to the community "
+                "(PublishCompShareImage): reference a container-made compshare Image",
+            )
+        step.status["providerName"] = handle.name
+        if not copied and (not source.ready or not source.external_id):
+            return step.stalled(
+                "ImageNotReady",
+                f"spec.imageRef names Image {source.name!r}, which is not Ready; only an "
+                "Available image can be published: wait for it or fix that Image",
+                recheck=recheck,
+            )
+        provider = cast(ListingProvider, handle.provider)
+        try:
+            return self._reconcile(step, provider, source, cover, handle)
+        except ProviderError as exc:
+            return self._provider_error(step, exc, attempt)
+
+    def _reconcile(
+        self,
+        step: _Step,
+        provider: ListingProvider,
+        source: SourceImage,
+        cover: Cover,
+        handle: ProviderHandle,
+    ) -> Outcome:
+        spec = step.obj.spec
+        assert spec is not None
+        if spec.group_id and step.status.get("groupID") not in (None, spec.group_id):
+            return step.stalled(
+                "GroupConflict",
+                f"spec.groupID is {spec.group_id!r}, but this listing already published into "
+                f"group {step.status['groupID']!r}: remove spec.groupID or set it to that group",
+            )
+        versions = step.versions()
+        group_id = step.status.get("groupID") or spec.group_id
+        submitted = [v for v in versions if v.get("imageID") and v["state"] != COPYING]
+        if group_id and submitted:
+            # One call for every version of the listing: the poll of all reviews at once.
+            self._refresh(step, provider.describe_listing(group_id), versions)
+
+        entry = next((v for v in versions if v["versionName"] == spec.version_name), None)
+        if entry is None:
+            entry = {"versionName": spec.version_name, "state": COPYING}
+            versions.append(entry)
+        step.status["externalID"] = entry.get("imageID")
+        if not step.status["externalID"]:
+            step.status.pop("externalID")
+            return self._copy(step, provider, source, entry, handle)
+
+        state = entry["state"]
+        if state == COPYING:
+            return self._prepare(step, provider, source, cover, entry, handle)
+        if state == IN_REVIEW:
+            message = (
+                f"version {spec.version_name} (image {entry['imageID']!r}) is in the "
+                "community's review"
+            )
+            return step.waiting("InReview", message, handle.poll_interval, phase=IN_REVIEW)
+        if state == PUBLISHED:
+            message = f"version {spec.version_name} is published in listing group {group_id!r}"
+            if int(entry.get("submittedGeneration") or 0) < step.obj.generation:
+                message += (
+                    "; CompShare cannot change a published version: set a new "
+                    "spec.versionName to publish the changed spec"
+                )
+            return step.outcome(phase=PUBLISHED, ready=(True, "Published", message))
+        if state == REJECTED:
+            if int(entry.get("submittedGeneration") or 0) < step.obj.generation:
+                # The spec changed since the review said no: submit again (CompShare accepts a
+                # rejected image again and withdraws the rejected version).
+                return self._publish(step, provider, cover, entry, handle)
+            message = (
+                f"the community review rejected version {spec.version_name}: "
+                f"{entry.get('reason') or 'no reason given'}; change the spec (e.g. "
+                "spec.communityImageName or a new spec.versionName) to submit again"
+            )
+            return step.stalled("Rejected", message, phase=REJECTED)
+        # Offline (the copy was terminated behind our back) or unknown: make a new copy.
+        step.events.append(
+            Event(
+                "CopyMissing",
+                f"image {entry['imageID']!r} of version {spec.version_name} is {state}; "
+                "copying the Image again",
+                "Warning",
+            )
+        )
+        entry.pop("imageID", None)
+        entry["state"] = COPYING
+        step.status.pop("externalID", None)
+        return step.waiting("Copying", "copying the Image again", 1.0, phase=COPYING)
+
+    def _refresh(self, step: _Step, listing: Listing, versions: list[dict[str, Any]]) -> None:
+        by_image = {p.image_id: p for p in listing.versions}
+        for version in versions:
+            if not version.get("imageID") or version["state"] in (COPYING, WITHDRAWN):
+                continue
+            pub = by_image.get(version["imageID"])
+            if pub is None or pub.version_name != version["versionName"]:
+                # Not in the listing (any more): submit it again; `_publish` looks first.
+                version["state"] = COPYING
+                version.pop("reason", None)
+                continue
+            before = version["state"]
+            version["state"] = pub.state.value
+            if pub.reason:
+                version["reason"] = pub.reason
+            else:
+                version.pop("reason", None)
+            if before == REJECTED and pub.state is PublicationState.IN_REVIEW:
+                # Submitted again by a step whose status write was lost.
+                version["submittedGeneration"] = step.obj.generation
+            current = step.obj.spec is not None and (
+                version["versionName"] == step.obj.spec.version_name
+            )
+            # The current version's rejection is the Stalled outcome's own Warning.
+            if before != version["state"] and not (current and version["state"] == REJECTED):
+                self._transition_event(step, version, listing.group_id)
+
+    @staticmethod
+    def _transition_event(step: _Step, version: Mapping[str, Any], group_id: str) -> None:
+        name, state = version["versionName"], version["state"]
+        if state == PUBLISHED:
+            step.events.append(
+                Event("Published", f"version {name} is published in listing group {group_id!r}")
+            )
+        elif state == REJECTED:
+            step.events.append(
+                Event(
+                    "Rejected",
+                    f"the community review rejected version {name}: "
+                    f"{version.get('reason') or 'no reason given'}",
+                    "Warning",
+                )
+            )
+
+    def _copy(
+        self,
+        step: _Step,
+        provider: ListingProvider,
+        source: SourceImage,
+        entry: dict[str, Any],
+        handle: ProviderHandle,
+    ) -> Outcome:
+        obj = step.obj
+        assert obj.spec is not None and source.external_id is not None
+        original = provider.get_image(source.external_id)
+        if original.raw.get("Container") == "False":
+            return step.stalled(
+                "NotContainerImage",
+                f"spec.imageRef names Image {source.name!r}, which was made from a virtual "
+                "machine; only images made from a container instance can be published to the "
+                "community: reference a container-made Image",
+            )
+        request = self._copy_request(obj, source, obj.spec.version_name)
+        name = cloud_name(request)
+        try:
+            image_id = provider.copy_image(source.external_id, name)
+            step.events.append(
+                Event(
+                    "Copying",
+                    f"copying image {source.external_id!r} to {image_id!r} ({name}) to publish "
+                    f"as version {obj.spec.version_name}",
+                )
+            )
+        except Conflict:
+            # A copy made by an earlier attempt whose status write was lost: find it by name.
+            found = provider.find_image(request)
+            if found is None:
+                raise Transient(
+                    f"the cloud reported image name {name!r} as taken but it cannot be found yet"
+                ) from None
+            image_id = found.external_id
+            step.events.append(
+                Event("Recovered", f"found copy {image_id!r} made by an earlier attempt")
+            )
+        entry["imageID"] = image_id
+        entry["state"] = COPYING
+        step.status["externalID"] = image_id
+        return step.waiting(
+            "Copying",
+            f"copying the Image to {image_id!r} for version {obj.spec.version_name}",
+            handle.poll_interval,
+            phase=COPYING,
+        )
+
+    @staticmethod
+    def _copy_request(obj: ListingObject, source: SourceImage, version: str) -> ImageRequest:
+        assert source.spec is not None
+        return ImageRequest(
+            idempotency_key=obj.uid,
+            name=copy_base_name(obj.name, version),
+            namespace=obj.namespace,
+            spec=source.spec,
+        )
+
+    def _prepare(
+        self,
+        step: _Step,
+        provider: ListingProvider,
+        source: SourceImage,
+        cover: Cover,
+        entry: dict[str, Any],
+        handle: ProviderHandle,
+    ) -> Outcome:
+        image_id = str(entry["imageID"])
+        try:
+            copy = provider.get_image(image_id)
+        except NotFound:
+            entry.pop("imageID")
+            step.status.pop("externalID", None)
+            step.events.append(
+                Event("CopyMissing", f"copy {image_id!r} is gone; copying again", "Warning")
+            )
+            return step.waiting("Copying", "copying the Image again", 1.0, phase=COPYING)
+        if copy.state is CloudState.FAILED:
+            return step.stalled(
+                "CopyFailed",
+                f"copying the Image to {image_id!r} failed: {copy.message or 'no reason'}; "
+                "delete that image in CompShare to have it copied again",
+                recheck=self.backoff.maximum,
+            )
+        if copy.state is not CloudState.AVAILABLE:
+            done = f" ({copy.progress}%)" if copy.progress is not None else ""
+            return step.waiting(
+                "Copying",
+                f"copying the Image to {image_id!r}{done}",
+                handle.poll_interval,
+                phase=COPYING,
+            )
+        return self._publish(step, provider, cover, entry, handle)
+
+    def _publish(
+        self,
+        step: _Step,
+        provider: ListingProvider,
+        cover: Cover,
+        entry: dict[str, Any],
+        handle: ProviderHandle,
+    ) -> Outcome:
+        spec = step.obj.spec
+        assert spec is not None
+        if cover.problem:
+            return step.stalled("InvalidCover", cover.problem, recheck=self.backoff.provider_wait)
+        image_id = str(entry["imageID"])
+        group_id = step.status.get("groupID") or spec.group_id
+        # Looked up first: a publish whose status write was lost must not be sent twice.
+        existing = provider.describe_publication(image_id)
+        if (
+            existing is not None
+            and existing.version_name == spec.version_name
+            and (existing.state in (PublicationState.IN_REVIEW, PublicationState.PUBLISHED))
+        ):
+            step.events.append(
+                Event(
+                    "Recovered",
+                    f"version {spec.version_name} was already submitted (image {image_id!r}); "
+                    "not submitting it again",
+                )
+            )
+            publication: Publication | None = existing
+        else:
+            try:
+                provider.publish(
+                    image_id,
+                    version_name=spec.version_name,
+                    group_id=group_id,
+                    community_image_name=spec.community_image_name,
+                    version_desc=spec.version_desc,
+                    price=spec.price,
+                    cover=cover.value,
+                    tags=spec.tags,
+                    description=spec.description,
+                    readme=spec.readme,
+                    supported_gpu_types=spec.supported_gpu_types,
+                    auto_start=spec.auto_start,
+                )
+            except NotFound as exc:
+                if group_id and not step.status.get("groupID"):
+                    return step.stalled(
+                        "GroupNotFound",
+                        f"spec.groupID names listing group {group_id!r}, which CompShare does "
+                        f"not know ({exc.message}): remove spec.groupID to start a new group "
+                        "or name an existing one",
+                    )
+                raise
+            except Conflict as exc:
+                return step.stalled(
+                    "VersionExists",
+                    f"CompShare refused version {spec.version_name}: {exc.message}; choose "
+                    "another spec.versionName",
+                )
+            step.events.append(
+                Event(
+                    "Submitted",
+                    f"submitted version {spec.version_name} (image {image_id!r}) for review",
+                )
+            )
+            publication = provider.describe_publication(image_id)
+        entry["state"] = publication.state.value if publication else IN_REVIEW
+        entry["submittedAt"] = now_rfc3339()
+        entry["submittedGeneration"] = step.obj.generation
+        entry.pop("reason", None)
+        if publication is not None and publication.group_id:
+            step.status["groupID"] = publication.group_id
+        if publication is not None and publication.reason:
+            entry["reason"] = publication.reason
+        return step.waiting(
+            "InReview",
+            f"version {spec.version_name} (image {image_id!r}) is in the community's review",
+            handle.poll_interval,
+            phase=IN_REVIEW,
+        )
+
+    def _provider_error(self, step: _Step, exc: ProviderError, attempt: int) -> Outcome:
+        if exc.retryable:
+            delay = self.backoff.delay(attempt)
+            retry_after = getattr(exc, "retry_after", None)
+            if retry_after:
+                delay = max(delay, float(retry_after))
+            message = f"{exc.message}; retrying in {delay:.0f}s"
+            if attempt == 0:
+                step.events.append(Event(exc.reason, message, "Warning"))
+            outcome = step.waiting(
+                exc.reason, message, delay, phase=step.status.get("phase") or "Pending"
+            )
+            outcome.retrying = True
+            return outcome
+        return step.stalled(exc.reason, exc.message)
+
+    # -- deletion ---------------------------------------------------------------------------
+    def finalize(
+        self,
+        obj: ListingObject,
+        source: SourceImage | None,
+        handle: ProviderHandle,
+        attempt: int = 0,
+    ) -> Outcome:
+        """Withdraw every version: terminate the copies the listing published (CompShare has
+        no un-publish call; a version whose image is gone is Offline), then let go."""
+        step = _Step(obj, dict(obj.status))
+        versions = step.versions()
+        if obj.deletion_policy is DeletionPolicy.ORPHAN:
+            live = [v["versionName"] for v in versions if v.get("imageID")]
+            if live:
+                step.events.append(
+                    Event("Orphaned", f"left versions {', '.join(live)} published (Orphan)")
+                )
+            return step.outcome(phase="Deleting", ready=(False, "Deleting", "orphaned"))
+        if obj.paused:
+            message = (
+                f"deletion waits: {ANNOTATION_PAUSED} is true, so the versions cannot be "
+                "withdrawn; remove the annotation or set spec.deletionPolicy: Orphan"
+            )
+            return step.waiting("Paused", message, self.backoff.provider_wait, phase="Deleting")
+        if handle.provider is None or handle.provider.type_name != PROVIDER_TYPE:
+            if not any(v.get("imageID") for v in versions):
+                return step.outcome(
+                    phase="Deleting", ready=(False, "Deleting", "nothing to withdraw")
+                )
+            message = (
+                "cannot withdraw the published versions: "
+                f"{handle.problem or 'the compshare provider is unavailable'}; restore the "
+                "ImageProvider or set spec.deletionPolicy: Orphan"
+            )
+            return step.waiting(
+                "WaitingForProvider", message, self.backoff.provider_wait, phase="Deleting"
+            )
+        provider = cast(ListingProvider, handle.provider)
+        try:
+            return self._withdraw(step, provider, source, versions, handle)
+        except ProviderError as exc:
+            if exc.retryable:
+                return self._provider_error(step, exc, attempt)
+            message = (
+                f"cannot withdraw the published versions: {exc.message}; fix the provider or "
+                "set spec.deletionPolicy: Orphan"
+            )
+            step.events.append(Event(exc.reason, message, "Warning"))
+            return step.outcome(
+                phase="Deleting",
+                ready=(False, exc.reason, message),
+                stalled=(True, exc.reason, message),
+                requeue_after=self.backoff.delay(attempt),
+                done=False,
+            )
+
+    def _withdraw(
+        self,
+        step: _Step,
+        provider: ListingProvider,
+        source: SourceImage | None,
+        versions: list[dict[str, Any]],
+        handle: ProviderHandle,
+    ) -> Outcome:
+        obj = step.obj
+        if obj.spec is not None and source is not None and source.spec is not None:
+            # A copy may have been made without its status write: find it, never leak it.
+            entry = next((v for v in versions if v["versionName"] == obj.spec.version_name), None)
+            if entry is None or not entry.get("imageID"):
+                found = provider.find_image(self._copy_request(obj, source, obj.spec.version_name))
+                if found is not None:
+                    if entry is None:
+                        entry = {"versionName": obj.spec.version_name, "state": COPYING}
+                        versions.append(entry)
+                    entry["imageID"] = found.external_id
+        pending = []
+        for version in versions:
+            image_id = version.get("imageID")
+            if not image_id or version["state"] == WITHDRAWN:
+                continue
+            if version["state"] != WITHDRAWING:
+                with contextlib.suppress(NotFound):  # already gone is just as good
+                    provider.delete_image(image_id)
+                version["state"] = WITHDRAWING
+                step.events.append(
+                    Event(
+                        "Withdrawing",
+                        f"terminating image {image_id!r} to withdraw version "
+                        f"{version['versionName']}",
+                    )
+                )
+            try:
+                provider.get_image(image_id)
+            except NotFound:
+                version["state"] = WITHDRAWN
+                continue
+            pending.append(version["versionName"])
+        if pending:
+            return step.waiting(
+                "Withdrawing",
+                f"waiting for CompShare to withdraw versions {', '.join(pending)}",
+                handle.poll_interval,
+                phase="Deleting",
+            )
+        withdrawn = [v["versionName"] for v in versions if v["state"] == WITHDRAWN]
+        if withdrawn:
+            step.events.append(
+                Event("Withdrawn", f"versions {', '.join(withdrawn)} are withdrawn (Offline)")
+            )
+        return step.outcome(phase="Deleted", ready=(False, "Deleted", "versions withdrawn"))
+
+
+def _stalled_with(status: Mapping[str, Any], reason: str, message: str) -> bool:
+    for cond in status.get("conditions") or []:
+        if cond.get("type") == "Stalled":
+            return bool(cond.get("reason") == reason and cond.get("message") == message)
+    return False
+
+
+def _keep_ready(status: Mapping[str, Any]) -> tuple[bool, str, str]:
+    for cond in status.get("conditions") or []:
+        if cond.get("type") == "Ready":
+            return (
+                cond.get("status") == "True",
+                str(cond.get("reason") or "Paused"),
+                str(cond.get("message") or ""),
+            )
+    return (False, "Paused", "paused before anything was published")

@@ -1,0 +1,684 @@
+"""Decide what to do for an `ImagePipeline`: keep its ECS image template current and run it.
+
+Design (see docs/imagepipeline.md):
+
+- An ECS image template is immutable, so a spec change that alters the template means a new
+  template: the old one is deleted once no run uses it, and the new one is created with the
+  ClientToken `pipeline-<UID>-g<generation>`. A lost answer is recovered by sending the same
+  token again (ECS returns the same ID), and a later spec gets a fresh token, so going back to
+  an earlier spec never resurrects a deleted template's ID.
+- Runs are triggered by creation, by a new template (spec change), by a new value of the
+  annotation `imageops.io/run`, and by `spec.schedule`. One run at a time: a trigger that
+  arrives while a run is in flight is kept in `status.pendingTrigger` (policy Wait) or cancels
+  the running execution first (policy Replace). Every start carries the ClientToken
+  `run-<UID>-<n>`, n from `status.runSequence`, so a retried start returns the same execution.
+- Each step makes at most one mutating cloud call and returns, so every ID reaches the status
+  as soon as the cloud hands it out.
+
+Plain code: the handler passes the object, the provider, a lookup for referenced objects and
+the time; tests drive it with an in-memory provider and a hand-turned clock.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol, cast
+
+from image_operator.api.common import ANNOTATION_PAUSED, GROUP, DeletionPolicy
+from image_operator.api.pipeline import ImagePipelineSpec
+from image_operator.providers.aliyun import (
+    FINISHED_STATUSES,
+    ImageOptions,
+    ImportImageOptions,
+    OssDisk,
+    PipelineExecution,
+    PipelineInfo,
+    PipelineTag,
+    PipelineTemplate,
+    client_token,
+)
+from image_operator.providers.errors import InvalidInput, NotFound, ProviderError
+from image_operator.reconcilers.image import Backoff, ProviderHandle
+from image_operator.reconcilers.outcome import Event, Outcome, set_conditions
+from image_operator.reconcilers.schedule import Schedule, ScheduleError, format_time, parse_time
+
+ANNOTATION_RUN = f"{GROUP}/run"
+SUPPORTED_TYPES = ("aliyun",)
+OSS_FORMATS = ("RAW", "VHD", "QCOW2")
+
+OUTPUT_IMAGES_NOTE = (
+    "spec.outputImages.enabled is not acted on yet: the Image kind has no source that records "
+    "an image built by a pipeline, so no Image objects are made; the run's image IDs are in "
+    "status.runs[].targets[].imageID (set spec.outputImages.enabled: false to silence this)"
+)
+
+# Why a run was started, as recorded in status.runs[].trigger.
+TRIGGER_CREATED = "Created"
+TRIGGER_SPEC = "SpecChanged"
+TRIGGER_MANUAL = "Manual"
+TRIGGER_SCHEDULE = "Schedule"
+
+
+class PipelineVendor(Protocol):
+    """The vendor calls this controller makes (the `aliyun` provider's pipeline methods)."""
+
+    type_name: str
+
+    def create_pipeline(self, template: PipelineTemplate, *, client_token: str) -> str: ...
+
+    def start_pipeline_execution(
+        self,
+        pipeline_id: str,
+        *,
+        client_token: str | None = None,
+        tags: Iterable[tuple[str, str]] = (),
+    ) -> str: ...
+
+    def get_pipeline_execution(self, execution_id: str) -> PipelineExecution: ...
+
+    def cancel_pipeline_execution(self, execution_id: str) -> None: ...
+
+    def delete_pipeline(self, pipeline_id: str) -> None: ...
+
+    def describe_pipelines(
+        self, pipeline_ids: Sequence[str] = (), *, name: str | None = None
+    ) -> list[PipelineInfo]: ...
+
+
+# (plural, name) -> the object's body in the pipeline's namespace, or None.
+Lookup = Callable[[str, str], Mapping[str, Any] | None]
+
+
+@dataclass(frozen=True)
+class PipelineObject:
+    """The parts of an `ImagePipeline` body a reconcile needs."""
+
+    name: str
+    namespace: str
+    uid: str
+    generation: int
+    annotations: Mapping[str, str]
+    spec: ImagePipelineSpec | None
+    status: Mapping[str, Any]
+    spec_error: str | None = None
+    deletion_policy: DeletionPolicy = DeletionPolicy.DELETE
+
+    @property
+    def paused(self) -> bool:
+        return self.annotations.get(ANNOTATION_PAUSED, "").lower() == "true"
+
+
+@dataclass
+class _Step:
+    """Status being assembled during one reconcile (as the Image reconciler's)."""
+
+    obj: PipelineObject
+    status: dict[str, Any]
+    events: list[Event] = field(default_factory=list)
+
+    def outcome(
+        self,
+        *,
+        phase: str,
+        ready: tuple[bool, str, str],
+        reconciling: tuple[bool, str, str] | None = None,
+        stalled: tuple[bool, str, str] | None = None,
+        requeue_after: float | None = None,
+        done: bool = True,
+    ) -> Outcome:
+        self.status["phase"] = phase
+        self.status["observedGeneration"] = self.obj.generation
+        self.status["conditions"] = set_conditions(
+            self.status.get("conditions"),
+            self.obj.generation,
+            ready=ready,
+            reconciling=reconciling,
+            stalled=stalled,
+        )
+        return Outcome(
+            status=self.status, events=self.events, requeue_after=requeue_after, done=done
+        )
+
+    def stalled(self, reason: str, message: str) -> Outcome:
+        if self.status.get("phase") != "Stalled":  # one Warning per stall, not per reconcile
+            self.events.append(Event(reason, message, "Warning"))
+        return self.outcome(
+            phase="Stalled", ready=(False, reason, message), stalled=(True, reason, message)
+        )
+
+    def waiting(self, reason: str, message: str, after: float, *, phase: str) -> Outcome:
+        return self.outcome(
+            phase=phase,
+            ready=(False, reason, message),
+            reconciling=(True, reason, message),
+            requeue_after=after,
+            done=False,
+        )
+
+
+class _Wait(Exception):
+    """A prerequisite is not there yet (a referenced image): wait and look again."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.message = message
+
+
+class _Invalid(Exception):
+    """The spec cannot be turned into a template; the message names the field."""
+
+
+def _active(runs: list[dict[str, Any]]) -> dict[str, Any] | None:
+    if runs and runs[-1].get("phase") not in FINISHED_STATUSES:
+        return runs[-1]
+    return None
+
+
+class PipelineReconciler:
+    def __init__(self, backoff: Backoff | None = None) -> None:
+        self.backoff = backoff or Backoff()
+
+    # -- create / update -------------------------------------------------------------------
+    def reconcile(
+        self,
+        obj: PipelineObject,
+        handle: ProviderHandle,
+        lookup: Lookup,
+        now: datetime,
+        attempt: int = 0,
+    ) -> Outcome:
+        step = _Step(obj, dict(obj.status))
+        if obj.spec is None:
+            return step.stalled("InvalidSpec", obj.spec_error or "spec is missing")
+        schedule: Schedule | None = None
+        if obj.spec.schedule is not None:
+            try:
+                schedule = Schedule.parse(obj.spec.schedule.cron, obj.spec.schedule.time_zone)
+            except ScheduleError as exc:
+                return step.stalled("InvalidSpec", str(exc))
+        if obj.paused:
+            message = f"{ANNOTATION_PAUSED} is true: no calls to the cloud until it is removed"
+            return step.outcome(
+                phase="Paused",
+                ready=(False, "Paused", message),
+                reconciling=(False, "Paused", message),
+            )
+        if handle.provider is None:
+            return step.waiting(
+                "WaitingForProvider",
+                handle.problem or f"ImageProvider {handle.name!r} is not usable yet",
+                self.backoff.provider_wait,
+                phase="Pending",
+            )
+        if handle.provider.type_name not in SUPPORTED_TYPES:
+            return step.stalled(
+                "Unsupported",
+                f"spec.providerRef names {handle.label}, but image pipelines are built only by "
+                f"providers of type {', '.join(SUPPORTED_TYPES)}: reference one of those",
+            )
+        vendor = cast(PipelineVendor, handle.provider)
+        try:
+            template = build_template(obj, obj.spec, handle.name, lookup)
+        except _Invalid as exc:
+            return step.stalled("InvalidSpec", str(exc))
+        except _Wait as exc:
+            return step.waiting(
+                exc.reason, exc.message, self.backoff.provider_wait, phase="Pending"
+            )
+        try:
+            return self._reconcile(step, obj, obj.spec, vendor, template, schedule, handle, now)
+        except ProviderError as exc:
+            return self._provider_error(step, exc, attempt)
+
+    def _reconcile(
+        self,
+        step: _Step,
+        obj: PipelineObject,
+        spec: ImagePipelineSpec,
+        vendor: PipelineVendor,
+        template: PipelineTemplate,
+        schedule: Schedule | None,
+        handle: ProviderHandle,
+        now: datetime,
+    ) -> Outcome:
+        status = step.status
+        runs = [dict(run) for run in status.get("runs") or []]
+        status["runs"] = runs
+        self._note_triggers(step, obj, schedule, now)
+
+        active = _active(runs)
+        if active is not None:
+            execution = vendor.get_pipeline_execution(str(active["id"]))
+            self._record(step, active, execution, now)
+            active = _active(runs)
+
+        wanted_hash = template_hash(template)
+        stale_template = status.get("externalID") and status.get("templateHash") != wanted_hash
+        if active is not None:
+            waiting_for = status.get("pendingTrigger") or (TRIGGER_SPEC if stale_template else None)
+            replace = spec.concurrency_policy.value == "Replace"
+            if waiting_for and replace and active.get("phase") != "CANCELLING":
+                vendor.cancel_pipeline_execution(str(active["id"]))
+                active["phase"] = "CANCELLING"
+                step.events.append(
+                    Event(
+                        "Cancelling",
+                        f"cancelling run {active['id']!r} for a newer trigger "
+                        f"({waiting_for}; spec.concurrencyPolicy is Replace)",
+                    )
+                )
+            message = f"run {active['id']!r} is {str(active.get('phase')).lower()}"
+            if waiting_for:
+                message += f"; the {waiting_for} trigger starts a run when it has finished"
+            return step.waiting("Running", message, handle.poll_interval, phase="Running")
+
+        if stale_template:
+            old = str(status["externalID"])
+            with contextlib.suppress(NotFound):  # already gone is just as good
+                vendor.delete_pipeline(old)
+            for key in ("externalID", "templateHash", "templateGeneration"):
+                status.pop(key, None)
+            step.events.append(
+                Event("TemplateReplaced", f"deleted template {old!r}: the spec changed")
+            )
+            return step.waiting(
+                "Creating", "creating the template for the new spec", 1.0, phase="Pending"
+            )
+
+        if not status.get("externalID"):
+            first = not runs and status.get("runSequence") is None
+            token = client_token("pipeline", f"{obj.uid}-g{obj.generation}")
+            pipeline_id = vendor.create_pipeline(template, client_token=token)
+            status["externalID"] = pipeline_id
+            status["templateHash"] = wanted_hash
+            status["templateGeneration"] = obj.generation
+            status["pendingTrigger"] = TRIGGER_CREATED if first else TRIGGER_SPEC
+            step.events.append(
+                Event("TemplateCreated", f"{handle.label} created image template {pipeline_id!r}")
+            )
+            if spec.output_images is not None and spec.output_images.enabled:
+                # Said once per template, so a user who asked for Image objects learns why
+                # none appear instead of waiting for them.
+                step.events.append(Event("OutputImagesNotSupported", OUTPUT_IMAGES_NOTE, "Warning"))
+            return step.waiting("Starting", "starting a run", 0.5, phase="Pending")
+
+        trigger = status.get("pendingTrigger")
+        if trigger:
+            sequence = int(status.get("runSequence") or 0) + 1
+            execution_id = vendor.start_pipeline_execution(
+                str(status["externalID"]),
+                client_token=client_token("run", f"{obj.uid}-{sequence}"),
+            )
+            status["runSequence"] = sequence
+            status["lastRunID"] = execution_id
+            status.pop("pendingTrigger", None)
+            runs.append(
+                {
+                    "id": execution_id,
+                    "phase": "PREPARING",
+                    "trigger": trigger,
+                    "startedAt": format_time(now),
+                }
+            )
+            del runs[: max(0, len(runs) - spec.runs_history_limit)]
+            step.events.append(
+                Event("RunStarted", f"started run {execution_id!r} (trigger {trigger})")
+            )
+            return step.waiting(
+                "Running",
+                f"run {execution_id!r} is preparing",
+                handle.poll_interval,
+                phase="Running",
+            )
+        return self._settled(step, runs, schedule, now)
+
+    def _note_triggers(
+        self, step: _Step, obj: PipelineObject, schedule: Schedule | None, now: datetime
+    ) -> None:
+        """Fold new manual and scheduled triggers into status.pendingTrigger (one slot: a run
+        not yet started serves every trigger that arrived before it)."""
+        status = step.status
+        manual = obj.annotations.get(ANNOTATION_RUN)
+        if manual and manual != status.get("lastManualTrigger"):
+            status["lastManualTrigger"] = manual
+            # At creation the first run already serves the annotation.
+            if status.get("runSequence") is not None or status.get("externalID"):
+                status["pendingTrigger"] = TRIGGER_MANUAL
+                step.events.append(Event("RunRequested", f"{ANNOTATION_RUN} changed to {manual!r}"))
+        if schedule is None:
+            status.pop("nextScheduleTime", None)
+            status.pop("lastScheduleTime", None)
+            return
+        last = parse_time(status.get("lastScheduleTime"))
+        if last is None:
+            # The schedule starts counting when first seen: creation runs once anyway.
+            last = now
+        else:
+            due = schedule.due(last, now)
+            if due is not None:
+                last = due
+                status["pendingTrigger"] = TRIGGER_SCHEDULE
+                step.events.append(
+                    Event("RunScheduled", f"spec.schedule was due at {format_time(due)}")
+                )
+        status["lastScheduleTime"] = format_time(last)
+        status["nextScheduleTime"] = format_time(schedule.next_after(last))
+
+    def _record(
+        self, step: _Step, run: dict[str, Any], execution: PipelineExecution, now: datetime
+    ) -> None:
+        before = run.get("phase")
+        run["phase"] = execution.status
+        if execution.targets:
+            run["targets"] = [
+                _target_wire(
+                    target.region_id,
+                    target.account_id,
+                    target.image_id,
+                    target.succeeded,
+                    target.message,
+                )
+                for target in execution.targets
+            ]
+        if not execution.finished:
+            return
+        run["finishedAt"] = format_time(now)
+        reason = _failure_reason(execution)
+        if reason:
+            run["reason"] = reason
+        if before == execution.status:
+            return
+        if execution.status == "SUCCESS":
+            step.events.append(Event("RunSucceeded", f"run {run['id']!r} succeeded"))
+        else:
+            step.events.append(
+                Event(
+                    "RunFailed" if execution.status != "CANCELLED" else "RunCancelled",
+                    f"run {run['id']!r} ended {execution.status}: {reason or 'no reason given'}",
+                    "Warning" if execution.status != "CANCELLED" else "Normal",
+                )
+            )
+
+    def _settled(
+        self,
+        step: _Step,
+        runs: list[dict[str, Any]],
+        schedule: Schedule | None,
+        now: datetime,
+    ) -> Outcome:
+        template = step.status.get("externalID")
+        after: float | None = None
+        if schedule is not None:
+            due = parse_time(step.status.get("nextScheduleTime"))
+            if due is not None:
+                after = max(1.0, (due - now).total_seconds())
+        last = runs[-1] if runs else None
+        if last is None or last.get("phase") == "SUCCESS":
+            message = f"image template {template!r} matches the spec"
+            if last is not None:
+                message += f"; run {last['id']!r} succeeded"
+            outcome = step.outcome(phase="Succeeded", ready=(True, "Succeeded", message))
+        else:
+            phase = str(last.get("phase"))
+            reason, word = {
+                "PARTITION_SUCCESS": ("PartiallySucceeded", "PartiallySucceeded"),
+                "CANCELLED": ("RunCancelled", "Cancelled"),
+            }.get(phase, ("RunFailed", "Failed"))
+            message = (
+                f"run {last['id']!r} ended {phase}: {last.get('reason') or 'no reason given'}; "
+                f"set the annotation {ANNOTATION_RUN} to a new value to run again"
+            )
+            outcome = step.outcome(phase=word, ready=(False, reason, message))
+        outcome.requeue_after = after
+        return outcome
+
+    def _provider_error(self, step: _Step, exc: ProviderError, attempt: int) -> Outcome:
+        if exc.retryable:
+            delay = self.backoff.delay(attempt)
+            retry_after = getattr(exc, "retry_after", None)
+            if retry_after:
+                delay = max(delay, float(retry_after))
+            message = f"{exc.message}; retrying in {delay:.0f}s"
+            if attempt == 0:
+                step.events.append(Event(exc.reason, message, "Warning"))
+            outcome = step.waiting(
+                exc.reason, message, delay, phase=step.status.get("phase") or "Pending"
+            )
+            outcome.retrying = True
+            return outcome
+        return step.stalled(exc.reason, exc.message)
+
+    # -- deletion ---------------------------------------------------------------------------
+    def finalize(
+        self, obj: PipelineObject, handle: ProviderHandle, now: datetime, attempt: int = 0
+    ) -> Outcome:
+        step = _Step(obj, dict(obj.status))
+        template = step.status.get("externalID")
+        runs = [dict(run) for run in step.status.get("runs") or []]
+        step.status["runs"] = runs
+        if obj.deletion_policy is DeletionPolicy.ORPHAN:
+            if template:
+                step.events.append(
+                    Event("Orphaned", f"left image template {template!r} in place (Orphan)")
+                )
+            return step.outcome(phase="Deleting", ready=(False, "Deleting", "orphaned"))
+        if obj.paused:
+            message = (
+                f"deletion waits: {ANNOTATION_PAUSED} is true, so the template cannot be "
+                "deleted; remove the annotation or set spec.deletionPolicy: Orphan"
+            )
+            return step.waiting("Paused", message, self.backoff.provider_wait, phase="Deleting")
+        if handle.provider is None or handle.provider.type_name not in SUPPORTED_TYPES:
+            if not template:
+                return step.outcome(phase="Deleting", ready=(False, "Deleting", "nothing made"))
+            message = (
+                f"cannot delete image template {template!r}: "
+                f"{handle.problem or 'its provider cannot be used'}; restore the ImageProvider "
+                "or set spec.deletionPolicy: Orphan"
+            )
+            return step.waiting(
+                "WaitingForProvider", message, self.backoff.provider_wait, phase="Deleting"
+            )
+        vendor = cast(PipelineVendor, handle.provider)
+        try:
+            active = _active(runs)
+            if active is not None:
+                # A template cannot be deleted while it runs: cancel first, then wait.
+                if active.get("phase") != "CANCELLING":
+                    # InvalidInput: it finished meanwhile; the next describe records how.
+                    with contextlib.suppress(InvalidInput):
+                        vendor.cancel_pipeline_execution(str(active["id"]))
+                    active["phase"] = "CANCELLING"
+                    step.events.append(
+                        Event("Cancelling", f"cancelling run {active['id']!r}: deleting")
+                    )
+                    return step.waiting(
+                        "Cancelling",
+                        f"cancelling run {active['id']!r} before deleting the template",
+                        handle.poll_interval,
+                        phase="Deleting",
+                    )
+                try:
+                    execution = vendor.get_pipeline_execution(str(active["id"]))
+                except NotFound:
+                    active["phase"] = "CANCELLED"
+                else:
+                    self._record(step, active, execution, now)
+                if _active(runs) is not None:
+                    return step.waiting(
+                        "Cancelling",
+                        f"waiting for run {active['id']!r} to be cancelled",
+                        handle.poll_interval,
+                        phase="Deleting",
+                    )
+            if template:
+                with contextlib.suppress(NotFound):  # already gone is just as good
+                    vendor.delete_pipeline(str(template))
+                step.events.append(Event("Deleted", f"image template {template!r} is gone"))
+            return step.outcome(phase="Deleted", ready=(False, "Deleted", "the template is gone"))
+        except ProviderError as exc:
+            if exc.retryable:
+                return self._provider_error(step, exc, attempt)
+            message = (
+                f"cannot delete image template {template!r}: {exc.message}; fix the provider "
+                "or set spec.deletionPolicy: Orphan"
+            )
+            step.events.append(Event(exc.reason, message, "Warning"))
+            return step.outcome(
+                phase="Deleting",
+                ready=(False, exc.reason, message),
+                stalled=(True, exc.reason, message),
+                requeue_after=self.backoff.delay(attempt),
+                done=False,
+            )
+
+
+def build_template(
+    obj: PipelineObject, spec: ImagePipelineSpec, provider_name: str, lookup: Lookup
+) -> PipelineTemplate:
+    """The ECS template for a spec; referenced Images and BaseImages are resolved to their
+    cloud IDs (they must be made by the same provider and be Ready)."""
+    base = spec.base_image
+    import_options: ImportImageOptions | None = None
+    base_id: str | None
+    if base.id is not None:
+        base_type, base_id = "IMAGE", base.id
+    elif base.family is not None:
+        base_type, base_id = "IMAGE_FAMILY", base.family
+    elif base.oss is not None:
+        base_type, base_id = "OSS", None
+        fmt = base.oss.format.upper() if base.oss.format else None
+        if fmt is not None and fmt not in OSS_FORMATS:
+            raise _Invalid(
+                f"spec.baseImage.oss.format {base.oss.format!r} cannot be built from: "
+                f"use one of {', '.join(f.lower() for f in OSS_FORMATS)}"
+            )
+        import_options = ImportImageOptions(
+            disks=[
+                OssDisk(
+                    bucket=base.oss.bucket,
+                    object=base.oss.object,
+                    format=cast(Any, fmt),
+                    disk_image_size_gib=base.oss.disk_image_size_gib,
+                )
+            ]
+        )
+    elif base.image_ref is not None:
+        base_type = "IMAGE"
+        base_id = _referenced_id(
+            lookup, "images", "Image", "imageRef", base.image_ref.name, provider_name
+        )
+    elif base.base_image_ref is not None:
+        base_type = "IMAGE"
+        base_id = _referenced_id(
+            lookup,
+            "baseimages",
+            "BaseImage",
+            "baseImageRef",
+            base.base_image_ref.name,
+            provider_name,
+        )
+    else:
+        raise _Invalid(
+            "spec.baseImage must set exactly one of id, family, oss, imageRef, baseImageRef"
+        )
+    transit = spec.transit
+    options = spec.image_options
+    return PipelineTemplate(
+        base_image_type=cast(Any, base_type),
+        base_image=base_id,
+        name=spec.name or _template_name(obj.name),
+        description=spec.description,
+        build_content=spec.build_content,
+        test_content=spec.test_content,
+        to_region_ids=list(spec.to_region_ids or []),
+        add_accounts=list(spec.add_accounts or []),
+        instance_type=transit.instance_type if transit else None,
+        system_disk_size=transit.system_disk_size if transit else None,
+        internet_max_bandwidth_out=transit.internet_max_bandwidth_out if transit else None,
+        vswitch_id=transit.v_switch_id if transit else None,
+        delete_instance_on_failure=transit.delete_instance_on_failure if transit else None,
+        repair_mode=spec.repair_mode,
+        resource_group_id=spec.resource_group_id,
+        tags=[PipelineTag(key=tag.key, value=tag.value or "") for tag in spec.tags or []],
+        image_options=(
+            ImageOptions(
+                image_name=options.image_name,
+                image_family=options.image_family,
+                description=options.description,
+                nvme_support=cast(Any, options.nvme_support),
+            )
+            if options
+            else None
+        ),
+        import_image_options=import_options,
+    )
+
+
+def _referenced_id(
+    lookup: Lookup, plural: str, kind: str, field: str, name: str, provider_name: str
+) -> str:
+    body = lookup(plural, name)
+    where = f"spec.baseImage.{field}"
+    if body is None:
+        raise _Wait("WaitingForBaseImage", f"{where} names {kind} {name!r}, which does not exist")
+    ref = ((body.get("spec") or {}).get("providerRef") or {}).get("name")
+    if ref != provider_name:
+        raise _Invalid(
+            f"{where} names {kind} {name!r} of ImageProvider {ref!r}, but the pipeline builds "
+            f"with {provider_name!r}: reference a {kind} of the same provider"
+        )
+    status = body.get("status") or {}
+    ready = any(
+        c.get("type") == "Ready" and c.get("status") == "True"
+        for c in status.get("conditions") or []
+    )
+    if not ready or not status.get("externalID"):
+        raise _Wait("WaitingForBaseImage", f"{where} names {kind} {name!r}, not Ready yet")
+    return str(status["externalID"])
+
+
+def _template_name(name: str) -> str:
+    # ECS names start with a letter; Kubernetes names may start with a digit.
+    return name if name[:1].isalpha() else f"ipl-{name}"
+
+
+def template_hash(template: PipelineTemplate) -> str:
+    return hashlib.sha256(template.model_dump_json().encode()).hexdigest()[:16]
+
+
+def _target_wire(
+    region: str | None, account: str | None, image: str | None, ok: bool, message: str | None
+) -> dict[str, Any]:
+    wire: dict[str, Any] = {"status": "Succeeded" if ok else "Failed"}
+    if region:
+        wire["regionID"] = region
+    if account:
+        wire["accountID"] = int(account)
+    if image:
+        wire["imageID"] = image
+    if message:
+        wire["message"] = message
+    return wire
+
+
+def _failure_reason(execution: PipelineExecution) -> str | None:
+    """ECS's error code and text, plus which targets a partial success missed."""
+    if execution.status == "SUCCESS":
+        return None
+    parts = []
+    head = ": ".join(p for p in (execution.error_code, execution.error_info) if p)
+    if head:
+        parts.append(head)
+    failed = execution.failed_targets
+    if failed:
+        names = ", ".join(
+            f"region {t.region_id}" if t.region_id else f"account {t.account_id}" for t in failed
+        )
+        parts.append(f"failed targets: {names}")
+    return "; ".join(parts) or None
