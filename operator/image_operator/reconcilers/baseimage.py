@@ -12,7 +12,7 @@ returns.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Protocol, cast
 
 from image_operator.api.baseimage import BaseImageSpec
@@ -23,12 +23,10 @@ from image_operator.providers.observer import ImageObserver
 from image_operator.providers.ucloudstack import BaseImageInfo
 from image_operator.reconcilers.image import Backoff, ProviderHandle
 from image_operator.reconcilers.outcome import (
-    RECONCILING,
     Event,
     Outcome,
-    condition,
-    set_conditions,
 )
+from image_operator.reconcilers.step import Step
 
 SUPPORTED_TYPE = "ucloudstack"
 
@@ -81,54 +79,7 @@ class BaseImageObject:
         return self.annotations.get(ANNOTATION_PAUSED, "").lower() == "true"
 
 
-@dataclass
-class _Step:
-    """Status being assembled during one reconcile."""
-
-    obj: BaseImageObject
-    status: dict[str, Any]
-    events: list[Event] = field(default_factory=list)
-
-    def outcome(
-        self,
-        *,
-        phase: str,
-        ready: tuple[bool, str, str],
-        reconciling: tuple[bool, str, str] | None = None,
-        stalled: tuple[bool, str, str] | None = None,
-        requeue_after: float | None = None,
-        done: bool = True,
-    ) -> Outcome:
-        self.status["phase"] = phase
-        self.status["observedGeneration"] = self.obj.generation
-        self.status["conditions"] = set_conditions(
-            self.status.get("conditions"),
-            self.obj.generation,
-            ready=ready,
-            reconciling=reconciling,
-            stalled=stalled,
-        )
-        return Outcome(
-            status=self.status, events=self.events, requeue_after=requeue_after, done=done
-        )
-
-    def stalled(self, reason: str, message: str) -> Outcome:
-        # One Warning per stall, not one per reconcile of an unchanged object.
-        before = condition(self.status, "Stalled") or {}
-        if before.get("reason") != reason or before.get("message") != message:
-            self.events.append(Event(reason, message, "Warning"))
-        return self.outcome(
-            phase="Stalled", ready=(False, reason, message), stalled=(True, reason, message)
-        )
-
-    def waiting(self, reason: str, message: str, after: float, *, phase: str) -> Outcome:
-        return self.outcome(
-            phase=phase,
-            ready=(False, reason, message),
-            reconciling=(True, reason, message),
-            requeue_after=after,
-            done=False,
-        )
+_Step = Step[BaseImageObject]
 
 
 class BaseImageReconciler:
@@ -145,7 +96,7 @@ class BaseImageReconciler:
             message = f"{ANNOTATION_PAUSED} is true: no calls to the cloud until it is removed"
             return step.outcome(
                 phase="Paused",
-                ready=_keep_ready(step.status),
+                ready=step.kept_ready("paused before the base image was cloned"),
                 reconciling=(False, "Paused", message),
             )
         if handle.provider is None or handle.observer is None:
@@ -392,7 +343,7 @@ class BaseImageReconciler:
                 return step.outcome(
                     phase="Deleting", ready=(False, "Deleting", "nothing to delete")
                 )
-            if not _delete_issued(step.status, external_id):
+            if not step.delete_issued(external_id):
                 try:
                     cloud.delete_base_image(external_id)
                 except NotFound:
@@ -471,22 +422,4 @@ def find_clone(cloud: BaseImageCloud, name: str, source_id: str) -> CloudImage |
         return None
     return min(
         matches, key=lambda image: (int(image.raw.get("CreateTime") or 0), image.external_id)
-    )
-
-
-def _delete_issued(status: Mapping[str, Any], external_id: str) -> bool:
-    """Whether an earlier finalize pass already sent DeleteBaseImage: only the wait after it
-    reports Reconciling/Deleting."""
-    reconciling = condition(dict(status), RECONCILING) or {}
-    return status.get("externalID") == external_id and reconciling.get("reason") == "Deleting"
-
-
-def _keep_ready(status: Mapping[str, Any]) -> tuple[bool, str, str]:
-    ready = condition(dict(status), "Ready")
-    if ready is None:
-        return (False, "Paused", "paused before the base image was cloned")
-    return (
-        ready.get("status") == "True",
-        str(ready.get("reason") or "Paused"),
-        str(ready.get("message") or ""),
     )

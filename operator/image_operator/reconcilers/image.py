@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol, runtime_checkable
 
@@ -39,8 +39,8 @@ from image_operator.reconcilers.outcome import (
     Event,
     Outcome,
     condition,
-    set_conditions,
 )
+from image_operator.reconcilers.step import Step
 
 # Written by `image-operator upload` as "SENT/TOTAL/BYTES_PER_SECOND" (see upload.py).
 ANNOTATION_UPLOAD_PROGRESS = "imageops.io/upload-progress"
@@ -110,56 +110,7 @@ class Backoff:
         return float(min(self.base * 2 ** min(attempt, 16), self.maximum))
 
 
-@dataclass
-class _Step:
-    """Status being assembled during one reconcile."""
-
-    obj: ImageObject
-    status: dict[str, Any]
-    events: list[Event] = field(default_factory=list)
-
-    def outcome(
-        self,
-        *,
-        phase: str,
-        ready: tuple[bool, str, str],
-        reconciling: tuple[bool, str, str] | None = None,
-        stalled: tuple[bool, str, str] | None = None,
-        requeue_after: float | None = None,
-        retrying: bool = False,
-        done: bool = True,
-    ) -> Outcome:
-        self.status["phase"] = phase
-        self.status["observedGeneration"] = self.obj.generation
-        self.status["conditions"] = set_conditions(
-            self.status.get("conditions"),
-            self.obj.generation,
-            ready=ready,
-            reconciling=reconciling,
-            stalled=stalled,
-        )
-        return Outcome(
-            status=self.status,
-            events=self.events,
-            requeue_after=requeue_after,
-            retrying=retrying,
-            done=done,
-        )
-
-    def stalled(self, reason: str, message: str) -> Outcome:
-        self.events.append(Event(reason, message, "Warning"))
-        return self.outcome(
-            phase="Stalled", ready=(False, reason, message), stalled=(True, reason, message)
-        )
-
-    def waiting(self, reason: str, message: str, after: float, *, phase: str) -> Outcome:
-        return self.outcome(
-            phase=phase,
-            ready=(False, reason, message),
-            reconciling=(True, reason, message),
-            requeue_after=after,
-            done=False,
-        )
+_Step = Step[ImageObject]
 
 
 class ImageReconciler:
@@ -182,7 +133,7 @@ class ImageReconciler:
             message = f"{ANNOTATION_PAUSED} is true: no calls to the cloud until it is removed"
             return step.outcome(
                 phase="Paused",
-                ready=_keep_ready(step.status),
+                ready=step.kept_ready("paused before the image was made"),
                 reconciling=(False, "Paused", message),
             )
         if handle.provider is None or handle.observer is None:
@@ -600,7 +551,7 @@ class ImageReconciler:
                 return step.outcome(
                     phase="Deleting", ready=(False, "Deleting", "nothing to delete")
                 )
-            if not _delete_issued(step.status, external_id):
+            if not step.delete_issued(external_id):
                 try:
                     provider.delete_image(external_id)
                 except NotFound:
@@ -685,22 +636,3 @@ def _upload_progress(obj: ImageObject) -> tuple[int, int, float] | None:
     if len(parts) != 3 or total < 0 or not 0 <= sent <= total or rate < 0:
         return None
     return sent, total, rate
-
-
-def _delete_issued(status: Mapping[str, Any], external_id: str) -> bool:
-    """Whether an earlier finalize pass already asked the cloud to delete this image: only the
-    wait after a delete call reports Reconciling/Deleting (phase `Deleting` alone is also set
-    while paused, waiting for the provider or stalled, before any delete was sent)."""
-    reconciling = condition(dict(status), RECONCILING) or {}
-    return status.get("externalID") == external_id and reconciling.get("reason") == "Deleting"
-
-
-def _keep_ready(status: Mapping[str, Any]) -> tuple[bool, str, str]:
-    for cond in status.get("conditions") or []:
-        if cond.get("type") == "Ready":
-            return (
-                cond.get("status") == "True",
-                str(cond.get("reason") or "Paused"),
-                str(cond.get("message") or ""),
-            )
-    return (False, "Paused", "paused before the image was made")

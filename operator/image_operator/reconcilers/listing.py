@@ -19,7 +19,7 @@ import binascii
 import contextlib
 import re
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Protocol, cast
 
@@ -35,7 +35,8 @@ from image_operator.providers.compshare import (
 )
 from image_operator.providers.errors import Conflict, NotFound, ProviderError, Transient
 from image_operator.reconcilers.image import Backoff, ProviderHandle
-from image_operator.reconcilers.outcome import Event, Outcome, now_rfc3339, set_conditions
+from image_operator.reconcilers.outcome import Event, Outcome, now_rfc3339
+from image_operator.reconcilers.step import Step
 
 PROVIDER_TYPE = "compshare"
 
@@ -176,65 +177,7 @@ def copy_base_name(listing: str, version: str) -> str:
     return f"{version}-{listing}"
 
 
-@dataclass
-class _Step:
-    """Status being assembled during one reconcile."""
-
-    obj: ListingObject
-    status: dict[str, Any]
-    events: list[Event] = field(default_factory=list)
-
-    def outcome(
-        self,
-        *,
-        phase: str,
-        ready: tuple[bool, str, str],
-        reconciling: tuple[bool, str, str] | None = None,
-        stalled: tuple[bool, str, str] | None = None,
-        requeue_after: float | None = None,
-        retrying: bool = False,
-        done: bool = True,
-    ) -> Outcome:
-        self.status["phase"] = phase
-        self.status["observedGeneration"] = self.obj.generation
-        self.status["conditions"] = set_conditions(
-            self.status.get("conditions"),
-            self.obj.generation,
-            ready=ready,
-            reconciling=reconciling,
-            stalled=stalled,
-        )
-        return Outcome(
-            status=self.status,
-            events=self.events,
-            requeue_after=requeue_after,
-            retrying=retrying,
-            done=done,
-        )
-
-    def stalled(
-        self, reason: str, message: str, *, phase: str = "Stalled", recheck: float | None = None
-    ) -> Outcome:
-        """`recheck`: look again later although the spec did not change, for conditions that
-        live outside the listing (the Image becoming Ready, a ConfigMap appearing)."""
-        if not _stalled_with(self.status, reason, message):  # one Warning per distinct stall
-            self.events.append(Event(reason, message, "Warning"))
-        return self.outcome(
-            phase=phase,
-            ready=(False, reason, message),
-            stalled=(True, reason, message),
-            requeue_after=recheck,
-        )
-
-    def waiting(self, reason: str, message: str, after: float, *, phase: str) -> Outcome:
-        return self.outcome(
-            phase=phase,
-            ready=(False, reason, message),
-            reconciling=(True, reason, message),
-            requeue_after=after,
-            done=False,
-        )
-
+class _Step(Step[ListingObject]):
     def versions(self) -> list[dict[str, Any]]:
         versions = [dict(v) for v in self.status.get("versions") or []]
         self.status["versions"] = versions
@@ -261,7 +204,7 @@ class ListingReconciler:
             message = f"{ANNOTATION_PAUSED} is true: no calls to the cloud until it is removed"
             return step.outcome(
                 phase="Paused",
-                ready=_keep_ready(step.status),
+                ready=step.kept_ready("paused before anything was published"),
                 reconciling=(False, "Paused", message),
             )
         recheck = self.backoff.provider_wait
@@ -729,21 +672,3 @@ class ListingReconciler:
                 Event("Withdrawn", f"versions {', '.join(withdrawn)} are withdrawn (Offline)")
             )
         return step.outcome(phase="Deleted", ready=(False, "Deleted", "versions withdrawn"))
-
-
-def _stalled_with(status: Mapping[str, Any], reason: str, message: str) -> bool:
-    for cond in status.get("conditions") or []:
-        if cond.get("type") == "Stalled":
-            return bool(cond.get("reason") == reason and cond.get("message") == message)
-    return False
-
-
-def _keep_ready(status: Mapping[str, Any]) -> tuple[bool, str, str]:
-    for cond in status.get("conditions") or []:
-        if cond.get("type") == "Ready":
-            return (
-                cond.get("status") == "True",
-                str(cond.get("reason") or "Paused"),
-                str(cond.get("message") or ""),
-            )
-    return (False, "Paused", "paused before anything was published")

@@ -24,7 +24,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol, cast
 
@@ -43,8 +43,9 @@ from image_operator.providers.aliyun import (
 )
 from image_operator.providers.errors import InvalidInput, NotFound, ProviderError
 from image_operator.reconcilers.image import Backoff, ProviderHandle
-from image_operator.reconcilers.outcome import Event, Outcome, set_conditions
+from image_operator.reconcilers.outcome import Event, Outcome
 from image_operator.reconcilers.schedule import Schedule, ScheduleError, format_time, parse_time
+from image_operator.reconcilers.step import Step
 
 ANNOTATION_RUN = f"{GROUP}/run"
 SUPPORTED_TYPES = ("aliyun",)
@@ -112,52 +113,7 @@ class PipelineObject:
         return self.annotations.get(ANNOTATION_PAUSED, "").lower() == "true"
 
 
-@dataclass
-class _Step:
-    """Status being assembled during one reconcile (as the Image reconciler's)."""
-
-    obj: PipelineObject
-    status: dict[str, Any]
-    events: list[Event] = field(default_factory=list)
-
-    def outcome(
-        self,
-        *,
-        phase: str,
-        ready: tuple[bool, str, str],
-        reconciling: tuple[bool, str, str] | None = None,
-        stalled: tuple[bool, str, str] | None = None,
-        requeue_after: float | None = None,
-        done: bool = True,
-    ) -> Outcome:
-        self.status["phase"] = phase
-        self.status["observedGeneration"] = self.obj.generation
-        self.status["conditions"] = set_conditions(
-            self.status.get("conditions"),
-            self.obj.generation,
-            ready=ready,
-            reconciling=reconciling,
-            stalled=stalled,
-        )
-        return Outcome(
-            status=self.status, events=self.events, requeue_after=requeue_after, done=done
-        )
-
-    def stalled(self, reason: str, message: str) -> Outcome:
-        if self.status.get("phase") != "Stalled":  # one Warning per stall, not per reconcile
-            self.events.append(Event(reason, message, "Warning"))
-        return self.outcome(
-            phase="Stalled", ready=(False, reason, message), stalled=(True, reason, message)
-        )
-
-    def waiting(self, reason: str, message: str, after: float, *, phase: str) -> Outcome:
-        return self.outcome(
-            phase=phase,
-            ready=(False, reason, message),
-            reconciling=(True, reason, message),
-            requeue_after=after,
-            done=False,
-        )
+_Step = Step[PipelineObject]
 
 
 class _Wait(Exception):
