@@ -370,6 +370,29 @@ def test_copy_image_into_the_provider_region(aliyun: AliyunHarness) -> None:
         hangzhou.get_image(copied.external_id)  # it lives in the other region
 
 
+def test_copy_within_the_region_is_tagged_and_found_again(aliyun: AliyunHarness) -> None:
+    p = provider(aliyun)
+    url = aliyun.put_object("images", "disk.qcow2", DISK)
+    source = available(p, p.create_image(url_request(url)).external_id)
+    request = url_request(
+        url,
+        name="ubuntu-copy",
+        uid="22222222-2222-4333-8444-555555555555",
+        description="the copy",
+        source={"image": {"imageRef": {"name": "ubuntu"}}},
+    )
+
+    copied = p.copy_within(request, source.external_id)
+    done = available(p, copied.external_id)
+
+    stored = aliyun.images()[copied.external_id]
+    assert (stored["RegionId"], stored["IsCopied"]) == (REGION, True)
+    assert stored["Description"] == "the copy"
+    assert done.raw["ImageName"] == cloud_name(request)
+    found = p.find_image(request)  # by the UID tag: a lost answer is recovered, not redone
+    assert found is not None and found.external_id == copied.external_id
+
+
 def test_share_permission_in_batches_of_ten(aliyun: AliyunHarness) -> None:
     p = provider(aliyun)
     url = aliyun.put_object("images", "disk.qcow2", DISK)

@@ -301,6 +301,28 @@ def test_copy_makes_a_new_container_image(cs: CompShare, clock: ManualClock) -> 
         p.copy_image(source, "ai-env-copy")
 
 
+def test_copy_within_names_the_copy_so_it_is_found_and_never_made_twice(
+    cs: CompShare, clock: ManualClock
+) -> None:
+    p = provider(cs)
+    source = made(p, clock)
+    copy_request = request(
+        name="ai-env-copy",
+        uid="99999999-8888-4777-8666-555555555555",
+        source={"image": {"imageRef": {"name": "ai-env"}}},
+    )
+
+    copied = p.copy_within(copy_request, source)
+
+    assert copied.state is CloudState.CREATING and copied.progress == 0
+    found = p.find_image(copy_request)
+    assert found is not None and found.external_id == copied.external_id
+    with pytest.raises(Conflict):
+        p.copy_within(copy_request, source)
+    clock.advance(MAKING)
+    assert p.get_image(copied.external_id).raw["Name"] == cloud_name(copy_request)
+
+
 # --- publication (seed 000) ------------------------------------------------------------------
 
 

@@ -241,3 +241,73 @@ def test_a_spec_change_replaces_the_immutable_template(aliyun: Kube, emulator: E
     templates = _templates(emulator)
     assert old_template not in templates
     assert templates[status["externalID"]]["BuildContent"] == "RUN echo second"
+
+
+def test_output_images_are_made_per_run_and_retention_deletes_the_oldest(
+    aliyun: Kube, emulator: Emulator
+) -> None:
+    kube = aliyun
+    kube.create(
+        "imagepipelines",
+        _pipeline("golden-out", toRegionIDs=None, outputImages={"enabled": True, "retention": 1}),
+    )
+    first = _finished_run(kube, "golden-out", 0)
+    assert first["phase"] == "SUCCESS" and first["imageID"].startswith("m-")
+
+    made = kube.wait_ready("images", "golden-out-1", timeout=60)
+
+    pipeline = kube.get("imagepipelines", "golden-out") or {}
+    meta = made["metadata"]
+    assert meta["annotations"]["imageops.io/external-id"] == first["imageID"]
+    assert meta["labels"] == {"imageops.io/pipeline": "golden-out", "imageops.io/pipeline-run": "1"}
+    (owner,) = meta["ownerReferences"]
+    assert (owner["kind"], owner["uid"], owner["controller"]) == (
+        "ImagePipeline",
+        pipeline["metadata"]["uid"],
+        True,
+    )
+    assert made["spec"]["source"] == {
+        "pipeline": {"pipelineRef": {"name": "golden-out"}, "runID": first["id"]}
+    }
+    assert made["status"]["externalID"] == first["imageID"]
+    assert "Adopted" in {e.reason for e in kube.events("golden-out-1")}
+    images = {i["ImageId"]: i for i in _state(emulator)["images"]}
+    assert images[first["imageID"]]["RegionId"] == REGION
+
+    kube.patch("imagepipelines", "golden-out", {"metadata": {"annotations": {RUN: "second"}}})
+    second = _finished_run(kube, "golden-out", 1)
+    kube.wait_ready("images", "golden-out-2", timeout=60)
+
+    # retention 1: the first run's Image is deleted, and with it (deletionPolicy Delete) its
+    # cloud image; the second run's image stays.
+    wait_for(
+        lambda: kube.get("images", "golden-out-1") is None,
+        timeout=60,
+        what="the first run's Image to be retired",
+    )
+    wait_for(
+        lambda: first["imageID"] not in {i["ImageId"] for i in _state(emulator)["images"]},
+        timeout=60,
+        what="the first run's cloud image to be deleted",
+    )
+    status = (kube.get("imagepipelines", "golden-out") or {})["status"]
+    assert status["outputImages"] == [
+        {"name": "golden-out-2", "imageID": second["imageID"], "runID": second["id"]}
+    ]
+    assert {"OutputImageCreated", "OutputImageRetired"} <= {
+        e.reason for e in kube.events("golden-out")
+    }
+
+    # No garbage collector runs beside this bare kube-apiserver: what kube-controller-manager
+    # would do for the ownerReference when the pipeline goes, done by hand.
+    kube.delete("images", "golden-out-2")
+    kube.delete("imagepipelines", "golden-out")
+    wait_for(
+        lambda: (
+            kube.get("imagepipelines", "golden-out") is None
+            and kube.get("images", "golden-out-2") is None
+        ),
+        timeout=60,
+        what="the pipeline and its Image to be gone",
+    )
+    assert second["imageID"] not in {i["ImageId"] for i in _state(emulator)["images"]}

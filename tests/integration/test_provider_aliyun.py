@@ -112,3 +112,54 @@ def test_url_import_becomes_ready_and_is_deleted(kube: Kube, emulator: Emulator)
         what="the Image to be gone (finalizer released)",
     )
     assert external_id not in _images(emulator)
+
+
+def test_a_copy_within_aliyun_is_made_with_copy_image(kube: Kube, emulator: Emulator) -> None:
+    endpoint = _add_aliyun_provider(kube, emulator)
+    url = f"{endpoint}/oss/it-images/{quote(kube.namespace)}/debian.qcow2"
+    httpx.put(url, content=b"QFI\xfb" + b"\0" * 4096, timeout=30).raise_for_status()
+    os_info = {"type": "linux", "distribution": "Debian", "version": "12"}
+    for name, source in (
+        ("debian", {"url": {"url": url, "format": "qcow2", "os": os_info}}),
+        ("debian-copy", {"image": {"imageRef": {"name": "debian"}}}),
+    ):
+        kube.create(
+            "images",
+            {
+                "kind": "Image",
+                "metadata": {"name": name},
+                "spec": {
+                    "providerRef": {"name": "aliyun"},
+                    "source": source,
+                    "displayName": name,
+                    "description": f"{name} for the copy test",
+                },
+            },
+        )
+
+    copy = kube.wait_ready("images", "debian-copy", timeout=120)
+    original = kube.wait_ready("images", "debian", timeout=30)
+
+    source_id = original["status"]["externalID"]
+    copy_id = copy["status"]["externalID"]
+    assert copy_id != source_id
+    assert copy["status"]["copiedFrom"] == {
+        "image": "debian",
+        "provider": "aliyun",
+        "externalID": source_id,
+    }
+    stored = _images(emulator)[copy_id]
+    assert (stored["IsCopied"], stored["Status"], stored["RegionId"]) == (True, "Available", REGION)
+    assert stored["Description"] == "debian-copy for the copy test"
+    tags = {t["TagKey"]: t["TagValue"] for t in stored["Tags"]["Tag"]}
+    assert tags == {UID_TAG: copy["metadata"]["uid"]}
+    copying = [e for e in kube.events("debian-copy") if e.reason == "Copying"]
+    assert copying and f"copying image '{source_id}'" in copying[0].message
+
+    kube.delete("images", "debian-copy")
+    wait_for(
+        lambda: copy_id not in _images(emulator),
+        timeout=60,
+        what="the copy to be deleted from ECS",
+    )
+    assert _images(emulator)[source_id]["Status"] == "Available"  # the source is untouched

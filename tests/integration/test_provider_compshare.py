@@ -106,3 +106,49 @@ def test_image_from_a_container_instance_is_made_updated_and_deleted(
     )
     assert external_id not in _images(emulator)
     assert "Deleted" in {e.reason for e in kube.events("ai-env")}
+
+
+def test_a_copy_within_compshare_is_made_with_the_copy_api(kube: Kube, emulator: Emulator) -> None:
+    instance = _add_compshare_provider(kube, emulator)
+    for name, source in (
+        ("base-env", {"vm": {"vmID": instance}}),
+        ("base-env-copy", {"image": {"imageRef": {"name": "base-env"}}}),
+    ):
+        kube.create(
+            "images",
+            {
+                "kind": "Image",
+                "metadata": {"name": name},
+                "spec": {
+                    "providerRef": {"name": "compshare"},
+                    "source": source,
+                    "displayName": name,
+                    "description": f"{name} description",
+                },
+            },
+        )
+
+    copy = kube.wait_ready("images", "base-env-copy", timeout=120)
+    source_id = kube.wait_ready("images", "base-env", timeout=30)["status"]["externalID"]
+
+    copy_id = copy["status"]["externalID"]
+    assert copy_id != source_id
+    assert copy["status"]["copiedFrom"]["externalID"] == source_id
+    stored = _images(emulator)[copy_id]
+    # Named as the operator names its images (so a lost answer is found, not copied twice), a
+    # container-made image like its source, and the copy's own description pushed after it.
+    assert stored["Name"] == f"base-env-copy-{copy['metadata']['uid'].replace('-', '')[:8]}"
+    assert (stored["Status"], stored["Container"]) == ("Available", "True")
+    wait_for(
+        lambda: _images(emulator)[copy_id]["Description"] == "base-env-copy description",
+        timeout=60,
+        what="the copy's description in the emulator",
+    )
+
+    kube.delete("images", "base-env-copy")
+    wait_for(
+        lambda: copy_id not in _images(emulator),
+        timeout=60,
+        what="the copy to be terminated",
+    )
+    assert source_id in _images(emulator)

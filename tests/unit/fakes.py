@@ -26,7 +26,7 @@ from image_operator.providers.base import (
     Operation,
     Provider,
 )
-from image_operator.providers.errors import Conflict, NotFound, ProviderError
+from image_operator.providers.errors import Conflict, InvalidInput, NotFound, ProviderError
 
 ALL_OPERATIONS = frozenset(Operation)
 
@@ -176,6 +176,22 @@ class FakeProvider(Provider):
         self.require(CREATE_OPERATION[request.spec.source.kind()])
         if any(image.key == request.idempotency_key for image in self.images.values()):
             raise Conflict(f"an image with client token {request.idempotency_key!r} exists")
+        external_id = self._new_id()
+        self.images[external_id] = FakeImage(
+            external_id=external_id,
+            key=request.idempotency_key,
+            state=CloudState.PENDING,
+            fingerprint=fingerprint(request.spec),
+        )
+        return self.images[external_id].view()
+
+    def copy_within(self, request: ImageRequest, source_external_id: str) -> CloudImage:
+        """A copy API: the copy carries the request's key, as a tag or name would."""
+        self._enter("copy_within", request.idempotency_key, source_external_id)
+        self.require(Operation.COPY)
+        source = self._get(source_external_id)
+        if source.state is not CloudState.AVAILABLE:
+            raise InvalidInput(f"image {source_external_id!r} is {source.state.value}")
         external_id = self._new_id()
         self.images[external_id] = FakeImage(
             external_id=external_id,

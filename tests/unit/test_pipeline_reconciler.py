@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from image_operator.api.common import ANNOTATION_PAUSED, DeletionPolicy
+from image_operator.api.image import ImageSpec
 from image_operator.api.pipeline import ImagePipelineSpec
 from image_operator.providers.aliyun import (
     PipelineExecution,
@@ -26,6 +27,8 @@ from image_operator.reconcilers.pipeline import (
     ANNOTATION_RUN,
     PipelineObject,
     PipelineReconciler,
+    output_image,
+    output_image_name,
 )
 from image_operator.reconcilers.schedule import Schedule, ScheduleError
 from tests.unit.fakes import FakeProvider
@@ -232,6 +235,7 @@ def test_creation_makes_the_template_runs_it_and_records_per_target_results(h: H
     assert status["runs"] == [
         {
             "id": "exec-0001",
+            "sequence": 1,
             "phase": "PREPARING",
             "trigger": "Created",
             "startedAt": "2026-03-02T10:00:00Z",
@@ -263,6 +267,9 @@ def test_creation_makes_the_template_runs_it_and_records_per_target_results(h: H
 
     run = outcome.status["runs"][0]
     assert run["phase"] == "SUCCESS"
+    assert run["imageID"] == "m-built"
+    assert "outputImage" not in run  # spec.outputImages is off
+    assert outcome.children == []
     assert run["finishedAt"] == "2026-03-02T10:05:00Z"
     assert "reason" not in run
     assert run["targets"] == [
@@ -592,9 +599,103 @@ def test_orphan_leaves_the_template(h: Harness) -> None:
     assert reasons(outcome) == ["Orphaned"]
 
 
-def test_output_images_are_not_made_and_the_user_is_told_why(h: Harness) -> None:
-    outcome = h.reconcile(make_obj(spec(outputImages={"enabled": True, "retention": 2})))
-    warnings = [e for e in outcome.events if e.type == "Warning"]
-    assert [e.reason for e in warnings] == ["OutputImagesNotSupported"]
-    assert "spec.outputImages.enabled" in warnings[0].message
-    assert "status.runs[].targets[].imageID" in warnings[0].message
+def _succeed(h: Harness, obj: PipelineObject, image_id: str) -> tuple[PipelineObject, Outcome]:
+    """The running execution succeeds with `image_id`; one reconcile records it."""
+    run_id = obj.status["runs"][-1]["id"]
+    h.provider.move(run_id, "SUCCESS", image_id=image_id)
+    outcome = h.reconcile(obj)
+    return after(obj, outcome), outcome
+
+
+def _run_again(h: Harness, obj: PipelineObject, value: str) -> PipelineObject:
+    annotations = {**obj.annotations, ANNOTATION_RUN: value}
+    obj, _ = h.settle(replace(obj, annotations=annotations))
+    return obj
+
+
+def test_output_images_adopt_each_run_image_and_retention_retires_the_oldest(h: Harness) -> None:
+    outputs = {"enabled": True, "retention": 2}
+    obj, _ = h.settle(make_obj(spec(outputImages=outputs)))
+
+    obj, outcome = _succeed(h, obj, "m-1")
+    ((child,),) = [outcome.children]
+    assert child.plural == "images" and child.name == "nightly-1"
+    body = child.body
+    assert body is not None
+    assert body["metadata"]["annotations"] == {"imageops.io/external-id": "m-1"}
+    assert body["metadata"]["labels"] == {
+        "imageops.io/pipeline": "nightly",
+        "imageops.io/pipeline-run": "1",
+    }
+    (owner,) = body["metadata"]["ownerReferences"]
+    assert (owner["kind"], owner["name"], owner["uid"], owner["controller"]) == (
+        "ImagePipeline",
+        "nightly",
+        UID,
+        True,
+    )
+    assert body["spec"]["providerRef"] == {"name": "ali"}
+    assert body["spec"]["source"] == {
+        "pipeline": {"pipelineRef": {"name": "nightly"}, "runID": "exec-0001"}
+    }
+    assert body["spec"]["deletionPolicy"] == "Delete"
+    # What the pipeline writes is an Image the API accepts (the CRD is generated from this).
+    ImageSpec.model_validate(body["spec"])
+    assert obj.status["outputImages"] == [
+        {"name": "nightly-1", "imageID": "m-1", "runID": "exec-0001"}
+    ]
+    assert obj.status["runs"][-1]["outputImage"] == "nightly-1"
+    assert "OutputImageCreated" in reasons(outcome)
+
+    # Settled: no second Image for the same run.
+    assert h.reconcile(obj).children == []
+
+    obj = _run_again(h, obj, "2")
+    obj, outcome = _succeed(h, obj, "m-2")
+    assert [(c.name, c.body is not None) for c in outcome.children] == [("nightly-2", True)]
+
+    obj = _run_again(h, obj, "3")
+    obj, outcome = _succeed(h, obj, "m-3")
+    # The third Image is made and the first retired, in one step.
+    assert [(c.name, c.body is not None) for c in outcome.children] == [
+        ("nightly-3", True),
+        ("nightly-1", False),
+    ]
+    assert [e["name"] for e in obj.status["outputImages"]] == ["nightly-2", "nightly-3"]
+    retired = [e for e in outcome.events if e.reason == "OutputImageRetired"]
+    assert len(retired) == 1 and "'m-1'" in retired[0].message
+
+
+def test_output_images_skip_failed_runs_and_follow_a_lower_retention(h: Harness) -> None:
+    obj, _ = h.settle(make_obj(spec(outputImages={"enabled": True, "retention": 3})))
+    obj, _ = _succeed(h, obj, "m-1")
+    obj = _run_again(h, obj, "2")
+    h.provider.move(obj.status["runs"][-1]["id"], "FAILED", error_code="BuildFailed")
+    outcome = h.reconcile(obj)
+    obj = after(obj, outcome)
+    assert outcome.children == []  # a failed run built nothing to keep
+    obj = _run_again(h, obj, "3")
+    obj, outcome = _succeed(h, obj, "m-3")
+    assert [c.name for c in outcome.children] == ["nightly-3"]  # named by run number
+
+    lowered = replace(obj, spec=spec(outputImages={"enabled": True, "retention": 1}))
+    outcome = h.reconcile(lowered)
+    assert [(c.name, c.body) for c in outcome.children] == [("nightly-1", None)]
+    assert [e["name"] for e in outcome.status["outputImages"]] == ["nightly-3"]
+    # Turned off: nothing is made or retired any more, the kept ones stay.
+    off = replace(after(lowered, outcome), spec=spec(outputImages={"enabled": False}))
+    assert h.reconcile(off).children == []
+
+
+def test_output_image_names_fit_kubernetes_and_orphan_policy_is_passed_on() -> None:
+    long_name = "p" * 253
+    obj = make_obj(name=long_name)
+    run = {"id": "exec-0042", "sequence": 42}
+    name = output_image_name(long_name, run)
+    assert len(name) <= 253 and name.endswith("-42")
+    assert output_image_name("nightly", {"id": "Exec_0007"}) == "nightly-exec-0007"
+    s = spec(outputImages={"enabled": True, "deletionPolicy": "Orphan"})
+    body = output_image(obj, s, run, "m-9")
+    assert body["spec"]["deletionPolicy"] == "Orphan"
+    assert "imageops.io/pipeline" not in body["metadata"]["labels"]  # over 63 characters
+    ImageSpec.model_validate(body["spec"])

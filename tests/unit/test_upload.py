@@ -12,8 +12,9 @@ from typing import Any
 
 import pytest
 
+from image_operator.api.common import ANNOTATION_EXTERNAL_ID
 from image_operator.api.image import OsInfo
-from image_operator.providers.base import CloudState
+from image_operator.providers.base import CloudState, Operation
 from image_operator.providers.errors import Forbidden, ProviderError, Transient
 from image_operator.providers.ucloudstack import LocalUpload
 from image_operator.reconcilers import outcome as outcome_module
@@ -479,14 +480,67 @@ def test_a_copy_across_providers_imports_the_sources_download_url_and_records_bo
     assert "Signature" not in " ".join(e.message for e in outcome.events)  # no URL secrets
 
 
-def test_a_copy_within_one_provider_stalls_as_unsupported() -> None:
+def test_a_copy_within_one_provider_uses_its_copy_api_once() -> None:
     h = Harness()
+    source_id = h.provider.seed("other-uid", spec=make_spec())
+    source = CopySource("src", provider_name="fake", external_id=source_id, ready=True)
+
+    outcome = h.reconciler.reconcile(copy_obj(), h.handle, 0, source)
+
+    ((key, copied_from),) = h.provider.calls_to("copy_within")
+    assert copied_from == source_id
+    assert "create_image" not in h.provider.names()  # no export, no import
+    copy_id = outcome.status["externalID"]
+    assert copy_id != source_id and h.provider.images[copy_id].key == key
+    assert outcome.status["copiedFrom"] == {
+        "image": "src",
+        "provider": "fake",
+        "externalID": source_id,
+    }
+    assert "within fake provider 'fake'" in outcome.events[0].message
+    # The status write was lost: the next step finds the copy instead of copying again.
+    h.provider.reset_calls()
+    again = h.reconciler.reconcile(copy_obj(), h.handle, 0, source)
+    assert again.status["externalID"] == copy_id
+    assert h.provider.calls_to("copy_within") == []
+    assert "Recovered" in reasons(again)
+
+
+def test_a_copy_within_a_provider_without_a_copy_api_stalls_as_unsupported() -> None:
+    h = Harness(provider=FakeProvider([o for o in Operation if o is not Operation.COPY]))
     source = CopySource("src", provider_name="fake", external_id="image-1", ready=True)
     outcome = h.reconciler.reconcile(copy_obj(), h.handle, 0, source)
 
     stalled = cond(outcome, "Stalled")
     assert stalled["reason"] == "Unsupported"
-    assert "copies within one provider are not supported yet" in stalled["message"]
+    assert "provider type 'fake' cannot copy an image" in stalled["message"]
+
+
+PIPELINE_SOURCE = {"pipeline": {"pipelineRef": {"name": "nightly"}, "runID": "exec-1"}}
+
+
+def test_a_pipeline_built_image_is_never_created_and_says_how_to_adopt() -> None:
+    h = Harness()
+    outcome = h.reconciler.reconcile(make_obj(spec=make_spec(source=PIPELINE_SOURCE)), h.handle)
+
+    stalled = cond(outcome, "Stalled")
+    assert stalled["reason"] == "NotBuiltHere"
+    assert "ImagePipeline 'nightly'" in stalled["message"]
+    assert "imageops.io/external-id" in stalled["message"]
+    assert h.provider.names() == []
+
+
+def test_a_pipeline_built_image_adopts_the_annotated_image() -> None:
+    h = Harness()
+    built = h.provider.seed("pipeline-run", spec=make_spec())
+    obj = make_obj(
+        spec=make_spec(source=PIPELINE_SOURCE),
+        annotations={ANNOTATION_EXTERNAL_ID: built},
+    )
+    outcome = h.reconciler.reconcile(obj, h.handle)
+    assert outcome.status["externalID"] == built
+    assert "Adopted" in reasons(outcome)
+    assert "create_image" not in h.provider.names()
 
 
 def test_a_source_provider_without_downloads_stalls_naming_the_field() -> None:

@@ -32,6 +32,10 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 - apiGroups: ["imageops.io"]
   resources: [imageproviders, images, baseimages, imagepipelines, communitylistings]
   verbs: [get, list, watch, patch]
+# An ImagePipeline with spec.outputImages makes an Image per run and deletes retired ones.
+- apiGroups: ["imageops.io"]
+  resources: [images]
+  verbs: [create, delete]
 - apiGroups: ["imageops.io"]
   resources: [imageproviders/status, images/status, baseimages/status, imagepipelines/status, communitylistings/status]
   verbs: [get, patch]

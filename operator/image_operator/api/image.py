@@ -136,6 +136,17 @@ class ImageCopySource(ApiModel):
     image_ref: LocalObjectReference = Field(description="The Image to copy (same namespace).")
 
 
+class PipelineOutputSource(ApiModel):
+    """An image an `ImagePipeline` run built. Written by the pipeline (spec.outputImages), which
+    also sets the `imageops.io/external-id` annotation to the run's image: such an Image adopts
+    that image and never creates one."""
+
+    pipeline_ref: LocalObjectReference = Field(description="The ImagePipeline (same namespace).")
+    run_id: str = Field(
+        alias="runID", min_length=1, max_length=64, description="The execution that built it."
+    )
+
+
 class ImageSource(ApiModel):
     """Where the image comes from; exactly one field is set. Immutable after creation."""
 
@@ -144,8 +155,9 @@ class ImageSource(ApiModel):
             "x-kubernetes-validations": [
                 cel(
                     "[has(self.repository), has(self.vm), has(self.url), has(self.upload), "
-                    "has(self.image)].filter(x, x).size() == 1",
-                    "spec.source must set exactly one of repository, vm, url, upload, image",
+                    "has(self.image), has(self.pipeline)].filter(x, x).size() == 1",
+                    "spec.source must set exactly one of repository, vm, url, upload, image, "
+                    "pipeline",
                 ),
                 immutable_rule("spec.source"),
             ]
@@ -157,12 +169,16 @@ class ImageSource(ApiModel):
     url: UrlSource | None = None
     upload: UploadSource | None = None
     image: ImageCopySource | None = None
+    pipeline: PipelineOutputSource | None = None
 
     def kind(self) -> str:
-        for name in ("repository", "vm", "url", "upload", "image"):
+        for name in SOURCE_KINDS:
             if getattr(self, name) is not None:
                 return name
-        raise ValueError("spec.source sets none of repository, vm, url, upload, image")
+        raise ValueError(f"spec.source sets none of {', '.join(SOURCE_KINDS)}")
+
+
+SOURCE_KINDS = ("repository", "vm", "url", "upload", "image", "pipeline")
 
 
 # Bounds chosen so the CEL placeholder rules fit the API server's cost budget (see

@@ -96,8 +96,22 @@ class ConcurrencyPolicy(StrEnum):
 
 
 class OutputImages(ApiModel):
+    """Make an `Image` (owned by the pipeline, adopting the run's image) for each run that
+    built one, and keep the newest `retention` of them."""
+
     enabled: bool = False
-    retention: int = Field(default=3, ge=1, le=100, description="Keep the newest N images.")
+    retention: int = Field(
+        default=3,
+        ge=1,
+        le=100,
+        description="Keep the Images of the newest N runs; older ones are deleted (and their "
+        "cloud images with them, per deletionPolicy).",
+    )
+    deletion_policy: DeletionPolicy = Field(
+        default=DeletionPolicy.DELETE,
+        description="The deletionPolicy of the Images made: Delete removes a retired run's "
+        "cloud image, Orphan keeps it.",
+    )
 
 
 class ImagePipelineSpec(ApiModel):
@@ -185,16 +199,34 @@ class TargetResult(ApiModel):
 
 class PipelineRun(ApiModel):
     id: str
+    sequence: int | None = Field(default=None, description="The run's number (1 = first).")
     phase: str
     trigger: str | None = None
     started_at: str | None = None
     finished_at: str | None = None
     reason: str | None = None
     targets: list[TargetResult] | None = None
+    image_id: str | None = Field(
+        default=None,
+        alias="imageID",
+        description="The image the run built in the provider's region.",
+    )
+    output_image: str | None = Field(
+        default=None, description="The Image made for it (spec.outputImages)."
+    )
+
+
+class OutputImageStatus(ApiModel):
+    name: str = Field(description="The Image object.")
+    image_id: str = Field(alias="imageID", description="The cloud image it adopted.")
+    run_id: str = Field(alias="runID", description="The run that built it.")
 
 
 class ImagePipelineStatus(ObjectStatus):
     runs: list[PipelineRun] | None = None
+    output_images: list[OutputImageStatus] | None = Field(
+        default=None, description="The Images spec.outputImages keeps, oldest first."
+    )
     last_run_id: str | None = Field(default=None, alias="lastRunID")
     next_schedule_time: str | None = None
     last_schedule_time: str | None = Field(

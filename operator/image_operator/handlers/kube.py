@@ -1,11 +1,12 @@
-"""The few Kubernetes reads handlers need beyond what kopf hands them (providers, Secrets)."""
+"""The few Kubernetes calls handlers need beyond what kopf hands them: reading providers,
+Secrets and ConfigMaps, and making or deleting the objects a reconciler says it owns."""
 
 from __future__ import annotations
 
 import base64
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -13,6 +14,7 @@ from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 
 from image_operator.api.common import GROUP, VERSION
+from image_operator.reconcilers.outcome import Child
 
 
 @dataclass(frozen=True)
@@ -58,6 +60,24 @@ class KubeAccess:
                 return None
             raise
         return cast(dict[str, Any], body)
+
+    def apply_children(self, namespace: str, children: Iterable[Child]) -> None:
+        """Make or delete owned objects (see `Child`); each call is safe to repeat."""
+        api = client.CustomObjectsApi(self.api)
+        for child in children:
+            try:
+                if child.body is None:
+                    api.delete_namespaced_custom_object(
+                        GROUP, VERSION, namespace, child.plural, child.name
+                    )
+                else:
+                    api.create_namespaced_custom_object(
+                        GROUP, VERSION, namespace, child.plural, child.body
+                    )
+            except ApiException as exc:
+                # Already made / already gone: what a repeated step expects.
+                if exc.status != (404 if child.body is None else 409):
+                    raise
 
     def read_configmap_key(self, namespace: str, name: str, key: str) -> str | None:
         """A ConfigMap value (text or binary data, binary returned Base64 as stored), or None."""

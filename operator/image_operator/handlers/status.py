@@ -9,6 +9,7 @@ from typing import Any
 import kopf
 
 from image_operator import metrics
+from image_operator.handlers.context import context
 from image_operator.reconcilers.outcome import Outcome
 
 REQUEUE_MARK = "requeue in"
@@ -61,8 +62,13 @@ def apply_outcome(
     patch: kopf.Patch,
     logger: KopfLogger,
 ) -> None:
-    """Merge-patch the status (removed keys become null), post events, raise to requeue."""
-    _record(kind, str((body.get("metadata") or {}).get("uid")), outcome)
+    """Make or delete owned objects, merge-patch the status (removed keys become null), post
+    events, raise to requeue."""
+    meta = body.get("metadata") or {}
+    if outcome.children:
+        # Before the status: if this fails, kopf retries the step and it asks again.
+        context().kube.apply_children(str(meta.get("namespace")), outcome.children)
+    _record(kind, str(meta.get("uid")), outcome)
     for key, value in outcome.status.items():
         if old_status.get(key) != value:
             patch.status[key] = value

@@ -526,7 +526,7 @@ def _provider_error(action: str, exc: Exception) -> ProviderError:
 
 class AliyunProvider(Provider):
     type_name = "aliyun"
-    operations = frozenset({Operation.IMPORT_URL, Operation.DELETE})
+    operations = frozenset({Operation.IMPORT_URL, Operation.COPY, Operation.DELETE})
 
     def __init__(
         self,
@@ -648,10 +648,8 @@ class AliyunProvider(Provider):
     def copy_image(
         self, request: ImageRequest, source_image_id: str, source_region: str | None = None
     ) -> CloudImage:
-        """CopyImage of a known image into this provider's region; idempotent by ClientToken.
-
-        Not reachable through `create_image` yet: the Image reconciler does not pass the source
-        Image's external ID."""
+        """CopyImage of a known image into this provider's region; idempotent by ClientToken,
+        and the copy carries the request's UID tag, so `find_image` finds it too."""
         call = ecs.CopyImageRequest(
             region_id=source_region or self.region,
             image_id=source_image_id,
@@ -663,6 +661,11 @@ class AliyunProvider(Provider):
         )
         body = self._call("CopyImage", self._client.copy_image_with_options, call)
         return CloudImage(external_id=str(body.image_id), state=CloudState.PENDING, progress=0)
+
+    def copy_within(self, request: ImageRequest, source_external_id: str) -> CloudImage:
+        """`spec.source.image` naming an image of this provider: a same-region CopyImage."""
+        self.require(Operation.COPY)
+        return self.copy_image(request, source_external_id)
 
     def find_image(self, request: ImageRequest) -> CloudImage | None:
         key, value = _uid_tag(request)

@@ -63,6 +63,8 @@ class Operation(StrEnum):
     IMPORT_URL = "import from a URL"
     IMPORT_UPLOAD = "import an upload"
     COPY = "copy an image"
+    # Images built by an image pipeline are only ever adopted (the pipeline makes them).
+    BUILD_WITH_PIPELINE = "build with an image pipeline"
     UPDATE = "update"
     DELETE = "delete"
 
@@ -73,6 +75,7 @@ CREATE_OPERATION = {
     "url": Operation.IMPORT_URL,
     "upload": Operation.IMPORT_UPLOAD,
     "image": Operation.COPY,
+    "pipeline": Operation.BUILD_WITH_PIPELINE,
 }
 
 

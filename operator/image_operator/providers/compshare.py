@@ -163,7 +163,9 @@ def _price(price: float | str | Decimal) -> float:
 
 class CompShareProvider(Provider):
     type_name = "compshare"
-    operations = frozenset({Operation.CREATE_FROM_VM, Operation.UPDATE, Operation.DELETE})
+    operations = frozenset(
+        {Operation.CREATE_FROM_VM, Operation.COPY, Operation.UPDATE, Operation.DELETE}
+    )
 
     def __init__(
         self,
@@ -400,6 +402,17 @@ class CompShareProvider(Provider):
             "CopyCompShareCustomImage", self._client.copy_comp_share_custom_image, args
         )
         return str(answer["NewCompShareImageId"])
+
+    def copy_within(self, request: ImageRequest, source_external_id: str) -> CloudImage:
+        """`spec.source.image` naming an image of this provider. The copy is named as
+        `create_image` names images, so `find_image` finds it after a lost answer and a retry
+        is refused as a name clash instead of copying twice; the description follows as an
+        update once the copy is Available."""
+        self.require(Operation.COPY)
+        name = cloud_name(request)
+        external_id = self.copy_image(source_external_id, name)
+        item = {"CompShareImageId": external_id, "Name": name, "Status": "Making"}
+        return self._cloud_image(item, progress=0)
 
     # -- community publication (seed 000) --
 

@@ -1,8 +1,10 @@
-"""`spec.source.image`: copy another `Image`, here across providers by export and import.
+"""`spec.source.image`: copy another `Image`.
 
-The source provider exports (a download URL for the source's file); the target provider imports
-from that URL exactly as for `spec.source.url`. So a copy needs nothing new from the target:
-any provider that imports from a URL can receive one.
+Within one provider the provider's copy API does it (ECS CopyImage, CompShare
+CopyCompShareCustomImage): see `Copier`. Across providers the source provider exports (a
+download URL for the source's file) and the target provider imports from that URL exactly as for
+`spec.source.url`, so a cross-provider copy needs nothing new from the target: any provider that
+imports from a URL can receive one.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
 from image_operator.api.image import ImageFormat, ImageSource, ImageSpec, UrlSource
-from image_operator.providers.base import ImageRequest
+from image_operator.providers.base import CloudImage, ImageRequest
 from image_operator.providers.errors import Unsupported
 
 
@@ -26,6 +28,14 @@ class CopySource:
     problem: str | None = None  # a sentence: why the source cannot be used
     exporter: object | None = None  # the source's provider client, if usable
     exporter_label: str = ""  # e.g. "ucloudstack provider 'dc1'", for messages
+
+
+@runtime_checkable
+class Copier(Protocol):
+    """A provider that copies one of its own images with a copy API. The copy carries the
+    request's idempotency mark (tag or name) so `find_image` finds it after a lost answer."""
+
+    def copy_within(self, request: ImageRequest, source_external_id: str) -> CloudImage: ...
 
 
 class _Download(Protocol):

@@ -8,7 +8,7 @@ drive it with an in-memory provider.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol, runtime_checkable
@@ -33,7 +33,7 @@ from image_operator.providers.errors import (
 )
 from image_operator.providers.observer import ImageObserver
 from image_operator.reconcilers import outcome as outcome_module
-from image_operator.reconcilers.copy import CopySource, export_request
+from image_operator.reconcilers.copy import Copier, CopySource, export_request
 from image_operator.reconcilers.outcome import (
     RECONCILING,
     Event,
@@ -161,7 +161,8 @@ class ImageReconciler:
         assert obj.spec is not None
         request = obj.request()
         copying = obj.spec.source.image is not None
-        if not copying:  # a copy needs what _copy_request decides: an import, or a copy API
+        built = obj.spec.source.pipeline  # made by a pipeline run: adopted, never created
+        if not copying and built is None:  # a copy needs what _copy_request decides
             provider.require(CREATE_OPERATION[obj.spec.source.kind()])
         external_id = step.status.get("externalID")
         adopt = obj.annotations.get(ANNOTATION_EXTERNAL_ID)
@@ -190,12 +191,21 @@ class ImageReconciler:
         elif not external_id:
             if obj.spec.source.upload is not None and isinstance(provider, UploaderOpensImport):
                 return self._await_upload(step, provider, observer, request, handle)
+            if built is not None:
+                return step.stalled(
+                    "NotBuiltHere",
+                    f"spec.source.pipeline: this image is built by runs of ImagePipeline "
+                    f"{built.pipeline_ref.name!r} (spec.outputImages), never "
+                    f"created here; set the annotation {ANNOTATION_EXTERNAL_ID} to a run's image "
+                    "ID (the pipeline's status.runs[].imageID) to adopt it",
+                )
+            make: Callable[[ImageRequest], CloudImage] = provider.create_image
             if copying:
                 prepared = self._copy_request(step, provider, request, handle, copy_source)
                 if isinstance(prepared, Outcome):
                     return prepared
-                request = prepared
-            return self._create(step, provider, observer, request, handle)
+                request, make = prepared
+            return self._create(step, provider, observer, request, handle, make)
         else:
             cloud = observer.observe(external_id)
             if cloud is None:
@@ -231,6 +241,7 @@ class ImageReconciler:
         observer: ImageObserver,
         request: ImageRequest,
         handle: ProviderHandle,
+        make: Callable[[ImageRequest], CloudImage],
     ) -> Outcome:
         # Look up first: a crash between an earlier create and its status write left an image
         # carrying our idempotency key, and it must be found, not duplicated.
@@ -245,7 +256,7 @@ class ImageReconciler:
             )
         else:
             try:
-                cloud = provider.create_image(request)
+                cloud = make(request)
                 step.events.append(
                     Event("Creating", f"{handle.label} accepted image {cloud.external_id!r}")
                 )
@@ -271,8 +282,8 @@ class ImageReconciler:
         request: ImageRequest,
         handle: ProviderHandle,
         source: CopySource | None,
-    ) -> ImageRequest | Outcome:
-        """The import request for a copy, or why it must wait."""
+    ) -> tuple[ImageRequest, Callable[[ImageRequest], CloudImage]] | Outcome:
+        """How to make a copy (the request and the call that makes it), or why it must wait."""
         if source is None or source.problem:
             problem = (source.problem if source else None) or "the source Image is not known"
             return step.waiting(
@@ -284,27 +295,33 @@ class ImageReconciler:
                 "yet; the copy starts when it is"
             )
             return step.waiting("WaitingForSource", message, handle.poll_interval, phase="Pending")
+        source_id = source.external_id
+        make: Callable[[ImageRequest], CloudImage]
         if source.provider_name == handle.name:
-            raise Unsupported(
-                f"spec.source.image.imageRef names Image {source.name!r} in the same provider "
-                f"({handle.label}); copies within one provider are not supported yet: "
-                "reference an Image in another provider, or import the file (spec.source.url)"
+            provider.require(Operation.COPY)
+            if not isinstance(provider, Copier):  # declared COPY without the method: our bug
+                raise Unsupported(f"{handle.label} declares copies but has no copy call")
+            copier = provider
+
+            def make(copy: ImageRequest) -> CloudImage:
+                return copier.copy_within(copy, source_id)
+
+            how = f"copying image {source_id!r} (Image {source.name!r}) within {handle.label}"
+        else:
+            provider.require(Operation.IMPORT_URL)
+            request = export_request(request, source.exporter, source, source.exporter_label)
+            make = provider.create_image
+            how = (
+                f"exporting image {source_id!r} of {source.exporter_label} "
+                f"(Image {source.name!r}) into {handle.label}"
             )
-        provider.require(Operation.IMPORT_URL)
-        copy = export_request(request, source.exporter, source, source.exporter_label)
         step.status["copiedFrom"] = {
             "image": source.name,
             "provider": source.provider_name,
-            "externalID": source.external_id,
+            "externalID": source_id,
         }
-        step.events.append(
-            Event(
-                "Copying",
-                f"exporting image {source.external_id!r} of {source.exporter_label} "
-                f"(Image {source.name!r}) into {handle.label}",
-            )
-        )
-        return copy
+        step.events.append(Event("Copying", how))
+        return request, make
 
     def _await_upload(
         self,

@@ -24,17 +24,30 @@ class Event:
     type: Literal["Normal", "Warning"] = "Normal"
 
 
+@dataclass(frozen=True)
+class Child:
+    """An object of this group the reconciled object owns: to make (`body` given; an existing
+    one is left alone) or to delete (`body` None; an absent one is fine). Applied by the
+    handler before the status is written, so a failure repeats the step."""
+
+    plural: str
+    name: str
+    body: dict[str, Any] | None = None
+
+
 @dataclass
 class Outcome:
     """The result of one reconcile step.
 
     `status` is the complete new status (camelCase wire form). `requeue_after` asks to run
     again after that many seconds (polling or retrying); None means settled until the object
-    changes. `done` is used by deletion: True lets the finalizer go.
+    changes. `done` is used by deletion: True lets the finalizer go. `children` are owned
+    objects to make or delete.
     """
 
     status: dict[str, Any]
     events: list[Event] = field(default_factory=list)
+    children: list[Child] = field(default_factory=list)
     requeue_after: float | None = None
     retrying: bool = False
     done: bool = True

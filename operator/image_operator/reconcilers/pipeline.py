@@ -28,7 +28,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol, cast
 
-from image_operator.api.common import ANNOTATION_PAUSED, GROUP, DeletionPolicy
+from image_operator.api.common import (
+    ANNOTATION_EXTERNAL_ID,
+    ANNOTATION_PAUSED,
+    GROUP,
+    VERSION,
+    DeletionPolicy,
+)
 from image_operator.api.pipeline import ImagePipelineSpec
 from image_operator.providers.aliyun import (
     FINISHED_STATUSES,
@@ -43,7 +49,7 @@ from image_operator.providers.aliyun import (
 )
 from image_operator.providers.errors import InvalidInput, NotFound, ProviderError
 from image_operator.reconcilers.image import Backoff, ProviderHandle
-from image_operator.reconcilers.outcome import Event, Outcome
+from image_operator.reconcilers.outcome import Child, Event, Outcome
 from image_operator.reconcilers.schedule import Schedule, ScheduleError, format_time, parse_time
 from image_operator.reconcilers.step import Step
 
@@ -51,11 +57,13 @@ ANNOTATION_RUN = f"{GROUP}/run"
 SUPPORTED_TYPES = ("aliyun",)
 OSS_FORMATS = ("RAW", "VHD", "QCOW2")
 
-OUTPUT_IMAGES_NOTE = (
-    "spec.outputImages.enabled is not acted on yet: the Image kind has no source that records "
-    "an image built by a pipeline, so no Image objects are made; the run's image IDs are in "
-    "status.runs[].targets[].imageID (set spec.outputImages.enabled: false to silence this)"
-)
+# Labels on the Image objects spec.outputImages makes (the pipeline also owns them).
+LABEL_PIPELINE = f"{GROUP}/pipeline"
+LABEL_RUN = f"{GROUP}/pipeline-run"
+MAX_LABEL_VALUE = 63
+MAX_DISPLAY_NAME = 128
+MAX_NAME = 253
+OUTPUT_PHASES = ("SUCCESS", "PARTITION_SUCCESS")  # runs that may have built an image
 
 # Why a run was started, as recorded in status.runs[].trigger.
 TRIGGER_CREATED = "Created"
@@ -211,7 +219,10 @@ class PipelineReconciler:
         if active is not None:
             execution = vendor.get_pipeline_execution(str(active["id"]))
             self._record(step, active, execution, now)
+            if execution.finished and execution.image_id and execution.status in OUTPUT_PHASES:
+                self._materialise(step, obj, spec, active, execution.image_id)
             active = _active(runs)
+        self._retain(step, spec)
 
         wanted_hash = template_hash(template)
         stale_template = status.get("externalID") and status.get("templateHash") != wanted_hash
@@ -257,10 +268,6 @@ class PipelineReconciler:
             step.events.append(
                 Event("TemplateCreated", f"{handle.label} created image template {pipeline_id!r}")
             )
-            if spec.output_images is not None and spec.output_images.enabled:
-                # Said once per template, so a user who asked for Image objects learns why
-                # none appear instead of waiting for them.
-                step.events.append(Event("OutputImagesNotSupported", OUTPUT_IMAGES_NOTE, "Warning"))
             return step.waiting("Starting", "starting a run", 0.5, phase="Pending")
 
         trigger = status.get("pendingTrigger")
@@ -276,6 +283,7 @@ class PipelineReconciler:
             runs.append(
                 {
                     "id": execution_id,
+                    "sequence": sequence,
                     "phase": "PREPARING",
                     "trigger": trigger,
                     "startedAt": format_time(now),
@@ -330,6 +338,8 @@ class PipelineReconciler:
     ) -> None:
         before = run.get("phase")
         run["phase"] = execution.status
+        if execution.image_id:
+            run["imageID"] = execution.image_id
         if execution.targets:
             run["targets"] = [
                 _target_wire(
@@ -359,6 +369,49 @@ class PipelineReconciler:
                     "Warning" if execution.status != "CANCELLED" else "Normal",
                 )
             )
+
+    def _materialise(
+        self,
+        step: _Step,
+        obj: PipelineObject,
+        spec: ImagePipelineSpec,
+        run: dict[str, Any],
+        image_id: str,
+    ) -> None:
+        """spec.outputImages: an `Image` that adopts the run's image, owned by the pipeline.
+        Recorded in status.outputImages at once, so each run makes its Image exactly once."""
+        outputs = spec.output_images
+        if outputs is None or not outputs.enabled:
+            return
+        made = [dict(entry) for entry in step.status.get("outputImages") or []]
+        if any(entry.get("runID") == run["id"] for entry in made):
+            return
+        name = output_image_name(obj.name, run)
+        step.children.append(Child("images", name, output_image(obj, spec, run, image_id)))
+        made.append({"name": name, "imageID": image_id, "runID": run["id"]})
+        step.status["outputImages"] = made
+        run["outputImage"] = name
+        message = f"Image {name!r} adopts image {image_id!r} built by run {run['id']!r}"
+        step.events.append(Event("OutputImageCreated", message))
+
+    def _retain(self, step: _Step, spec: ImagePipelineSpec) -> None:
+        """spec.outputImages.retention: delete the Image objects of older runs beyond the newest
+        N (their finalizers delete the cloud images per the Image's deletionPolicy)."""
+        outputs = spec.output_images
+        made = list(step.status.get("outputImages") or [])
+        if outputs is None or not outputs.enabled or len(made) <= outputs.retention:
+            return
+        excess = len(made) - outputs.retention
+        for entry in made[:excess]:
+            step.children.append(Child("images", str(entry["name"])))
+            step.events.append(
+                Event(
+                    "OutputImageRetired",
+                    f"deleting Image {entry['name']!r} (image {entry.get('imageID')!r}): "
+                    f"spec.outputImages.retention keeps the newest {outputs.retention}",
+                )
+            )
+        step.status["outputImages"] = made[excess:]
 
     def _settled(
         self,
@@ -597,6 +650,54 @@ def _referenced_id(
     if not ready or not status.get("externalID"):
         raise _Wait("WaitingForBaseImage", f"{where} names {kind} {name!r}, not Ready yet")
     return str(status["externalID"])
+
+
+def output_image_name(pipeline: str, run: Mapping[str, Any]) -> str:
+    """`<pipeline>-<n>` for the pipeline's n-th run (the execution ID for runs recorded before
+    runs carried their number), shortened to fit a Kubernetes name."""
+    suffix = str(run.get("sequence") or run["id"]).lower()
+    suffix = "".join(c if c.isalnum() or c == "-" else "-" for c in suffix).strip("-")
+    return f"{pipeline[: MAX_NAME - len(suffix) - 1].rstrip('-.')}-{suffix}"
+
+
+def output_image(
+    obj: PipelineObject, spec: ImagePipelineSpec, run: Mapping[str, Any], image_id: str
+) -> dict[str, Any]:
+    """The `Image` manifest for a run's image: adopted by annotation, owned by the pipeline."""
+    run_id = str(run["id"])
+    labels = {LABEL_RUN: str(run.get("sequence") or "")}
+    if len(obj.name) <= MAX_LABEL_VALUE:
+        labels[LABEL_PIPELINE] = obj.name
+    labels = {key: value for key, value in labels.items() if value}
+    display = f"{spec.name or obj.name} run {run.get('sequence') or run_id}"
+    assert spec.output_images is not None
+    return {
+        "apiVersion": f"{GROUP}/{VERSION}",
+        "kind": "Image",
+        "metadata": {
+            "name": output_image_name(obj.name, run),
+            "namespace": obj.namespace,
+            "labels": labels,
+            "annotations": {ANNOTATION_EXTERNAL_ID: image_id},
+            "ownerReferences": [
+                {
+                    "apiVersion": f"{GROUP}/{VERSION}",
+                    "kind": "ImagePipeline",
+                    "name": obj.name,
+                    "uid": obj.uid,
+                    "controller": True,
+                    "blockOwnerDeletion": True,
+                }
+            ],
+        },
+        "spec": {
+            "providerRef": {"name": spec.provider_ref.name},
+            "source": {"pipeline": {"pipelineRef": {"name": obj.name}, "runID": run_id}},
+            "displayName": display[:MAX_DISPLAY_NAME],
+            "description": f"Built by ImagePipeline {obj.name} (execution {run_id}).",
+            "deletionPolicy": spec.output_images.deletion_policy.value,
+        },
+    }
 
 
 def _template_name(name: str) -> str:

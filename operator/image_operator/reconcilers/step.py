@@ -9,7 +9,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Generic, Protocol, TypeVar
 
-from image_operator.reconcilers.outcome import Event, Outcome, condition, set_conditions
+from image_operator.reconcilers.outcome import (
+    Child,
+    Event,
+    Outcome,
+    condition,
+    set_conditions,
+)
 
 
 class Generational(Protocol):
@@ -27,6 +33,7 @@ class Step(Generic[ObjectT]):
     obj: ObjectT
     status: dict[str, Any]
     events: list[Event] = field(default_factory=list)
+    children: list[Child] = field(default_factory=list)
 
     def outcome(
         self,
@@ -51,6 +58,7 @@ class Step(Generic[ObjectT]):
         return Outcome(
             status=self.status,
             events=self.events,
+            children=self.children,
             requeue_after=requeue_after,
             retrying=retrying,
             done=done,
