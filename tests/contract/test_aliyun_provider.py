@@ -334,7 +334,7 @@ def test_other_sources_and_updates_are_unsupported(aliyun: AliyunHarness) -> Non
 
     with pytest.raises(Unsupported, match="container repository"):
         p.create_image(repository)
-    with pytest.raises(Unsupported, match="copy an image"):
+    with pytest.raises(Unsupported, match=r"spec\.source\.image is made by copy_within"):
         p.create_image(copy)
     with pytest.raises(Unsupported, match="update"):
         p.update_image("m-x", repository)

@@ -246,8 +246,12 @@ def test_the_service_account_gets_nothing_beyond_the_chart(
         lambda: core.list_namespaced_secret(kube.namespace),  # list is not granted
         lambda: core.read_namespaced_secret("anything", "default"),  # other namespace
         lambda: core.list_namespaced_pod(kube.namespace),
+        # Images may be created (a pipeline's outputImages); nothing else of ours may.
         lambda: client.CustomObjectsApi(sa_api).create_namespaced_custom_object(
-            "imageops.io", "v1alpha1", kube.namespace, "images", image_manifest("nope")
+            "imageops.io", "v1alpha1", kube.namespace, "imageproviders", {"kind": "ImageProvider"}
+        ),
+        lambda: client.CustomObjectsApi(sa_api).delete_namespaced_custom_object(
+            "imageops.io", "v1alpha1", kube.namespace, "imageproviders", "argon"
         ),
     ):
         with pytest.raises(ApiException) as denied:

@@ -55,6 +55,7 @@ from image_operator.providers.errors import (
     ProviderError,
     Throttled,
     Transient,
+    Unsupported,
 )
 from image_operator.providers.ratelimit import TokenBucket
 
@@ -610,7 +611,12 @@ class AliyunProvider(Provider):
     def create_image(self, request: ImageRequest) -> CloudImage:
         source = request.spec.source
         self.require(CREATE_OPERATION[source.kind()])
-        assert source.url is not None
+        if source.url is None:
+            # A copy needs its source's image ID, which only the reconciler knows.
+            raise Unsupported(
+                f"provider type aliyun creates images from spec.source.url; an Image with "
+                f"spec.source.{source.kind()} is made by copy_within, not create_image"
+            )
         return self.import_image(request, source.url)
 
     def import_image(self, request: ImageRequest, url: UrlSource) -> CloudImage:
