@@ -176,6 +176,10 @@ class FakeProvider(Provider):
         self.require(CREATE_OPERATION[request.spec.source.kind()])
         if any(image.key == request.idempotency_key for image in self.images.values()):
             raise Conflict(f"an image with client token {request.idempotency_key!r} exists")
+        return self._add(request)
+
+    def _add(self, request: ImageRequest) -> CloudImage:
+        """A new image the cloud begins to make for `request`, carrying its key."""
         external_id = self._new_id()
         self.images[external_id] = FakeImage(
             external_id=external_id,
@@ -192,14 +196,7 @@ class FakeProvider(Provider):
         source = self._get(source_external_id)
         if source.state is not CloudState.AVAILABLE:
             raise InvalidInput(f"image {source_external_id!r} is {source.state.value}")
-        external_id = self._new_id()
-        self.images[external_id] = FakeImage(
-            external_id=external_id,
-            key=request.idempotency_key,
-            state=CloudState.PENDING,
-            fingerprint=fingerprint(request.spec),
-        )
-        return self.images[external_id].view()
+        return self._add(request)
 
     def find_image(self, request: ImageRequest) -> CloudImage | None:
         self._enter("find_image", request.idempotency_key)
