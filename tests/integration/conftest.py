@@ -306,6 +306,21 @@ def kube(control_plane: Any, emulator: Emulator, operator: OperatorProcess) -> I
     api.close()
 
 
+def provider_image(name: str, provider: str, source: dict[str, Any], **spec: Any) -> dict[str, Any]:
+    """A minimal Image of `provider` from `source`: display name and description from `name`."""
+    return {
+        "kind": "Image",
+        "metadata": {"name": name},
+        "spec": {
+            "providerRef": {"name": provider},
+            "source": source,
+            "displayName": name,
+            "description": f"{name} description",
+            **spec,
+        },
+    }
+
+
 def image_manifest(name: str, **spec: Any) -> dict[str, Any]:
     body: dict[str, Any] = {
         "kind": "Image",

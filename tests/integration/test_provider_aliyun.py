@@ -9,7 +9,7 @@ from urllib.parse import quote
 import httpx
 import pytest
 
-from tests.integration.conftest import Emulator, Kube, wait_for
+from tests.integration.conftest import Emulator, Kube, provider_image, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -119,23 +119,12 @@ def test_a_copy_within_aliyun_is_made_with_copy_image(kube: Kube, emulator: Emul
     url = f"{endpoint}/oss/it-images/{quote(kube.namespace)}/debian.qcow2"
     httpx.put(url, content=b"QFI\xfb" + b"\0" * 4096, timeout=30).raise_for_status()
     os_info = {"type": "linux", "distribution": "Debian", "version": "12"}
-    for name, source in (
-        ("debian", {"url": {"url": url, "format": "qcow2", "os": os_info}}),
-        ("debian-copy", {"image": {"imageRef": {"name": "debian"}}}),
-    ):
-        kube.create(
-            "images",
-            {
-                "kind": "Image",
-                "metadata": {"name": name},
-                "spec": {
-                    "providerRef": {"name": "aliyun"},
-                    "source": source,
-                    "displayName": name,
-                    "description": f"{name} for the copy test",
-                },
-            },
-        )
+    url_source = {"url": {"url": url, "format": "qcow2", "os": os_info}}
+    kube.create("images", provider_image("debian", "aliyun", url_source))
+    kube.create(
+        "images",
+        provider_image("debian-copy", "aliyun", {"image": {"imageRef": {"name": "debian"}}}),
+    )
 
     copy = kube.wait_ready("images", "debian-copy", timeout=120)
     original = kube.wait_ready("images", "debian", timeout=30)
@@ -150,7 +139,7 @@ def test_a_copy_within_aliyun_is_made_with_copy_image(kube: Kube, emulator: Emul
     }
     stored = _images(emulator)[copy_id]
     assert (stored["IsCopied"], stored["Status"], stored["RegionId"]) == (True, "Available", REGION)
-    assert stored["Description"] == "debian-copy for the copy test"
+    assert stored["Description"] == "debian-copy description"
     tags = {t["TagKey"]: t["TagValue"] for t in stored["Tags"]["Tag"]}
     assert tags == {UID_TAG: copy["metadata"]["uid"]}
     copying = [e for e in kube.events("debian-copy") if e.reason == "Copying"]

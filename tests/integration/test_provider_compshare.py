@@ -8,7 +8,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.integration.conftest import Emulator, Kube, wait_for
+from tests.integration.conftest import Emulator, Kube, provider_image, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -110,23 +110,9 @@ def test_image_from_a_container_instance_is_made_updated_and_deleted(
 
 def test_a_copy_within_compshare_is_made_with_the_copy_api(kube: Kube, emulator: Emulator) -> None:
     instance = _add_compshare_provider(kube, emulator)
-    for name, source in (
-        ("base-env", {"vm": {"vmID": instance}}),
-        ("base-env-copy", {"image": {"imageRef": {"name": "base-env"}}}),
-    ):
-        kube.create(
-            "images",
-            {
-                "kind": "Image",
-                "metadata": {"name": name},
-                "spec": {
-                    "providerRef": {"name": "compshare"},
-                    "source": source,
-                    "displayName": name,
-                    "description": f"{name} description",
-                },
-            },
-        )
+    kube.create("images", provider_image("base-env", "compshare", {"vm": {"vmID": instance}}))
+    copy_source = {"image": {"imageRef": {"name": "base-env"}}}
+    kube.create("images", provider_image("base-env-copy", "compshare", copy_source))
 
     copy = kube.wait_ready("images", "base-env-copy", timeout=120)
     source_id = kube.wait_ready("images", "base-env", timeout=30)["status"]["externalID"]
