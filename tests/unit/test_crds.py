@@ -51,6 +51,8 @@ def test_schema_is_structural_and_explained(model: Any) -> None:
         assert forbidden not in text, forbidden
     for path, node in _walk(schema["properties"]["spec"], "spec"):
         assert "type" in node or "x-kubernetes-int-or-string" in node, f"{path} has no type"
+        # docstrings are unwrapped: `kubectl explain` wraps text itself
+        assert "\n" not in node.get("description", ""), f"{path} has a wrapped description"
     for name, node in schema["properties"]["spec"]["properties"].items():
         # every spec field explains itself in `kubectl explain`
         assert node.get("description"), f"spec.{name} has no description"

@@ -78,6 +78,9 @@ def _structural(node: Any, defs: dict[str, Any]) -> Any:
             out[key] = {name: _structural(prop, defs) for name, prop in value.items()}
         elif key in ("items", "additionalProperties") and isinstance(value, dict):
             out[key] = _structural(value, defs)
+        elif key == "description" and isinstance(value, str):
+            # Docstrings wrap at the code's line length; `kubectl explain` wraps on its own.
+            out[key] = " ".join(value.split())
         else:
             out[key] = value
     if "properties" in out:
