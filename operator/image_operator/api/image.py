@@ -147,6 +147,11 @@ class PipelineOutputSource(ApiModel):
     )
 
 
+# The fields of ImageSource, in the order messages name them; the CEL rule below and kind()
+# both read this list, so a new source kind is added here and as a field.
+SOURCE_KINDS = ("repository", "vm", "url", "upload", "image", "pipeline")
+
+
 class ImageSource(ApiModel):
     """Where the image comes from; exactly one field is set. Immutable after creation."""
 
@@ -154,10 +159,9 @@ class ImageSource(ApiModel):
         "json_schema_extra": {
             "x-kubernetes-validations": [
                 cel(
-                    "[has(self.repository), has(self.vm), has(self.url), has(self.upload), "
-                    "has(self.image), has(self.pipeline)].filter(x, x).size() == 1",
-                    "spec.source must set exactly one of repository, vm, url, upload, image, "
-                    "pipeline",
+                    "[" + ", ".join(f"has(self.{kind})" for kind in SOURCE_KINDS) + "]"
+                    ".filter(x, x).size() == 1",
+                    f"spec.source must set exactly one of {', '.join(SOURCE_KINDS)}",
                 ),
                 immutable_rule("spec.source"),
             ]
@@ -176,9 +180,6 @@ class ImageSource(ApiModel):
             if getattr(self, name) is not None:
                 return name
         raise ValueError(f"spec.source sets none of {', '.join(SOURCE_KINDS)}")
-
-
-SOURCE_KINDS = ("repository", "vm", "url", "upload", "image", "pipeline")
 
 
 # Bounds chosen so the CEL placeholder rules fit the API server's cost budget (see

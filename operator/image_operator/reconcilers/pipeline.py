@@ -386,8 +386,9 @@ class PipelineReconciler:
         made = [dict(entry) for entry in step.status.get("outputImages") or []]
         if any(entry.get("runID") == run["id"] for entry in made):
             return
-        name = output_image_name(obj.name, run)
-        step.children.append(Child("images", name, output_image(obj, spec, run, image_id)))
+        body = output_image(obj, spec, run, image_id)
+        name = body["metadata"]["name"]
+        step.children.append(Child("images", name, body))
         made.append({"name": name, "imageID": image_id, "runID": run["id"]})
         step.status["outputImages"] = made
         run["outputImage"] = name
@@ -665,10 +666,11 @@ def output_image(
 ) -> dict[str, Any]:
     """The `Image` manifest for a run's image: adopted by annotation, owned by the pipeline."""
     run_id = str(run["id"])
-    labels = {LABEL_RUN: str(run.get("sequence") or "")}
+    labels = {}
     if len(obj.name) <= MAX_LABEL_VALUE:
         labels[LABEL_PIPELINE] = obj.name
-    labels = {key: value for key, value in labels.items() if value}
+    if run.get("sequence"):  # runs recorded before runs carried their number have none
+        labels[LABEL_RUN] = str(run["sequence"])
     display = f"{spec.name or obj.name} run {run.get('sequence') or run_id}"
     assert spec.output_images is not None
     return {
