@@ -1,82 +1,35 @@
 """The provider interface the reconcilers program against, and the values it exchanges.
 
-Providers are synchronous (the vendor SDKs are) and know nothing of Kubernetes or kopf.
+Providers are synchronous (the vendor SDKs are) and know nothing of Kubernetes or kopf. Every
+provider has the base calls below; optional abilities are the interfaces in `capabilities`,
+`publishing` and `pipelines`, reached through the typed accessors at the end of `Provider`.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Mapping
-from enum import StrEnum
-from typing import Any
+from collections.abc import Iterable
 
-from pydantic import BaseModel, ConfigDict, Field
-
-from image_operator.api.image import ImageSpec
+from image_operator.providers.capabilities import (
+    BaseImages,
+    CopiesWithin,
+    ExportsImages,
+    MultipartUploads,
+    PlaceholderUploads,
+)
 from image_operator.providers.errors import NotFound, Unsupported
+from image_operator.providers.model import (
+    CREATE_OPERATION,
+    CloudImage,
+    CloudState,
+    ImageRequest,
+    Operation,
+)
+from image_operator.providers.pipelines import BuildsPipelines
+from image_operator.providers.publishing import Publishes
 
-
-class CloudState(StrEnum):
-    """Where a cloud image is in its life, reduced to what the reconcilers need."""
-
-    PENDING = "Pending"  # accepted, work not started
-    CREATING = "Creating"  # being made / imported / built; `progress` may move
-    AVAILABLE = "Available"  # usable
-    FAILED = "Failed"  # the cloud gave up; `message` says why
-    DELETING = "Deleting"
-
-
-class CloudImage(BaseModel):
-    """What a provider reports about one image."""
-
-    model_config = ConfigDict(frozen=True)
-
-    external_id: str
-    state: CloudState
-    progress: int | None = Field(default=None, ge=0, le=100)
-    message: str | None = None
-    # The provider's view of the spec fields it manages, to detect drift and push updates.
-    fingerprint: str | None = None
-    raw: Mapping[str, Any] = Field(default_factory=dict, repr=False)
-
-
-class ImageRequest(BaseModel):
-    """Everything a provider needs to create or update an image, already validated.
-
-    `idempotency_key` is the Kubernetes UID: providers send it as a client token or encode it
-    in the cloud name/tag, so a retried create finds the first one instead of making another.
-    """
-
-    model_config = ConfigDict(frozen=True)
-
-    idempotency_key: str
-    name: str
-    namespace: str
-    spec: ImageSpec
-
-
-class Operation(StrEnum):
-    """Operations a provider may support; asking for another one yields `Unsupported`."""
-
-    CREATE_FROM_REPOSITORY = "create from a container repository"
-    CREATE_FROM_VM = "capture a VM"
-    IMPORT_URL = "import from a URL"
-    IMPORT_UPLOAD = "import an upload"
-    COPY = "copy an image"
-    # Images built by an image pipeline are only ever adopted (the pipeline makes them).
-    BUILD_WITH_PIPELINE = "build with an image pipeline"
-    UPDATE = "update"
-    DELETE = "delete"
-
-
-CREATE_OPERATION = {
-    "repository": Operation.CREATE_FROM_REPOSITORY,
-    "vm": Operation.CREATE_FROM_VM,
-    "url": Operation.IMPORT_URL,
-    "upload": Operation.IMPORT_UPLOAD,
-    "image": Operation.COPY,
-    "pipeline": Operation.BUILD_WITH_PIPELINE,
-}
+# The values live in `model` (the capability interfaces need them too); importable from here.
+__all__ = ["CREATE_OPERATION", "CloudImage", "CloudState", "ImageRequest", "Operation", "Provider"]
 
 
 class Provider(ABC):
@@ -143,3 +96,34 @@ class Provider(ABC):
 
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release connections."""
+
+    # -- optional abilities: the interface when this provider class declares it, else None. --
+    # `InstrumentedProvider` overrides each one to hand out a measured forwarder.
+
+    @property
+    def copier(self) -> CopiesWithin | None:
+        return self if isinstance(self, CopiesWithin) else None
+
+    @property
+    def exporter(self) -> ExportsImages | None:
+        return self if isinstance(self, ExportsImages) else None
+
+    @property
+    def multipart_uploads(self) -> MultipartUploads | None:
+        return self if isinstance(self, MultipartUploads) else None
+
+    @property
+    def placeholder_uploads(self) -> PlaceholderUploads | None:
+        return self if isinstance(self, PlaceholderUploads) else None
+
+    @property
+    def base_images(self) -> BaseImages | None:
+        return self if isinstance(self, BaseImages) else None
+
+    @property
+    def publisher(self) -> Publishes | None:
+        return self if isinstance(self, Publishes) else None
+
+    @property
+    def pipelines(self) -> BuildsPipelines | None:
+        return self if isinstance(self, BuildsPipelines) else None

@@ -8,7 +8,21 @@ from typing import Any, TypeVar
 
 from image_operator import metrics
 from image_operator.providers.base import CloudImage, ImageRequest, Provider
+from image_operator.providers.capabilities import (
+    BaseImages,
+    CopiesWithin,
+    ExportsImages,
+    MeasuredBaseImages,
+    MeasuredCopier,
+    MeasuredExporter,
+    MeasuredMultipartUploads,
+    MeasuredPlaceholderUploads,
+    MultipartUploads,
+    PlaceholderUploads,
+)
 from image_operator.providers.errors import ProviderError
+from image_operator.providers.pipelines import BuildsPipelines, MeasuredPipelines
+from image_operator.providers.publishing import MeasuredPublishing, Publishes
 
 T = TypeVar("T")
 
@@ -16,8 +30,9 @@ T = TypeVar("T")
 class InstrumentedProvider(Provider):
     """Delegates to `inner`; each call is one `imageops_cloud_requests_total` sample.
 
-    Vendor-specific methods beyond the Provider interface (publish, pipelines, ...) pass
-    through `__getattr__` and are measured the same way.
+    Optional abilities are handed out as the `Measured…` forwarders of their interfaces: each
+    call written out, none forwarded by name lookup (a `__getattr__` forwarder is invisible to
+    `isinstance` and to mypy, and broke uploads and copies on Python 3.12+).
     """
 
     def __init__(self, inner: Provider) -> None:
@@ -43,16 +58,6 @@ class InstrumentedProvider(Provider):
             metrics.CLOUD_LATENCY.labels(self.type_name, action).observe(
                 time.perf_counter() - start
             )
-
-    def __getattr__(self, name: str) -> Any:
-        attribute = getattr(self.inner, name)
-        if not callable(attribute) or name.startswith("_"):
-            return attribute
-
-        def measured(*args: Any, **kwargs: Any) -> Any:
-            return self._call(name, attribute, *args, **kwargs)
-
-        return measured
 
     def probe(self) -> str:
         return self._call("probe", self.inner.probe)
@@ -84,3 +89,38 @@ class InstrumentedProvider(Provider):
 
     def close(self) -> None:
         self.inner.close()
+
+    @property
+    def copier(self) -> CopiesWithin | None:
+        inner = self.inner.copier
+        return None if inner is None else MeasuredCopier(inner, self._call)
+
+    @property
+    def exporter(self) -> ExportsImages | None:
+        inner = self.inner.exporter
+        return None if inner is None else MeasuredExporter(inner, self._call)
+
+    @property
+    def multipart_uploads(self) -> MultipartUploads | None:
+        inner = self.inner.multipart_uploads
+        return None if inner is None else MeasuredMultipartUploads(inner, self._call)
+
+    @property
+    def placeholder_uploads(self) -> PlaceholderUploads | None:
+        inner = self.inner.placeholder_uploads
+        return None if inner is None else MeasuredPlaceholderUploads(inner, self._call)
+
+    @property
+    def base_images(self) -> BaseImages | None:
+        inner = self.inner.base_images
+        return None if inner is None else MeasuredBaseImages(inner, self._call)
+
+    @property
+    def publisher(self) -> Publishes | None:
+        inner = self.inner.publisher
+        return None if inner is None else MeasuredPublishing(inner, self._call)
+
+    @property
+    def pipelines(self) -> BuildsPipelines | None:
+        inner = self.inner.pipelines
+        return None if inner is None else MeasuredPipelines(inner, self._call)
