@@ -22,21 +22,25 @@ import hashlib
 import math
 import sys
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any, Protocol, cast, runtime_checkable
+from typing import IO, Any, cast
 
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 
 from image_operator.api.common import GROUP, VERSION
-from image_operator.api.image import ImageSpec, OsInfo, UploadSource
+from image_operator.api.image import ImageSpec, UploadSource
 from image_operator.api.provider import ImageProviderSpec
 from image_operator.providers.base import CloudImage, ImageRequest, Provider
+from image_operator.providers.capabilities import (
+    MultipartUploads,
+    PlaceholderUploads,
+    UploadSession,
+)
 from image_operator.providers.errors import ProviderError
 from image_operator.providers.factory import build_provider
-from image_operator.providers.ucloudstack import LocalUpload
 from image_operator.reconcilers.image import ANNOTATION_UPLOAD_PROGRESS
 
 DEFAULT_PART_BYTES = 16 * 1024 * 1024
@@ -51,31 +55,6 @@ class UploadError(Exception):
 
 class Cancelled(BaseException):
     """SIGTERM during an upload: unwinds like Ctrl-C so the upload is aborted."""
-
-
-@runtime_checkable
-class MultipartTarget(Protocol):
-    """The vendor calls a Local (multipart) import needs (ucloudstack's today)."""
-
-    def import_local(
-        self,
-        *,
-        name: str,
-        image_format: str,
-        os: OsInfo,
-        idempotency_key: str,
-        description: str | None = None,
-        size_gib: int | None = None,
-        tags: Mapping[str, str] | None = None,
-    ) -> LocalUpload: ...
-
-    def upload_part(self, upload: LocalUpload, part_number: int, data: bytes) -> str: ...
-
-    def complete_upload(self, upload: LocalUpload) -> None: ...
-
-    def abort_upload(self, upload: LocalUpload) -> None: ...
-
-    def delete_image(self, external_id: str) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -100,13 +79,6 @@ class Progress:
 ProgressCallback = Callable[[Progress], None]
 
 
-@runtime_checkable
-class PlaceholderTarget(Protocol):
-    """A provider whose uploads fill an image the operator already made (Glance PUT /file)."""
-
-    def upload(self, external_id: str, data: Iterable[bytes], size: int) -> CloudImage: ...
-
-
 def file_sha256(path: Path) -> str:
     digest = hashlib.sha256()
     with path.open("rb") as handle:
@@ -116,7 +88,7 @@ def file_sha256(path: Path) -> str:
 
 
 def stream_into(
-    target: PlaceholderTarget,
+    target: PlaceholderUploads,
     external_id: str,
     path: Path,
     *,
@@ -152,8 +124,8 @@ def read_parts(handle: IO[bytes], part_bytes: int) -> Iterator[bytes]:
 
 
 def stream_upload(
-    target: MultipartTarget,
-    upload: LocalUpload,
+    target: MultipartUploads,
+    upload: UploadSession,
     path: Path,
     *,
     part_bytes: int = DEFAULT_PART_BYTES,
@@ -196,8 +168,8 @@ def stream_upload(
 
 
 def _send_part(
-    target: MultipartTarget,
-    upload: LocalUpload,
+    target: MultipartUploads,
+    upload: UploadSession,
     number: int,
     data: bytes,
     attempts: int,
@@ -300,7 +272,7 @@ def _provider(cluster: _Cluster, spec: ImageSpec) -> Provider:
     ref = provider_spec.credentials_secret_ref
     credentials = cluster.secret(ref.name) if ref is not None else {}
     provider = build_provider(provider_spec, credentials)
-    if not isinstance(provider, MultipartTarget | PlaceholderTarget):
+    if provider.multipart_uploads is None and provider.placeholder_uploads is None:
         provider.close()
         raise UploadError(
             f"ImageProvider {spec.provider_ref.name!r} (type {provider_spec.type.value}) takes "
@@ -309,11 +281,13 @@ def _provider(cluster: _Cluster, spec: ImageSpec) -> Provider:
     return provider
 
 
-def _clear_earlier(provider: Provider, request: ImageRequest, out: IO[str]) -> None:
+def _clear_earlier(
+    provider: Provider, target: MultipartUploads, request: ImageRequest, out: IO[str]
+) -> None:
     existing: CloudImage | None = provider.find_image(request)
     if existing is None:
         return
-    if existing.raw.get("ImageStatus") != "Uploading":
+    if not target.receiving_upload(existing):
         raise UploadError(
             f"Image {request.namespace}/{request.name} already has cloud image "
             f"{existing.external_id!r} ({existing.state.value}); delete the Image and create "
@@ -359,17 +333,19 @@ def run(
                 cluster.annotate(name, ANNOTATION_UPLOAD_PROGRESS, progress_annotation(progress))
 
     try:
-        if isinstance(provider, MultipartTarget):
-            return _multipart(provider, request, source, file, part_bytes, report, out)
-        return _into_placeholder(
-            cast(PlaceholderTarget, provider), request, source, file, report, out
-        )
+        multipart = provider.multipart_uploads
+        if multipart is not None:
+            return _multipart(provider, multipart, request, source, file, part_bytes, report, out)
+        placeholder = provider.placeholder_uploads
+        assert placeholder is not None  # _provider refused providers with neither
+        return _into_placeholder(provider, placeholder, request, source, file, report, out)
     finally:
         provider.close()
 
 
 def _multipart(
-    target: MultipartTarget,
+    provider: Provider,
+    target: MultipartUploads,
     request: ImageRequest,
     source: UploadSource,
     file: Path,
@@ -383,7 +359,7 @@ def _multipart(
             "spec.source.upload.os is required for an upload into this provider (its import "
             "needs the OS type, distribution, version and arch)"
         )
-    _clear_earlier(cast(Provider, target), request, out)
+    _clear_earlier(provider, target, request, out)
     size = file.stat().st_size
     upload = target.import_local(
         name=request.name,
@@ -412,7 +388,8 @@ def _multipart(
 
 
 def _into_placeholder(
-    target: PlaceholderTarget,
+    provider: Provider,
+    target: PlaceholderUploads,
     request: ImageRequest,
     source: UploadSource,
     file: Path,
@@ -420,7 +397,7 @@ def _into_placeholder(
     out: IO[str],
 ) -> int:
     """Glance: the operator made a queued image; send its data in one streamed PUT /file."""
-    existing = cast(Provider, target).find_image(request)
+    existing = provider.find_image(request)
     if existing is None:
         raise UploadError(
             f"the operator has not created the image for {request.namespace}/{request.name} "

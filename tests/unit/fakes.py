@@ -26,6 +26,7 @@ from image_operator.providers.base import (
     Operation,
     Provider,
 )
+from image_operator.providers.capabilities import CopiesWithin
 from image_operator.providers.errors import Conflict, InvalidInput, NotFound, ProviderError
 
 ALL_OPERATIONS = frozenset(Operation)
@@ -71,7 +72,7 @@ class FakeImage:
         )
 
 
-class FakeProvider(Provider):
+class FakeProvider(Provider, CopiesWithin):
     """A cloud in a dict. Every public Provider method is logged in `calls` as (name, args)."""
 
     type_name = "fake"

@@ -13,6 +13,7 @@ from image_operator.api.baseimage import BaseImageSpec
 from image_operator.api.common import ANNOTATION_EXTERNAL_ID, ANNOTATION_PAUSED, DeletionPolicy
 from image_operator.api.image import ImageSpec
 from image_operator.providers.base import CloudImage, CloudState
+from image_operator.providers.capabilities import BaseImageInfo, BaseImages
 from image_operator.providers.errors import (
     Forbidden,
     InvalidInput,
@@ -20,7 +21,6 @@ from image_operator.providers.errors import (
     Transient,
 )
 from image_operator.providers.observer import ImageObserver
-from image_operator.providers.ucloudstack import BaseImageInfo
 from image_operator.reconcilers.baseimage import (
     BaseImageObject,
     BaseImageReconciler,
@@ -39,7 +39,7 @@ CUSTOM_SPEC = ImageSpec.model_validate(
 )
 
 
-class FakeStack(FakeProvider):
+class FakeStack(FakeProvider, BaseImages):
     """FakeProvider plus ucloudstack's base-image calls. Base images live in `images` like
     custom ones (so get_image/delete see them) and carry DescribeImage's ImageType/ImageFrom."""
 
@@ -89,9 +89,7 @@ class FakeStack(FakeProvider):
         wanted = set(image_ids or [])
         self._enter("describe_base_images", tuple(sorted(wanted)))
         return [
-            BaseImageInfo.model_validate(
-                {"ImageID": key, "Name": meta["ImageName"], "Permission": self.permission}
-            )
+            BaseImageInfo(image_id=key, name=meta["ImageName"], permission=self.permission)
             for key, meta in self.bases.items()
             if key in self.images and (not wanted or key in wanted)
         ]
@@ -102,6 +100,17 @@ class FakeStack(FakeProvider):
             self._get(image_id)  # NotFound if it does not exist at all
             raise InvalidInput(f"{image_id!r} is a Custom image: delete it with DeleteCustomImage")
         self._get(image_id).state = CloudState.DELETING
+
+    def find_clone(self, name: str, source_id: str) -> CloudImage | None:
+        """As ucloudstack finds one: names from DescribeBaseImage, then one DescribeImage batch
+        for ImageType/ImageFrom, the oldest match."""
+        candidates = [info.image_id for info in self.describe_base_images() if info.name == name]
+        found = [
+            image
+            for image in self.get_images(candidates).values()
+            if image is not None and self.bases[image.external_id]["ImageFrom"] == source_id
+        ]
+        return min(found, key=lambda i: self.bases[i.external_id]["CreateTime"], default=None)
 
 
 def make_spec(**source: Any) -> BaseImageSpec:

@@ -6,17 +6,22 @@ from __future__ import annotations
 import hashlib
 import os
 from collections.abc import Iterable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from image_operator.api.common import ANNOTATION_EXTERNAL_ID
-from image_operator.api.image import OsInfo
-from image_operator.providers.base import CloudState, Operation
+from image_operator.api.image import ImageFormat, OsInfo
+from image_operator.providers.base import CloudImage, CloudState, Operation
+from image_operator.providers.capabilities import (
+    ExportedImage,
+    ExportsImages,
+    MultipartUploads,
+    UploadSession,
+)
 from image_operator.providers.errors import Forbidden, ProviderError, Transient
-from image_operator.providers.ucloudstack import LocalUpload
 from image_operator.reconcilers import outcome as outcome_module
 from image_operator.reconcilers.copy import CopySource
 from image_operator.reconcilers.image import ANNOTATION_UPLOAD_PROGRESS
@@ -42,10 +47,10 @@ from tests.unit.test_image_reconciler import (
 )
 
 PART = 1024
-UPLOAD = LocalUpload(image_id="image-1", upload_id="up-1", bucket="mirror")
+UPLOAD = UploadSession(image_id="image-1", upload_id="up-1", bucket="mirror")
 
 
-class FakeTarget:
+class FakeTarget(MultipartUploads):
     """A multipart endpoint in memory: records parts, completes or aborts, fails on demand."""
 
     def __init__(self) -> None:
@@ -55,10 +60,10 @@ class FakeTarget:
         self.completed = False
         self.aborted = False
 
-    def import_local(self, **_: Any) -> LocalUpload:
+    def import_local(self, **_: Any) -> UploadSession:
         return UPLOAD
 
-    def upload_part(self, upload: LocalUpload, part_number: int, data: bytes) -> str:
+    def upload_part(self, upload: UploadSession, part_number: int, data: bytes) -> str:
         assert upload == UPLOAD and not self.completed and not self.aborted
         self.attempts.append(part_number)
         pending = self.failures.get(part_number)
@@ -67,13 +72,16 @@ class FakeTarget:
         self.parts[part_number] = bytes(data)
         return hashlib.md5(data).hexdigest()  # an ETag, as S3 makes it
 
-    def complete_upload(self, upload: LocalUpload) -> None:
+    def complete_upload(self, upload: UploadSession) -> None:
         self.completed = True
 
-    def abort_upload(self, upload: LocalUpload) -> None:
+    def abort_upload(self, upload: UploadSession) -> None:
         self.aborted = True
 
     def delete_image(self, external_id: str) -> None:
+        raise AssertionError("not expected")
+
+    def receiving_upload(self, image: CloudImage) -> bool:
         raise AssertionError("not expected")
 
     def assembled(self) -> bytes:
@@ -235,11 +243,23 @@ UPLOAD_SOURCE = {
 }
 
 
-class MultipartCloud(FakeProvider):
+class MultipartCloud(FakeProvider, MultipartUploads):
     """A fake cloud whose uploads the uploader opens (as ucloudstack's ImportImage Local)."""
 
-    def import_local(self, **kwargs: Any) -> LocalUpload:
+    def import_local(self, **kwargs: Any) -> UploadSession:
         raise AssertionError("only the CLI opens uploads")
+
+    def upload_part(self, upload: UploadSession, part_number: int, data: bytes) -> str:
+        raise AssertionError("only the CLI uploads parts")
+
+    def complete_upload(self, upload: UploadSession) -> None:
+        raise AssertionError("only the CLI completes uploads")
+
+    def abort_upload(self, upload: UploadSession) -> None:
+        raise AssertionError("only the CLI aborts uploads")
+
+    def receiving_upload(self, image: CloudImage) -> bool:
+        return image.state is CloudState.CREATING
 
 
 def upload_harness() -> Harness:
@@ -400,19 +420,16 @@ def test_a_provider_that_cannot_read_files_back_says_the_checksum_was_not_verifi
 # -- spec.source.image: a copy across providers -----------------------------------------------
 
 
-@dataclass(frozen=True)
-class _Url:
-    url: str
-
-
-class ExportingCloud(FakeProvider):
+class ExportingCloud(FakeProvider, ExportsImages):
     """A source cloud that hands out download URLs (as ucloudstack's GetImageDownloadURL)."""
 
     type_name = "exporter"
 
-    def get_download_url(self, image_id: str) -> _Url:
-        self.calls.append(("get_download_url", (image_id,)))
-        return _Url(f"https://dl.example.com/{image_id}?Signature=s3cr3t")
+    def export_image(self, external_id: str) -> ExportedImage:
+        self.calls.append(("export_image", (external_id,)))
+        return ExportedImage(
+            url=f"https://dl.example.com/{external_id}?Signature=s3cr3t", format=ImageFormat.QCOW2
+        )
 
 
 class RecordingImporter(FakeProvider):
@@ -550,7 +567,7 @@ def test_a_source_provider_without_downloads_stalls_naming_the_field() -> None:
         provider_name="dc1",
         external_id="image-src",
         ready=True,
-        exporter=FakeProvider(),
+        exporter=FakeProvider().exporter,  # a provider without downloads
         exporter_label="fake provider 'dc1'",
     )
     outcome = h.reconciler.reconcile(copy_obj(), h.handle, 0, source)

@@ -72,7 +72,7 @@ def copy_source(obj: ImageObject) -> CopySource | None:
         external_id=status.get("externalID"),
         ready=ready,
         problem=problem,
-        exporter=handle.provider,
+        exporter=handle.provider.exporter if handle.provider else None,
         exporter_label=handle.label,
     )
 

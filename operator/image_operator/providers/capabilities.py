@@ -29,8 +29,9 @@ T = TypeVar("T")
 class Meter(Protocol):
     """Runs one cloud call, counting and timing it under `action` (InstrumentedProvider._call)."""
 
-    def __call__(self, action: str, function: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
-        ...
+    def __call__(
+        self, action: str, function: Callable[..., T], /, *args: Any, **kwargs: Any
+    ) -> T: ...
 
 
 # --- copies within one provider ----------------------------------------------------------------
@@ -216,6 +217,11 @@ class BaseImages(ABC):
     @abstractmethod
     def delete_base_image(self, image_id: str) -> None: ...
 
+    @abstractmethod
+    def find_clone(self, name: str, source_id: str) -> CloudImage | None:
+        """The base image an earlier clone of `source_id` named `name` made (the oldest if
+        several): clone calls take no client token, so a lost answer is recovered this way."""
+
 
 class MeasuredBaseImages(BaseImages):
     def __init__(self, inner: BaseImages, meter: Meter) -> None:
@@ -232,3 +238,6 @@ class MeasuredBaseImages(BaseImages):
 
     def delete_base_image(self, image_id: str) -> None:
         self._meter("delete_base_image", self._inner.delete_base_image, image_id)
+
+    def find_clone(self, name: str, source_id: str) -> CloudImage | None:
+        return self._meter("find_clone", self._inner.find_clone, name, source_id)

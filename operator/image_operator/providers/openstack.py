@@ -47,6 +47,7 @@ from image_operator.providers.base import (
     Operation,
     Provider,
 )
+from image_operator.providers.capabilities import PlaceholderUploads
 from image_operator.providers.errors import (
     Conflict,
     Forbidden,
@@ -304,7 +305,7 @@ def _retry_after(exc: sdk_exceptions.HttpException) -> float | None:
         return None
 
 
-class OpenStackProvider(Provider):
+class OpenStackProvider(Provider, PlaceholderUploads):
     type_name = "openstack"
     operations = frozenset(
         {Operation.IMPORT_URL, Operation.IMPORT_UPLOAD, Operation.UPDATE, Operation.DELETE}

@@ -26,7 +26,7 @@ from ucloud.client import Client  # type: ignore[import-untyped]
 from ucloud.core.exc import UCloudException  # type: ignore[import-untyped]
 from ucloud.core.utils.middleware import Middleware  # type: ignore[import-untyped]
 
-from image_operator.api.image import ImageSpec, OsInfo
+from image_operator.api.image import ImageFormat, ImageSpec, OsInfo
 from image_operator.providers.base import (
     CREATE_OPERATION,
     CloudImage,
@@ -34,6 +34,14 @@ from image_operator.providers.base import (
     ImageRequest,
     Operation,
     Provider,
+)
+from image_operator.providers.capabilities import (
+    BaseImageInfo,
+    BaseImages,
+    ExportedImage,
+    ExportsImages,
+    MultipartUploads,
+    UploadSession,
 )
 from image_operator.providers.errors import InvalidInput, NotFound, ProviderError, Transient
 from image_operator.providers.ratelimit import TokenBucket
@@ -125,7 +133,7 @@ class OSVersion(_Wire):
         )
 
 
-class BaseImageInfo(_Wire):
+class _BaseImageWire(_Wire):
     """One entry of DescribeBaseImage."""
 
     image_id: str = Field(alias="ImageID")
@@ -135,16 +143,6 @@ class BaseImageInfo(_Wire):
     permission: str = Field(default="", alias="Permission")
     create_time: int = Field(default=0, alias="CreateTime")
     update_time: int = Field(default=0, alias="UpdateTime")
-
-
-class LocalUpload(BaseModel):
-    """An open Local import: where its parts go."""
-
-    model_config = ConfigDict(frozen=True)
-
-    image_id: str
-    upload_id: str
-    bucket: str
 
 
 class DownloadURL(BaseModel):
@@ -209,7 +207,7 @@ def _os_differs(os: OsInfo, info: ImageInfo) -> bool:
     ) or os.version not in info.os_name.split()
 
 
-class UCloudStackProvider(Provider):
+class UCloudStackProvider(Provider, BaseImages, ExportsImages, MultipartUploads):
     type_name = SERVICE
     # IMPORT_UPLOAD: the image is created by `image-operator upload` (import_local and the
     # parts below), never by create_image; the operator finds it by its tag and watches it.
@@ -468,10 +466,30 @@ class UCloudStackProvider(Provider):
 
     def describe_base_images(self, image_ids: Iterable[str] | None = None) -> list[BaseImageInfo]:
         page = self._call("DescribeBaseImage", ImageIDs=list(image_ids or []) or None)
-        return [BaseImageInfo.model_validate(info) for info in page.get("Infos") or []]
+        wires = [_BaseImageWire.model_validate(info) for info in page.get("Infos") or []]
+        return [BaseImageInfo(**wire.model_dump()) for wire in wires]
 
     def delete_base_image(self, image_id: str) -> None:
         self._call("DeleteBaseImage", ImageID=image_id)
+
+    def find_clone(self, name: str, source_id: str) -> CloudImage | None:
+        """DescribeBaseImage lists the tenant's base images with their names; DescribeImage (one
+        batch for the candidates) tells which custom image each was cloned from (`ImageFrom`)."""
+        candidates = [info.image_id for info in self.describe_base_images() if info.name == name]
+        if not candidates:
+            return None
+        matches = [
+            image
+            for image in self.get_images(candidates).values()
+            if image is not None
+            and image.raw.get("ImageType") == "Base"
+            and image.raw.get("ImageFrom") == source_id
+        ]
+        if not matches:
+            return None
+        return min(
+            matches, key=lambda image: (int(image.raw.get("CreateTime") or 0), image.external_id)
+        )
 
     def import_local(
         self,
@@ -483,7 +501,7 @@ class UCloudStackProvider(Provider):
         description: str | None = None,
         size_gib: int | None = None,
         tags: Mapping[str, str] | None = None,
-    ) -> LocalUpload:
+    ) -> UploadSession:
         """Start a Local import; its parts then go to `upload_part`, then `complete_upload`."""
         if image_format not in FORMATS:
             raise InvalidInput(
@@ -502,13 +520,13 @@ class UCloudStackProvider(Provider):
             ImageSize=size_gib,
             **_os_params(os),
         )
-        return LocalUpload(
+        return UploadSession(
             image_id=str(response["ImageID"]),
             upload_id=str(response["UploadID"]),
             bucket=str(response["Bucket"]),
         )
 
-    def upload_part(self, upload: LocalUpload, part_number: int, data: bytes) -> str:
+    def upload_part(self, upload: UploadSession, part_number: int, data: bytes) -> str:
         """PUT one part (numbered from 1) with its MD5 and SHA-256; returns its ETag."""
         md5 = hashlib.md5(data).digest()  # noqa: S324 - S3's Content-MD5, not for security
         response = self._data_call(
@@ -529,13 +547,27 @@ class UCloudStackProvider(Provider):
         )
         return str(response.headers.get("ETag", "")).strip('"')
 
-    def complete_upload(self, upload: LocalUpload) -> None:
+    def complete_upload(self, upload: UploadSession) -> None:
         self._call(
             "CompleteImageMultipartUpload", ImageID=upload.image_id, UploadID=upload.upload_id
         )
 
-    def abort_upload(self, upload: LocalUpload) -> None:
+    def abort_upload(self, upload: UploadSession) -> None:
         self._call("AbortImageMultipartUpload", ImageID=upload.image_id, UploadID=upload.upload_id)
+
+    def receiving_upload(self, image: CloudImage) -> bool:
+        return image.raw.get("ImageStatus") == "Uploading"
+
+    def export_image(self, external_id: str) -> ExportedImage:
+        """A download URL for the image's file, with the format its ImageFormat names (qcow2
+        when it names none this provider knows)."""
+        url = self.get_download_url(external_id)
+        raw = self.get_image(external_id).raw
+        try:
+            image_format = ImageFormat(str(raw.get("ImageFormat") or "qcow2").lower())
+        except ValueError:
+            image_format = ImageFormat.QCOW2
+        return ExportedImage(url=url.url, format=image_format, expires_at=url.expires_at)
 
     def get_download_url(self, image_id: str) -> DownloadURL:
         info = self._call("GetImageDownloadURL", ImageID=image_id).get("Info") or {}

@@ -11,16 +11,16 @@ returns.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Protocol, cast
+from typing import Any
 
 from image_operator.api.baseimage import BaseImageSpec
 from image_operator.api.common import ANNOTATION_EXTERNAL_ID, ANNOTATION_PAUSED, DeletionPolicy
 from image_operator.providers.base import CloudImage, CloudState
+from image_operator.providers.capabilities import BaseImages
 from image_operator.providers.errors import NotFound, ProviderError
 from image_operator.providers.observer import ImageObserver
-from image_operator.providers.ucloudstack import BaseImageInfo
 from image_operator.reconcilers.image import Backoff, ProviderHandle
 from image_operator.reconcilers.outcome import (
     Event,
@@ -28,24 +28,8 @@ from image_operator.reconcilers.outcome import (
 )
 from image_operator.reconcilers.step import Step
 
+# Named in messages: the provider type whose cloud clones base images today.
 SUPPORTED_TYPE = "ucloudstack"
-
-
-class BaseImageCloud(Protocol):
-    """The vendor calls this reconciler makes (`UCloudStackProvider`, passed through by
-    `InstrumentedProvider`)."""
-
-    def clone_to_base_image(self, source_image_id: str, name: str) -> str: ...
-
-    def describe_base_images(
-        self, image_ids: Iterable[str] | None = None
-    ) -> list[BaseImageInfo]: ...
-
-    def delete_base_image(self, image_id: str) -> None: ...
-
-    def get_image(self, external_id: str) -> CloudImage: ...
-
-    def get_images(self, external_ids: Iterable[str]) -> dict[str, CloudImage | None]: ...
 
 
 @dataclass(frozen=True)
@@ -106,14 +90,14 @@ class BaseImageReconciler:
                 self.backoff.provider_wait,
                 phase="Pending",
             )
-        if handle.provider.type_name != SUPPORTED_TYPE:
+        cloud = handle.provider.base_images
+        if cloud is None:
             return step.stalled(
                 "Unsupported",
                 f"spec.providerRef names {handle.label}, but base images can only be cloned "
                 f"by a provider of type {SUPPORTED_TYPE!r} (CloneCustomImageToBaseImage): "
                 f"point spec.providerRef at a {SUPPORTED_TYPE} ImageProvider",
             )
-        cloud = cast(BaseImageCloud, handle.provider)
         try:
             return self._reconcile(step, obj.spec, cloud, handle.observer, handle)
         except ProviderError as exc:
@@ -123,7 +107,7 @@ class BaseImageReconciler:
         self,
         step: _Step,
         spec: BaseImageSpec,
-        cloud: BaseImageCloud,
+        cloud: BaseImages,
         observer: ImageObserver,
         handle: ProviderHandle,
     ) -> Outcome:
@@ -213,7 +197,7 @@ class BaseImageReconciler:
         self,
         step: _Step,
         spec: BaseImageSpec,
-        cloud: BaseImageCloud,
+        cloud: BaseImages,
         observer: ImageObserver,
         handle: ProviderHandle,
     ) -> Outcome:
@@ -222,7 +206,7 @@ class BaseImageReconciler:
             return source_id
         # Look up first: a crash between an earlier clone and its status write left a base
         # image with our name and source, and it must be found, not cloned twice.
-        found = find_clone(cloud, spec.name, source_id)
+        found = cloud.find_clone(spec.name, source_id)
         if found is not None:
             external_id = found.external_id
             step.events.append(
@@ -250,7 +234,7 @@ class BaseImageReconciler:
         return self._observe(step, cloud, image, handle)
 
     def _observe(
-        self, step: _Step, cloud: BaseImageCloud, image: CloudImage, handle: ProviderHandle
+        self, step: _Step, cloud: BaseImages, image: CloudImage, handle: ProviderHandle
     ) -> Outcome:
         if image.state is CloudState.FAILED:
             message = (
@@ -332,10 +316,10 @@ class BaseImageReconciler:
             return step.waiting(
                 "WaitingForProvider", message, self.backoff.provider_wait, phase="Deleting"
             )
-        if handle.provider.type_name != SUPPORTED_TYPE:
-            # Nothing can have been cloned through another provider type.
+        cloud = handle.provider.base_images
+        if cloud is None:
+            # Nothing can have been cloned through a provider that cannot clone.
             return step.outcome(phase="Deleting", ready=(False, "Deleting", "nothing to delete"))
-        cloud = cast(BaseImageCloud, handle.provider)
         try:
             if not external_id:
                 external_id = self._unrecorded_clone(step, cloud)
@@ -351,7 +335,7 @@ class BaseImageReconciler:
                 step.status["externalID"] = external_id
                 step.events.append(Event("Deleting", f"deleting base image {external_id!r}"))
             try:
-                image = cloud.get_image(external_id)
+                image = handle.provider.get_image(external_id)
             except NotFound:
                 return self._deleted(step, external_id)
             return step.waiting(
@@ -377,7 +361,7 @@ class BaseImageReconciler:
                 done=False,
             )
 
-    def _unrecorded_clone(self, step: _Step, cloud: BaseImageCloud) -> str | None:
+    def _unrecorded_clone(self, step: _Step, cloud: BaseImages) -> str | None:
         """A clone whose status write was lost: found by name and source, never leaked."""
         spec = step.obj.spec
         if spec is None:
@@ -387,7 +371,7 @@ class BaseImageReconciler:
             source_id = step.obj.source_image.external_id
         if not source_id:
             return None  # the source never had an ID, so nothing was cloned from it
-        found = find_clone(cloud, spec.name, source_id)
+        found = cloud.find_clone(spec.name, source_id)
         return found.external_id if found else None
 
     def _deleted(self, step: _Step, external_id: str) -> Outcome:
@@ -400,26 +384,3 @@ def spec_problem(spec: BaseImageSpec) -> str | None:
     if (spec.source.image_ref is None) == (spec.source.external_id is None):
         return "spec.source must set exactly one of imageRef (an Image) or externalID"
     return None
-
-
-def find_clone(cloud: BaseImageCloud, name: str, source_id: str) -> CloudImage | None:
-    """The base image an earlier clone of `source_id` named `name` made, oldest first.
-
-    DescribeBaseImage lists the tenant's base images with their names; DescribeImage (one
-    batch for the candidates) tells which custom image each was cloned from (`ImageFrom`).
-    """
-    candidates = [info.image_id for info in cloud.describe_base_images() if info.name == name]
-    if not candidates:
-        return None
-    matches = [
-        image
-        for image in cloud.get_images(candidates).values()
-        if image is not None
-        and image.raw.get("ImageType") == "Base"
-        and image.raw.get("ImageFrom") == source_id
-    ]
-    if not matches:
-        return None
-    return min(
-        matches, key=lambda image: (int(image.raw.get("CreateTime") or 0), image.external_id)
-    )

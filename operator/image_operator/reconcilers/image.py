@@ -11,7 +11,7 @@ import contextlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Protocol, runtime_checkable
+from typing import Any
 
 from image_operator import commandtemplate
 from image_operator.api.common import ANNOTATION_EXTERNAL_ID, ANNOTATION_PAUSED, DeletionPolicy
@@ -33,7 +33,7 @@ from image_operator.providers.errors import (
 )
 from image_operator.providers.observer import ImageObserver
 from image_operator.reconcilers import outcome as outcome_module
-from image_operator.reconcilers.copy import Copier, CopySource, export_request
+from image_operator.reconcilers.copy import CopySource, export_request
 from image_operator.reconcilers.outcome import (
     RECONCILING,
     Event,
@@ -47,16 +47,6 @@ ANNOTATION_UPLOAD_PROGRESS = "imageops.io/upload-progress"
 TRANSFER_SHARE = 50  # percent of an import the transfer accounts for
 MIB = 1024 * 1024
 CHECKSUM_MISMATCH = "ChecksumMismatch"
-
-
-@runtime_checkable
-class UploaderOpensImport(Protocol):
-    """A provider whose upload session the uploader opens itself (ucloudstack's ImportImage
-    Local): the cloud image appears when `image-operator upload` starts, so the operator waits
-    and finds it by its tag. Other providers (Glance) get a placeholder from create_image that
-    the uploader then fills."""
-
-    def import_local(self, **kwargs: Any) -> Any: ...
 
 
 @dataclass(frozen=True)
@@ -189,7 +179,10 @@ class ImageReconciler:
             if cloud is not None:
                 observer.remember(cloud)
         elif not external_id:
-            if obj.spec.source.upload is not None and isinstance(provider, UploaderOpensImport):
+            # A provider whose uploader opens the import itself (multipart): the cloud image
+            # appears when `image-operator upload` starts; the others get a placeholder from
+            # create_image that the uploader then fills.
+            if obj.spec.source.upload is not None and provider.multipart_uploads is not None:
                 return self._await_upload(step, provider, observer, request, handle)
             if built is not None:
                 return step.stalled(
@@ -299,9 +292,9 @@ class ImageReconciler:
         make: Callable[[ImageRequest], CloudImage]
         if source.provider_name == handle.name:
             provider.require(Operation.COPY)
-            if not isinstance(provider, Copier):  # declared COPY without the method: our bug
+            copier = provider.copier
+            if copier is None:  # declared COPY without the interface: our bug
                 raise Unsupported(f"{handle.label} declares copies but has no copy call")
-            copier = provider
 
             def make(copy: ImageRequest) -> CloudImage:
                 return copier.copy_within(copy, source_id)
