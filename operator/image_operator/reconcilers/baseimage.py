@@ -11,17 +11,23 @@ returns.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
 
 from image_operator.api.baseimage import BaseImageSpec
-from image_operator.api.common import ANNOTATION_EXTERNAL_ID, ANNOTATION_PAUSED, DeletionPolicy
+from image_operator.api.common import ANNOTATION_EXTERNAL_ID
 from image_operator.providers.base import CloudImage, CloudState
 from image_operator.providers.capabilities import BaseImages
 from image_operator.providers.errors import NotFound, ProviderError
 from image_operator.providers.observer import ImageObserver
-from image_operator.reconcilers.image import Backoff, ProviderHandle
+from image_operator.reconcilers.managed import (
+    Backoff,
+    ManagedObject,
+    ProviderHandle,
+    delete_failed,
+    finalize_preamble,
+    preamble,
+    provider_error,
+)
 from image_operator.reconcilers.outcome import (
     Event,
     Outcome,
@@ -43,24 +49,11 @@ class SourceImage:
 
 
 @dataclass(frozen=True)
-class BaseImageObject:
+class BaseImageObject(ManagedObject[BaseImageSpec]):
     """The parts of a `BaseImage` body a reconcile needs."""
 
-    name: str
-    namespace: str
-    uid: str
-    generation: int
-    annotations: Mapping[str, str]
-    spec: BaseImageSpec | None
-    status: Mapping[str, Any]
-    spec_error: str | None = None
-    deletion_policy: DeletionPolicy = DeletionPolicy.DELETE
     # The referenced Image as the handler read it (None: no imageRef, or no such Image).
     source_image: SourceImage | None = None
-
-    @property
-    def paused(self) -> bool:
-        return self.annotations.get(ANNOTATION_PAUSED, "").lower() == "true"
 
 
 _Step = Step[BaseImageObject]
@@ -74,22 +67,17 @@ class BaseImageReconciler:
     def reconcile(self, obj: BaseImageObject, handle: ProviderHandle, attempt: int = 0) -> Outcome:
         step = _Step(obj, dict(obj.status))
         problem = obj.spec_error if obj.spec is None else spec_problem(obj.spec)
-        if problem or obj.spec is None:
-            return step.stalled("InvalidSpec", problem or "spec is invalid")
-        if obj.paused:
-            message = f"{ANNOTATION_PAUSED} is true: no calls to the cloud until it is removed"
-            return step.outcome(
-                phase="Paused",
-                ready=step.kept_ready("paused before the base image was cloned"),
-                reconciling=(False, "Paused", message),
-            )
-        if handle.provider is None or handle.observer is None:
-            return step.waiting(
-                "WaitingForProvider",
-                handle.problem or f"ImageProvider {handle.name!r} is not usable yet",
-                self.backoff.provider_wait,
-                phase="Pending",
-            )
+        early = preamble(
+            step,
+            handle,
+            self.backoff,
+            problem=problem or (None if obj.spec else "spec is invalid"),
+            never_ready="paused before the base image was cloned",
+        )
+        if early is not None:
+            return early
+        assert obj.spec is not None and handle.provider is not None
+        assert handle.observer is not None
         cloud = handle.provider.base_images
         if cloud is None:
             return step.stalled(
@@ -101,7 +89,7 @@ class BaseImageReconciler:
         try:
             return self._reconcile(step, obj.spec, cloud, handle.observer, handle)
         except ProviderError as exc:
-            return self._provider_error(step, exc, attempt)
+            return provider_error(step, exc, attempt, self.backoff)
 
     def _reconcile(
         self,
@@ -276,46 +264,20 @@ class BaseImageReconciler:
             step.events.append(Event("Ready", message))
         return step.outcome(phase="Ready", ready=(True, "Available", message))
 
-    def _provider_error(self, step: _Step, exc: ProviderError, attempt: int) -> Outcome:
-        if exc.retryable:
-            delay = self.backoff.delay(attempt)
-            retry_after = getattr(exc, "retry_after", None)
-            if retry_after:
-                delay = max(delay, float(retry_after))
-            message = f"{exc.message}; retrying in {delay:.0f}s"
-            if attempt == 0:
-                step.events.append(Event(exc.reason, message, "Warning"))
-            outcome = step.waiting(
-                exc.reason, message, delay, phase=step.status.get("phase") or "Pending"
-            )
-            outcome.retrying = True
-            return outcome
-        return step.stalled(exc.reason, exc.message)
-
     # -- deletion ---------------------------------------------------------------------------
     def finalize(self, obj: BaseImageObject, handle: ProviderHandle, attempt: int = 0) -> Outcome:
         step = _Step(obj, dict(obj.status))
         external_id = step.status.get("externalID")
-        if obj.deletion_policy is DeletionPolicy.ORPHAN:
-            if external_id:
-                step.events.append(
-                    Event("Orphaned", f"left base image {external_id!r} in place (Orphan)")
-                )
-            return step.outcome(phase="Deleting", ready=(False, "Deleting", "orphaned"))
-        if obj.paused:
-            message = (
-                f"deletion waits: {ANNOTATION_PAUSED} is true, so the base image cannot be "
-                "deleted; remove the annotation or set spec.deletionPolicy: Orphan"
-            )
-            return step.waiting("Paused", message, self.backoff.provider_wait, phase="Deleting")
-        if handle.provider is None:
-            message = (
-                f"cannot delete the base image: {handle.problem or 'provider unavailable'}; "
-                "restore the ImageProvider or set spec.deletionPolicy: Orphan"
-            )
-            return step.waiting(
-                "WaitingForProvider", message, self.backoff.provider_wait, phase="Deleting"
-            )
+        early = finalize_preamble(
+            step,
+            handle,
+            self.backoff,
+            what="the base image",
+            orphaned=external_id and f"left base image {external_id!r} in place (Orphan)",
+        )
+        if early is not None:
+            return early
+        assert handle.provider is not None
         cloud = handle.provider.base_images
         if cloud is None:
             # Nothing can have been cloned through a provider that cannot clone.
@@ -346,20 +308,8 @@ class BaseImageReconciler:
                 phase="Deleting",
             )
         except ProviderError as exc:
-            if exc.retryable:
-                return self._provider_error(step, exc, attempt)
-            message = (
-                f"cannot delete base image {external_id!r}: {exc.message}; fix the provider "
-                "or set spec.deletionPolicy: Orphan"
-            )
-            step.events.append(Event(exc.reason, message, "Warning"))
-            return step.outcome(
-                phase="Deleting",
-                ready=(False, exc.reason, message),
-                stalled=(True, exc.reason, message),
-                requeue_after=self.backoff.delay(attempt),
-                done=False,
-            )
+            doing = f"cannot delete base image {external_id!r}"
+            return delete_failed(step, exc, attempt, self.backoff, doing=doing)
 
     def _unrecorded_clone(self, step: _Step, cloud: BaseImages) -> str | None:
         """A clone whose status write was lost: found by name and source, never leaked."""

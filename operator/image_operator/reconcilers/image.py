@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Any
 
 from image_operator import commandtemplate
-from image_operator.api.common import ANNOTATION_EXTERNAL_ID, ANNOTATION_PAUSED, DeletionPolicy
+from image_operator.api.common import ANNOTATION_EXTERNAL_ID
 from image_operator.api.image import ImageSpec
 from image_operator.providers.base import (
     CREATE_OPERATION,
@@ -34,6 +34,15 @@ from image_operator.providers.errors import (
 from image_operator.providers.observer import ImageObserver
 from image_operator.reconcilers import outcome as outcome_module
 from image_operator.reconcilers.copy import CopySource, export_request
+from image_operator.reconcilers.managed import (
+    Backoff,
+    ManagedObject,
+    ProviderHandle,
+    delete_failed,
+    finalize_preamble,
+    preamble,
+    provider_error,
+)
 from image_operator.reconcilers.outcome import (
     RECONCILING,
     Event,
@@ -41,6 +50,9 @@ from image_operator.reconcilers.outcome import (
     condition,
 )
 from image_operator.reconcilers.step import Step
+
+# Backoff and ProviderHandle live in `managed`; importable from here too.
+__all__ = ["Backoff", "ImageObject", "ImageReconciler", "ProviderHandle"]
 
 # Written by `image-operator upload` as "SENT/TOTAL/BYTES_PER_SECOND" (see upload.py).
 ANNOTATION_UPLOAD_PROGRESS = "imageops.io/upload-progress"
@@ -50,54 +62,14 @@ CHECKSUM_MISMATCH = "ChecksumMismatch"
 
 
 @dataclass(frozen=True)
-class ImageObject:
+class ImageObject(ManagedObject[ImageSpec]):
     """The parts of an `Image` body a reconcile needs."""
-
-    name: str
-    namespace: str
-    uid: str
-    generation: int
-    annotations: Mapping[str, str]
-    spec: ImageSpec | None
-    status: Mapping[str, Any]
-    spec_error: str | None = None
-    deletion_policy: DeletionPolicy = DeletionPolicy.DELETE
-
-    @property
-    def paused(self) -> bool:
-        return self.annotations.get(ANNOTATION_PAUSED, "").lower() == "true"
 
     def request(self) -> ImageRequest:
         assert self.spec is not None
         return ImageRequest(
             idempotency_key=self.uid, name=self.name, namespace=self.namespace, spec=self.spec
         )
-
-
-@dataclass(frozen=True)
-class ProviderHandle:
-    """The provider an object uses, as the handler resolved it, or why it could not."""
-
-    name: str
-    provider: Provider | None = None
-    observer: ImageObserver | None = None
-    poll_interval: float = 10.0
-    problem: str | None = None  # a sentence: why the provider cannot be used now
-
-    @property
-    def label(self) -> str:
-        kind = self.provider.type_name if self.provider else "unknown"
-        return f"{kind} provider {self.name!r}"
-
-
-@dataclass(frozen=True)
-class Backoff:
-    base: float = 5.0
-    maximum: float = 300.0
-    provider_wait: float = 15.0
-
-    def delay(self, attempt: int) -> float:
-        return float(min(self.base * 2 ** min(attempt, 16), self.maximum))
 
 
 _Step = Step[ImageObject]
@@ -117,27 +89,21 @@ class ImageReconciler:
     ) -> Outcome:
         step = _Step(obj, dict(obj.status))
         problem = obj.spec_error if obj.spec is None else spec_problem(obj.spec)
-        if problem:
-            return step.stalled("InvalidSpec", problem)
-        if obj.paused:
-            message = f"{ANNOTATION_PAUSED} is true: no calls to the cloud until it is removed"
-            return step.outcome(
-                phase="Paused",
-                ready=step.kept_ready("paused before the image was made"),
-                reconciling=(False, "Paused", message),
-            )
-        if handle.provider is None or handle.observer is None:
-            return step.waiting(
-                "WaitingForProvider",
-                handle.problem or f"ImageProvider {handle.name!r} is not usable yet",
-                self.backoff.provider_wait,
-                phase="Pending",
-            )
+        early = preamble(
+            step,
+            handle,
+            self.backoff,
+            problem=problem,
+            never_ready="paused before the image was made",
+        )
+        if early is not None:
+            return early
+        assert handle.provider is not None and handle.observer is not None
         step.status["providerType"] = handle.provider.type_name
         try:
             return self._reconcile(step, handle.provider, handle.observer, handle, copy_source)
         except ProviderError as exc:
-            return self._provider_error(step, handle, exc, attempt)
+            return provider_error(step, exc, attempt, self.backoff)
 
     def _reconcile(
         self,
@@ -509,48 +475,20 @@ class ImageReconciler:
                 )
         return step.waiting(reason, message, handle.poll_interval, phase=reason)
 
-    def _provider_error(
-        self, step: _Step, handle: ProviderHandle, exc: ProviderError, attempt: int
-    ) -> Outcome:
-        if exc.retryable:
-            delay = self.backoff.delay(attempt)
-            retry_after = getattr(exc, "retry_after", None)
-            if retry_after:
-                delay = max(delay, float(retry_after))
-            message = f"{exc.message}; retrying in {delay:.0f}s"
-            if attempt == 0:
-                step.events.append(Event(exc.reason, message, "Warning"))
-            outcome = step.waiting(
-                exc.reason, message, delay, phase=step.status.get("phase") or "Pending"
-            )
-            outcome.retrying = True
-            return outcome
-        return step.stalled(exc.reason, exc.message)
-
     # -- deletion ---------------------------------------------------------------------------
     def finalize(self, obj: ImageObject, handle: ProviderHandle, attempt: int = 0) -> Outcome:
         step = _Step(obj, dict(obj.status))
         external_id = step.status.get("externalID")
-        if obj.deletion_policy is DeletionPolicy.ORPHAN:
-            if external_id:
-                step.events.append(
-                    Event("Orphaned", f"left cloud image {external_id!r} in place (Orphan)")
-                )
-            return step.outcome(phase="Deleting", ready=(False, "Deleting", "orphaned"))
-        if obj.paused:
-            message = (
-                f"deletion waits: {ANNOTATION_PAUSED} is true, so the cloud image cannot be "
-                "deleted; remove the annotation or set spec.deletionPolicy: Orphan"
-            )
-            return step.waiting("Paused", message, self.backoff.provider_wait, phase="Deleting")
-        if handle.provider is None:
-            message = (
-                f"cannot delete the cloud image: {handle.problem or 'provider unavailable'}; "
-                "restore the ImageProvider or set spec.deletionPolicy: Orphan"
-            )
-            return step.waiting(
-                "WaitingForProvider", message, self.backoff.provider_wait, phase="Deleting"
-            )
+        early = finalize_preamble(
+            step,
+            handle,
+            self.backoff,
+            what="the cloud image",
+            orphaned=external_id and f"left cloud image {external_id!r} in place (Orphan)",
+        )
+        if early is not None:
+            return early
+        assert handle.provider is not None
         provider = handle.provider
         try:
             if not external_id and obj.spec is not None:
@@ -580,22 +518,8 @@ class ImageReconciler:
                 phase="Deleting",
             )
         except ProviderError as exc:
-            if exc.retryable:
-                return self._provider_error(step, handle, exc, attempt)
-            step.status["phase"] = "Deleting"
-            message = (
-                f"cannot delete cloud image {external_id!r}: {exc.message}; fix the provider "
-                "or set spec.deletionPolicy: Orphan"
-            )
-            step.events.append(Event(exc.reason, message, "Warning"))
-            outcome = step.outcome(
-                phase="Deleting",
-                ready=(False, exc.reason, message),
-                stalled=(True, exc.reason, message),
-                requeue_after=self.backoff.delay(attempt),
-                done=False,
-            )
-            return outcome
+            doing = f"cannot delete cloud image {external_id!r}"
+            return delete_failed(step, exc, attempt, self.backoff, doing=doing)
 
     def _deleted(self, step: _Step, external_id: str) -> Outcome:
         step.events.append(Event("Deleted", f"cloud image {external_id!r} is gone"))

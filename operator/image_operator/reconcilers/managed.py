@@ -1,0 +1,175 @@
+"""What every managed kind shares (think Crossplane's managed reconciler): the object's common
+parts, and the rules written once — an invalid spec stalls, a paused object makes no cloud
+call and keeps its Ready, a missing provider is waited for, a cloud error becomes a retry with
+backoff or a stall, deletion honours Orphan and pause and waits for its provider.
+
+Each kind's reconciler supplies only its own steps and messages: it calls `preamble` before its
+observe → create/update steps, `finalize_preamble` before its delete steps, and maps a
+`ProviderError` with `provider_error` (or `delete_failed` while deleting).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
+
+from image_operator.api.common import ANNOTATION_PAUSED, DeletionPolicy
+from image_operator.providers.base import Provider
+from image_operator.providers.errors import ProviderError
+from image_operator.providers.observer import ImageObserver
+from image_operator.reconcilers.outcome import Event, Outcome
+from image_operator.reconcilers.step import Step
+
+SpecT = TypeVar("SpecT")
+
+
+@dataclass(frozen=True)
+class ProviderHandle:
+    """The provider an object uses, as the handler resolved it, or why it could not."""
+
+    name: str
+    provider: Provider | None = None
+    observer: ImageObserver | None = None
+    poll_interval: float = 10.0
+    problem: str | None = None  # a sentence: why the provider cannot be used now
+
+    @property
+    def label(self) -> str:
+        kind = self.provider.type_name if self.provider else "unknown"
+        return f"{kind} provider {self.name!r}"
+
+
+@dataclass(frozen=True)
+class Backoff:
+    base: float = 5.0
+    maximum: float = 300.0
+    provider_wait: float = 15.0
+
+    def delay(self, attempt: int) -> float:
+        return float(min(self.base * 2 ** min(attempt, 16), self.maximum))
+
+
+@dataclass(frozen=True)
+class ManagedObject(Generic[SpecT]):
+    """The parts of a managed object's body every reconcile needs; kinds add their own."""
+
+    name: str
+    namespace: str
+    uid: str
+    generation: int
+    annotations: Mapping[str, str]
+    spec: SpecT | None
+    status: Mapping[str, Any]
+    spec_error: str | None = None
+    deletion_policy: DeletionPolicy = DeletionPolicy.DELETE
+
+    @property
+    def paused(self) -> bool:
+        return self.annotations.get(ANNOTATION_PAUSED, "").lower() == "true"
+
+
+def preamble(
+    step: Step[Any],
+    handle: ProviderHandle | None,
+    backoff: Backoff,
+    *,
+    problem: str | None,
+    never_ready: str,
+) -> Outcome | None:
+    """The outcome that ends a reconcile before any cloud call, or None to go on: a spec
+    `problem` stalls; a paused object keeps its Ready (`never_ready` says why there is none
+    yet); a provider that is not usable is waited for (skipped when `handle` is None: kinds
+    that check their own prerequisites first call `wait_for_provider` themselves)."""
+    if problem:
+        return step.stalled("InvalidSpec", problem)
+    if step.obj.paused:
+        message = f"{ANNOTATION_PAUSED} is true: no calls to the cloud until it is removed"
+        return step.outcome(
+            phase="Paused",
+            ready=step.kept_ready(never_ready),
+            reconciling=(False, "Paused", message),
+        )
+    if handle is not None:
+        return wait_for_provider(step, handle, backoff)
+    return None
+
+
+def wait_for_provider(step: Step[Any], handle: ProviderHandle, backoff: Backoff) -> Outcome | None:
+    if handle.provider is None or handle.observer is None:
+        return step.waiting(
+            "WaitingForProvider",
+            handle.problem or f"ImageProvider {handle.name!r} is not usable yet",
+            backoff.provider_wait,
+            phase="Pending",
+        )
+    return None
+
+
+def provider_error(step: Step[Any], exc: ProviderError, attempt: int, backoff: Backoff) -> Outcome:
+    """A retryable error waits (exponential backoff per consecutive failure, never shorter than
+    the cloud's Retry-After; one Warning for the first); any other stalls."""
+    if exc.retryable:
+        delay = backoff.delay(attempt)
+        retry_after = getattr(exc, "retry_after", None)
+        if retry_after:
+            delay = max(delay, float(retry_after))
+        message = f"{exc.message}; retrying in {delay:.0f}s"
+        if attempt == 0:
+            step.events.append(Event(exc.reason, message, "Warning"))
+        outcome = step.waiting(
+            exc.reason, message, delay, phase=step.status.get("phase") or "Pending"
+        )
+        outcome.retrying = True
+        return outcome
+    return step.stalled(exc.reason, exc.message)
+
+
+def finalize_preamble(
+    step: Step[Any],
+    handle: ProviderHandle,
+    backoff: Backoff,
+    *,
+    what: str,
+    orphaned: str | None,
+) -> Outcome | None:
+    """The outcome that ends a deletion before any cloud call, or None to go on. `what` names
+    what deletion removes ("the cloud image"); `orphaned` is the event text when Orphan leaves
+    something in place (None: nothing to leave)."""
+    obj = step.obj
+    if obj.deletion_policy is DeletionPolicy.ORPHAN:
+        if orphaned:
+            step.events.append(Event("Orphaned", orphaned))
+        return step.outcome(phase="Deleting", ready=(False, "Deleting", "orphaned"))
+    if obj.paused:
+        message = (
+            f"deletion waits: {ANNOTATION_PAUSED} is true, so {what} cannot be "
+            "deleted; remove the annotation or set spec.deletionPolicy: Orphan"
+        )
+        return step.waiting("Paused", message, backoff.provider_wait, phase="Deleting")
+    if handle.provider is None:
+        message = (
+            f"cannot delete {what}: {handle.problem or 'provider unavailable'}; "
+            "restore the ImageProvider or set spec.deletionPolicy: Orphan"
+        )
+        return step.waiting("WaitingForProvider", message, backoff.provider_wait, phase="Deleting")
+    return None
+
+
+def delete_failed(
+    step: Step[Any], exc: ProviderError, attempt: int, backoff: Backoff, *, doing: str
+) -> Outcome:
+    """A cloud error while deleting: retryable ones retry; any other stalls the deletion (the
+    finalizer stays) and still looks again later, since a provider can be fixed. `doing` says
+    what failed ("cannot delete cloud image 'x'")."""
+    if exc.retryable:
+        return provider_error(step, exc, attempt, backoff)
+    message = f"{doing}: {exc.message}; fix the provider or set spec.deletionPolicy: Orphan"
+    step.events.append(Event(exc.reason, message, "Warning"))
+    return step.outcome(
+        phase="Deleting",
+        ready=(False, exc.reason, message),
+        stalled=(True, exc.reason, message),
+        requeue_after=backoff.delay(attempt),
+        done=False,
+    )
