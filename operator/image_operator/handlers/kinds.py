@@ -1,0 +1,144 @@
+"""What every kind's kopf handlers share: decoding a body into its reconciler's object, running a
+reconcile or a finalize with the error counter and metrics, installing the handlers, and reading
+a referenced object's readiness with one rule."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol, TypeVar
+
+import kopf
+from pydantic import BaseModel, ValidationError
+
+from image_operator import metrics
+from image_operator.api.common import GROUP, VERSION, DeletionPolicy
+from image_operator.handlers.context import context
+from image_operator.handlers.status import KopfLogger, apply_outcome
+from image_operator.reconcilers.managed import ManagedObject
+from image_operator.reconcilers.outcome import Outcome
+from image_operator.validation import describe_validation_error
+
+SpecT = TypeVar("SpecT", bound=BaseModel)
+ObjT = TypeVar("ObjT", bound=ManagedObject[Any])
+
+
+def decode(
+    body: Mapping[str, Any],
+    spec_model: type[SpecT],
+    make: Callable[..., ObjT],
+    **extra: Any,
+) -> ObjT:
+    """The reconciler's object for `body`: the spec validated (an invalid one is None, with
+    `spec_error` naming the field), `extra` passed to `make` as the kind's own parts."""
+    raw_spec = dict(body.get("spec") or {})
+    spec: SpecT | None = None
+    error: str | None = None
+    try:
+        spec = spec_model.model_validate(raw_spec)
+    except ValidationError as exc:
+        error = describe_validation_error(exc, "spec")
+    try:
+        policy = DeletionPolicy(raw_spec.get("deletionPolicy", DeletionPolicy.DELETE.value))
+    except ValueError:
+        policy = DeletionPolicy.DELETE
+    meta = body.get("metadata") or {}
+    return make(
+        name=str(meta.get("name")),
+        namespace=str(meta.get("namespace")),
+        uid=str(meta.get("uid")),
+        generation=int(meta.get("generation") or 0),
+        annotations=dict(meta.get("annotations") or {}),
+        spec=spec,
+        spec_error=error,
+        status=dict(body.get("status") or {}),
+        deletion_policy=policy,
+        **extra,
+    )
+
+
+def run_reconcile(
+    kind: str,
+    obj: ManagedObject[Any],
+    step: Callable[[int], Outcome],
+    *,
+    body: kopf.Body,
+    patch: kopf.Patch,
+    logger: KopfLogger,
+) -> None:
+    """One reconcile step (`step(attempt)`), timed, its retry counted, its outcome written."""
+    ctx = context()
+    with metrics.timed_reconcile(kind):
+        outcome = step(ctx.errors.get(obj.uid, 0))
+    ctx.errors.record(obj.uid, outcome.retrying)
+    apply_outcome(outcome, kind=kind, body=body, old_status=obj.status, patch=patch, logger=logger)
+
+
+def run_finalize(
+    kind: str,
+    obj: ManagedObject[Any],
+    step: Callable[[int], Outcome],
+    *,
+    body: kopf.Body,
+    patch: kopf.Patch,
+    logger: KopfLogger,
+) -> None:
+    """One deletion step: when done the finalizer goes (no requeue); otherwise it is asked again
+    (after the provider wait when the step named no time)."""
+    ctx = context()
+    with metrics.timed_reconcile(kind):
+        outcome = step(ctx.errors.get(obj.uid, 0))
+    ctx.errors.record(obj.uid, outcome.retrying)
+    if outcome.done:
+        outcome.requeue_after = None
+        ctx.errors.forget(obj.uid)
+    elif outcome.requeue_after is None:
+        outcome.requeue_after = ctx.backoff.provider_wait
+    apply_outcome(outcome, kind=kind, body=body, old_status=obj.status, patch=patch, logger=logger)
+
+
+class Handler(Protocol):
+    def __call__(
+        self, body: kopf.Body, patch: kopf.Patch, logger: KopfLogger, **kwargs: Any
+    ) -> None: ...
+
+
+def install(plural: str, reconcile: Handler, finalize: Handler) -> None:
+    """Register a kind's handlers: `reconcile` on resume, create and update; `finalize` on
+    delete (kopf adds the finalizer)."""
+    resource: dict[str, Any] = {"group": GROUP, "version": VERSION, "plural": plural}
+    kopf.on.resume(**resource)(reconcile)
+    kopf.on.create(**resource)(reconcile)
+    kopf.on.update(**resource)(reconcile)
+    kopf.on.delete(**resource)(finalize)
+
+
+@dataclass(frozen=True)
+class Reference:
+    """A referenced object as its status describes it. `ready` is True only for a Ready that
+    describes the object's current spec: a Ready left from an older generation is not Ready
+    (its spec changed and the change is not applied yet)."""
+
+    found: bool
+    ready: bool = False
+    external_id: str | None = None
+    provider_name: str = ""
+    message: str = ""
+
+
+def reference(body: Mapping[str, Any] | None) -> Reference:
+    if body is None:
+        return Reference(found=False)
+    status = body.get("status") or {}
+    ready: dict[str, Any] = next(
+        (c for c in status.get("conditions") or [] if c.get("type") == "Ready"), {}
+    )
+    generation = int((body.get("metadata") or {}).get("generation") or 0)
+    current = ready.get("observedGeneration") in (None, generation)
+    return Reference(
+        found=True,
+        ready=ready.get("status") == "True" and current,
+        external_id=status.get("externalID") or None,
+        provider_name=str(((body.get("spec") or {}).get("providerRef") or {}).get("name", "")),
+        message=str(ready.get("message") or ""),
+    )
