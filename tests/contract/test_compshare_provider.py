@@ -17,12 +17,7 @@ from image_operator.api.image import ImageSpec
 from image_operator.api.provider import ImageProviderSpec
 from image_operator.emulator.clock import ManualClock
 from image_operator.providers.base import CloudState, ImageRequest, Operation
-from image_operator.providers.compshare import (
-    CompShareProvider,
-    PublicationState,
-    build,
-    cloud_name,
-)
+from image_operator.providers.compshare import CompShareProvider, build, cloud_name
 from image_operator.providers.errors import (
     Conflict,
     Forbidden,
@@ -33,6 +28,7 @@ from image_operator.providers.errors import (
     Unsupported,
 )
 from image_operator.providers.factory import ProviderConfig, build_provider
+from image_operator.providers.publishing import PublicationState
 from image_operator.providers.ratelimit import TokenBucket
 from tests.contract.test_compshare_emulator import (
     CONTAINER,
@@ -433,6 +429,21 @@ def test_publication_refusals_map_to_provider_errors(cs: CompShare, clock: Manua
     p.publish(image_id, version_name="v1.0")
     with pytest.raises(Conflict, match="already in review"):
         p.publish(image_id, version_name="v1.0")
+
+
+def test_the_publisher_judges_container_images_and_names_copies(
+    cs: CompShare, clock: ManualClock
+) -> None:
+    p = provider(cs)
+    publisher = p.publisher
+    assert publisher is p  # CompShareProvider declares Publishes
+    container = made(p, clock, request("container"))
+    vm_image = made(p, clock, request("vm", uid="00000011-x", instance=VM))
+
+    assert publisher.container_made(p.get_image(container))
+    assert not publisher.container_made(p.get_image(vm_image))
+    copy_request = request("v1.0-my-listing", uid="00000012-x")
+    assert publisher.publication_copy_name(copy_request) == cloud_name(copy_request)
 
 
 # --- errors, limits, configuration -----------------------------------------------------------

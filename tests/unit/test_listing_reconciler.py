@@ -11,18 +11,22 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+from prometheus_client import REGISTRY
 
 from image_operator.api.common import ANNOTATION_PAUSED, DeletionPolicy
 from image_operator.api.image import ImageSpec
 from image_operator.api.listing import COVER_INLINE_MAX, CommunityListingSpec, CoverSource
 from image_operator.providers.base import CloudImage, CloudState, ImageRequest
-from image_operator.providers.compshare import (
+from image_operator.providers.compshare import cloud_name
+from image_operator.providers.errors import Conflict, InvalidInput, NotFound, Transient
+from image_operator.providers.instrumented import InstrumentedProvider
+from image_operator.providers.publishing import (
     Listing,
+    MeasuredPublishing,
     Publication,
     PublicationState,
-    cloud_name,
+    Publishes,
 )
-from image_operator.providers.errors import Conflict, InvalidInput, NotFound, Transient
 from image_operator.reconcilers import outcome as outcome_module
 from image_operator.reconcilers.image import Backoff, ProviderHandle
 from image_operator.reconcilers.listing import (
@@ -42,10 +46,11 @@ SOURCE_ID = "img-source"
 COVER = base64.b64encode(b"\x89PNG fake picture").decode()
 
 
-class FakeCompShare(FakeProvider):
-    """FakeProvider plus CompShare's copy and community publication, with its rules: one
-    version per image, a rejected image may be submitted again, version names unique per
-    group, and terminating an image takes its version offline."""
+class FakeCompShare(FakeProvider, Publishes):
+    """FakeProvider plus CompShare's copy and community publication (the `Publishes`
+    interface), with its rules: one version per image, a rejected image may be submitted
+    again, version names unique per group, and terminating an image takes its version
+    offline."""
 
     type_name = "compshare"
 
@@ -68,6 +73,13 @@ class FakeCompShare(FakeProvider):
         self.publications[image_id] = self.publications[image_id].model_copy(
             update={"state": state, "reason": reason}
         )
+
+    # -- Publishes --
+    def container_made(self, image: CloudImage) -> bool:
+        return image.raw.get("Container") != "False"
+
+    def publication_copy_name(self, request: ImageRequest) -> str:
+        return cloud_name(request)
 
     # -- vendor methods --
     def get_image(self, external_id: str) -> CloudImage:
@@ -480,6 +492,14 @@ def test_an_image_of_another_provider_type_is_unsupported() -> None:
     assert other.calls == []
 
 
+def test_a_provider_that_does_not_publish_is_unsupported_behind_the_wrapper() -> None:
+    other = FakeProvider()
+    handle = ProviderHandle("argon", InstrumentedProvider(other), poll_interval=POLL)
+    outcome = ListingReconciler(BACKOFF).reconcile(make_obj(), SOURCE, Cover(), handle)
+    assert cond(outcome, "Stalled")["reason"] == "Unsupported"
+    assert other.calls == []
+
+
 def test_a_vm_made_image_is_refused_before_anything_is_copied() -> None:
     h = Harness()
     h.provider.vm_made.add(SOURCE_ID)
@@ -655,3 +675,37 @@ def test_deletion_without_anything_published_needs_no_provider() -> None:
         make_obj(), None, ProviderHandle("", problem="no provider")
     )
     assert outcome.done
+
+
+# -- behind the instrumenting wrapper -----------------------------------------------------------
+def _cloud_requests(action: str) -> float:
+    value = REGISTRY.get_sample_value(
+        "imageops_cloud_requests_total",
+        {"provider": FakeCompShare.type_name, "action": action, "outcome": "ok"},
+    )
+    return value or 0.0
+
+
+def test_publishing_through_the_instrumented_provider_is_measured() -> None:
+    """The operator hands reconcilers an `InstrumentedProvider`: the publish calls reach the
+    fake through `MeasuredPublishing`, each one counted like the base calls."""
+    fake = FakeCompShare()
+    fake.add_source()
+    instrumented = InstrumentedProvider(fake)
+    assert isinstance(instrumented.publisher, MeasuredPublishing)
+    handle = ProviderHandle("cs", instrumented, poll_interval=POLL)
+    reconciler = ListingReconciler(BACKOFF)
+    before = {a: _cloud_requests(a) for a in ("copy_image", "publish", "describe_publication")}
+    obj = make_obj()
+
+    copying = reconciler.reconcile(obj, SOURCE, Cover(), handle)
+    image_id = copying.status["externalID"]
+    fake.advance(image_id, CloudState.AVAILABLE, 100)
+    submitted = reconciler.reconcile(after(obj, copying), SOURCE, Cover(), handle)
+
+    assert fake.calls_to("publish") == [(image_id, "v1.0", None)]
+    assert submitted.status["phase"] == "InReview"
+    assert submitted.status["groupID"] == "group-1"
+    assert _cloud_requests("copy_image") == before["copy_image"] + 1
+    assert _cloud_requests("publish") == before["publish"] + 1
+    assert _cloud_requests("describe_publication") == before["describe_publication"] + 2

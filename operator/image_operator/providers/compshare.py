@@ -27,11 +27,9 @@ import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
-from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field
 from ucloud.client import Client  # type: ignore[import-untyped]
 from ucloud.core import exc as sdk_errors  # type: ignore[import-untyped]
 from ucloud.core.utils.middleware import Middleware  # type: ignore[import-untyped]
@@ -43,6 +41,7 @@ from image_operator.providers.base import (
     Operation,
     Provider,
 )
+from image_operator.providers.capabilities import CopiesWithin
 from image_operator.providers.errors import (
     Conflict,
     InvalidInput,
@@ -50,6 +49,7 @@ from image_operator.providers.errors import (
     ProviderError,
     Unsupported,
 )
+from image_operator.providers.publishing import Listing, Publication, PublicationState, Publishes
 from image_operator.providers.ratelimit import TokenBucket
 from image_operator.providers.ucloud_errors import rpc_error
 
@@ -92,47 +92,12 @@ def _fingerprint(description: str) -> str:
     return hashlib.sha256(description.encode("utf-8")).hexdigest()
 
 
-class PublicationState(StrEnum):
-    """Where a published version is in the community's review."""
-
-    IN_REVIEW = "InReview"
-    PUBLISHED = "Published"
-    REJECTED = "Rejected"
-    OFFLINE = "Offline"  # its image was deleted
-
-
 _PUBLICATION_STATES = {
     "Reviewing": PublicationState.IN_REVIEW,
     "Available": PublicationState.PUBLISHED,
     "UnAvailable": PublicationState.REJECTED,
     "Offline": PublicationState.OFFLINE,
 }
-
-
-class Publication(BaseModel):
-    """One version of a community listing, as DescribeSelfCommunityImages reports it."""
-
-    model_config = ConfigDict(frozen=True)
-
-    image_id: str
-    group_id: str
-    version_name: str
-    state: PublicationState
-    reason: str | None = Field(default=None, description="Why the review rejected it.")
-    community_image_name: str | None = None
-    published_at: datetime | None = None
-    raw: Mapping[str, Any] = Field(default_factory=dict, repr=False)
-
-
-class Listing(BaseModel):
-    """A listing group: every version published under one GroupId."""
-
-    model_config = ConfigDict(frozen=True)
-
-    group_id: str
-    name: str
-    published: bool
-    versions: list[Publication]
 
 
 def _publication(group_id: str, item: Mapping[str, Any]) -> Publication:
@@ -161,7 +126,7 @@ def _price(price: float | str | Decimal) -> float:
     return float(value)
 
 
-class CompShareProvider(Provider):
+class CompShareProvider(Provider, CopiesWithin, Publishes):
     type_name = "compshare"
     operations = frozenset(
         {Operation.CREATE_FROM_VM, Operation.COPY, Operation.UPDATE, Operation.DELETE}
@@ -415,6 +380,15 @@ class CompShareProvider(Provider):
         return self._cloud_image(item, progress=0)
 
     # -- community publication (seed 000) --
+
+    def container_made(self, image: CloudImage) -> bool:
+        """Only container images may be published; CompShare marks VM-made ones
+        `Container: "False"` in the describe answer (`raw`)."""
+        return image.raw.get("Container") != "False"
+
+    def publication_copy_name(self, request: ImageRequest) -> str:
+        """A copy made to publish is named like every image: by `cloud_name`."""
+        return cloud_name(request)
 
     def publish(
         self,

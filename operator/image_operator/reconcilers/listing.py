@@ -18,22 +18,21 @@ import base64
 import binascii
 import contextlib
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from decimal import Decimal
-from typing import Any, Protocol, cast
+from typing import Any
 
 from image_operator.api.common import ANNOTATION_PAUSED, DeletionPolicy
 from image_operator.api.image import ImageSpec
 from image_operator.api.listing import COVER_INLINE_MAX, CommunityListingSpec, CoverSource
-from image_operator.providers.base import CloudImage, CloudState, ImageRequest
-from image_operator.providers.compshare import (
+from image_operator.providers.base import CloudState, ImageRequest, Provider
+from image_operator.providers.errors import Conflict, NotFound, ProviderError, Transient
+from image_operator.providers.publishing import (
     Listing,
     Publication,
     PublicationState,
-    cloud_name,
+    Publishes,
 )
-from image_operator.providers.errors import Conflict, NotFound, ProviderError, Transient
 from image_operator.reconcilers.image import Backoff, ProviderHandle
 from image_operator.reconcilers.outcome import Event, Outcome, now_rfc3339
 from image_operator.reconcilers.step import Step
@@ -50,41 +49,6 @@ WITHDRAWING = "Withdrawing"  # deletion terminated the copy; waiting for it to b
 WITHDRAWN = "Withdrawn"
 
 _BASE64 = re.compile(r"^[A-Za-z0-9+/]*={0,2}$")
-
-
-class ListingProvider(Protocol):
-    """The CompShare calls a listing makes (`providers/compshare.py`)."""
-
-    type_name: str
-
-    def get_image(self, external_id: str) -> CloudImage: ...
-
-    def find_image(self, request: ImageRequest) -> CloudImage | None: ...
-
-    def delete_image(self, external_id: str) -> None: ...
-
-    def copy_image(self, external_id: str, target_name: str | None = None) -> str: ...
-
-    def publish(
-        self,
-        image_id: str,
-        *,
-        version_name: str,
-        group_id: str | None = None,
-        community_image_name: str | None = None,
-        version_desc: str | None = None,
-        price: float | str | Decimal | None = None,
-        cover: str | None = None,
-        tags: Sequence[str] | None = None,
-        description: str | None = None,
-        readme: str | None = None,
-        supported_gpu_types: Sequence[str] | None = None,
-        auto_start: bool | None = None,
-    ) -> None: ...
-
-    def describe_publication(self, image_id: str) -> Publication | None: ...
-
-    def describe_listing(self, group_id: str) -> Listing: ...
 
 
 @dataclass(frozen=True)
@@ -228,7 +192,8 @@ class ListingReconciler:
                 recheck,
                 phase="Pending",
             )
-        if handle.provider.type_name != PROVIDER_TYPE:
+        publisher = handle.provider.publisher
+        if publisher is None:
             return step.stalled(
                 "Unsupported",
                 f"spec.imageRef names Image {source.name!r} of {handle.label}; only images of "
@@ -243,16 +208,16 @@ class ListingReconciler:
                 "Available image can be published: wait for it or fix that Image",
                 recheck=recheck,
             )
-        provider = cast(ListingProvider, handle.provider)
         try:
-            return self._reconcile(step, provider, source, cover, handle)
+            return self._reconcile(step, handle.provider, publisher, source, cover, handle)
         except ProviderError as exc:
             return self._provider_error(step, exc, attempt)
 
     def _reconcile(
         self,
         step: _Step,
-        provider: ListingProvider,
+        provider: Provider,
+        publisher: Publishes,
         source: SourceImage,
         cover: Cover,
         handle: ProviderHandle,
@@ -270,7 +235,7 @@ class ListingReconciler:
         submitted = [v for v in versions if v.get("imageID") and v["state"] != COPYING]
         if group_id and submitted:
             # One call for every version of the listing: the poll of all reviews at once.
-            self._refresh(step, provider.describe_listing(group_id), versions)
+            self._refresh(step, publisher.describe_listing(group_id), versions)
 
         entry = next((v for v in versions if v["versionName"] == spec.version_name), None)
         if entry is None:
@@ -279,11 +244,11 @@ class ListingReconciler:
         step.status["externalID"] = entry.get("imageID")
         if not step.status["externalID"]:
             step.status.pop("externalID")
-            return self._copy(step, provider, source, entry, handle)
+            return self._copy(step, provider, publisher, source, entry, handle)
 
         state = entry["state"]
         if state == COPYING:
-            return self._prepare(step, provider, source, cover, entry, handle)
+            return self._prepare(step, provider, publisher, source, cover, entry, handle)
         if state == IN_REVIEW:
             message = (
                 f"version {spec.version_name} (image {entry['imageID']!r}) is in the "
@@ -302,7 +267,7 @@ class ListingReconciler:
             if int(entry.get("submittedGeneration") or 0) < step.obj.generation:
                 # The spec changed since the review said no: submit again (CompShare accepts a
                 # rejected image again and withdraws the rejected version).
-                return self._publish(step, provider, cover, entry, handle)
+                return self._publish(step, publisher, cover, entry, handle)
             message = (
                 f"the community review rejected version {spec.version_name}: "
                 f"{entry.get('reason') or 'no reason given'}; change the spec (e.g. "
@@ -370,7 +335,8 @@ class ListingReconciler:
     def _copy(
         self,
         step: _Step,
-        provider: ListingProvider,
+        provider: Provider,
+        publisher: Publishes,
         source: SourceImage,
         entry: dict[str, Any],
         handle: ProviderHandle,
@@ -378,7 +344,7 @@ class ListingReconciler:
         obj = step.obj
         assert obj.spec is not None and source.external_id is not None
         original = provider.get_image(source.external_id)
-        if original.raw.get("Container") == "False":
+        if not publisher.container_made(original):
             return step.stalled(
                 "NotContainerImage",
                 f"spec.imageRef names Image {source.name!r}, which was made from a virtual "
@@ -386,9 +352,9 @@ class ListingReconciler:
                 "community: reference a container-made Image",
             )
         request = self._copy_request(obj, source, obj.spec.version_name)
-        name = cloud_name(request)
+        name = publisher.publication_copy_name(request)
         try:
-            image_id = provider.copy_image(source.external_id, name)
+            image_id = publisher.copy_image(source.external_id, name)
             step.events.append(
                 Event(
                     "Copying",
@@ -430,7 +396,8 @@ class ListingReconciler:
     def _prepare(
         self,
         step: _Step,
-        provider: ListingProvider,
+        provider: Provider,
+        publisher: Publishes,
         source: SourceImage,
         cover: Cover,
         entry: dict[str, Any],
@@ -461,12 +428,12 @@ class ListingReconciler:
                 handle.poll_interval,
                 phase=COPYING,
             )
-        return self._publish(step, provider, cover, entry, handle)
+        return self._publish(step, publisher, cover, entry, handle)
 
     def _publish(
         self,
         step: _Step,
-        provider: ListingProvider,
+        publisher: Publishes,
         cover: Cover,
         entry: dict[str, Any],
         handle: ProviderHandle,
@@ -478,7 +445,7 @@ class ListingReconciler:
         image_id = str(entry["imageID"])
         group_id = step.status.get("groupID") or spec.group_id
         # Looked up first: a publish whose status write was lost must not be sent twice.
-        existing = provider.describe_publication(image_id)
+        existing = publisher.describe_publication(image_id)
         if (
             existing is not None
             and existing.version_name == spec.version_name
@@ -494,7 +461,7 @@ class ListingReconciler:
             publication: Publication | None = existing
         else:
             try:
-                provider.publish(
+                publisher.publish(
                     image_id,
                     version_name=spec.version_name,
                     group_id=group_id,
@@ -529,7 +496,7 @@ class ListingReconciler:
                     f"submitted version {spec.version_name} (image {image_id!r}) for review",
                 )
             )
-            publication = provider.describe_publication(image_id)
+            publication = publisher.describe_publication(image_id)
         entry["state"] = publication.state.value if publication else IN_REVIEW
         entry["submittedAt"] = now_rfc3339()
         entry["submittedGeneration"] = step.obj.generation
@@ -586,7 +553,7 @@ class ListingReconciler:
                 "withdrawn; remove the annotation or set spec.deletionPolicy: Orphan"
             )
             return step.waiting("Paused", message, self.backoff.provider_wait, phase="Deleting")
-        if handle.provider is None or handle.provider.type_name != PROVIDER_TYPE:
+        if handle.provider is None or handle.provider.publisher is None:
             if not any(v.get("imageID") for v in versions):
                 return step.outcome(
                     phase="Deleting", ready=(False, "Deleting", "nothing to withdraw")
@@ -599,9 +566,8 @@ class ListingReconciler:
             return step.waiting(
                 "WaitingForProvider", message, self.backoff.provider_wait, phase="Deleting"
             )
-        provider = cast(ListingProvider, handle.provider)
         try:
-            return self._withdraw(step, provider, source, versions, handle)
+            return self._withdraw(step, handle.provider, source, versions, handle)
         except ProviderError as exc:
             if exc.retryable:
                 return self._provider_error(step, exc, attempt)
@@ -621,7 +587,7 @@ class ListingReconciler:
     def _withdraw(
         self,
         step: _Step,
-        provider: ListingProvider,
+        provider: Provider,
         source: SourceImage | None,
         versions: list[dict[str, Any]],
         handle: ProviderHandle,
