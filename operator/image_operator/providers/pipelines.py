@@ -177,7 +177,9 @@ class MeasuredPipelines(BuildsPipelines):
         )
 
     def cancel_pipeline_execution(self, execution_id: str) -> None:
-        self._meter("cancel_pipeline_execution", self._inner.cancel_pipeline_execution, execution_id)
+        self._meter(
+            "cancel_pipeline_execution", self._inner.cancel_pipeline_execution, execution_id
+        )
 
     def delete_pipeline(self, pipeline_id: str) -> None:
         self._meter("delete_pipeline", self._inner.delete_pipeline, pipeline_id)
