@@ -468,10 +468,10 @@ def test_pipeline_round_trip_and_idempotency(aliyun: AliyunHarness) -> None:
     p = provider(aliyun)
     token = client_token("pipeline", UID)
 
-    pipeline_id = p.create_pipeline(TEMPLATE, client_token=token)
-    again = p.create_pipeline(TEMPLATE, client_token=token)
+    pipeline_id = p.create_pipeline_from_template(TEMPLATE, client_token=token)
+    again = p.create_pipeline_from_template(TEMPLATE, client_token=token)
     with pytest.raises(Conflict):
-        p.create_pipeline(
+        p.create_pipeline_from_template(
             TEMPLATE.model_copy(update={"build_content": "RUN true"}), client_token=token
         )
     (info,) = p.describe_pipelines([pipeline_id])
@@ -516,7 +516,7 @@ def test_pipeline_with_an_oss_base_image(aliyun: AliyunHarness) -> None:
         ),
     )
 
-    pipeline_id = p.create_pipeline(template, client_token="oss-1")
+    pipeline_id = p.create_pipeline_from_template(template, client_token="oss-1")
     execution_id = p.start_pipeline_execution(pipeline_id)
     done = poll_until(
         lambda: p.get_pipeline_execution(execution_id), lambda e: e.finished, deadline=10
@@ -528,7 +528,7 @@ def test_pipeline_with_an_oss_base_image(aliyun: AliyunHarness) -> None:
 
 def test_execution_success_with_every_target(aliyun: AliyunHarness) -> None:
     p = provider(aliyun)
-    pipeline_id = p.create_pipeline(TEMPLATE, client_token="web-1")
+    pipeline_id = p.create_pipeline_from_template(TEMPLATE, client_token="web-1")
 
     execution_id = p.start_pipeline_execution(pipeline_id, client_token="run-1")
     assert p.start_pipeline_execution(pipeline_id, client_token="run-1") == execution_id
@@ -559,7 +559,7 @@ def test_execution_success_with_every_target(aliyun: AliyunHarness) -> None:
 def test_execution_partition_success_names_the_failed_region(start: Start) -> None:
     aliyun = start(fail_distribution_regions=["cn-shanghai"])
     p = provider(aliyun)
-    pipeline_id = p.create_pipeline(TEMPLATE, client_token="web-1")
+    pipeline_id = p.create_pipeline_from_template(TEMPLATE, client_token="web-1")
 
     execution_id = p.start_pipeline_execution(pipeline_id)
     done = poll_until(
@@ -580,7 +580,7 @@ def test_execution_partition_success_names_the_failed_region(start: Start) -> No
 def test_cancel_and_delete_pipeline(start: Start) -> None:
     aliyun = start(building_seconds=30.0)
     p = provider(aliyun)
-    pipeline_id = p.create_pipeline(TEMPLATE, client_token="web-1")
+    pipeline_id = p.create_pipeline_from_template(TEMPLATE, client_token="web-1")
     execution_id = p.start_pipeline_execution(pipeline_id)
 
     with pytest.raises(Transient):
@@ -606,7 +606,7 @@ def test_invalid_template_is_invalid_input(aliyun: AliyunHarness) -> None:
     p = provider(aliyun)
 
     with pytest.raises(InvalidInput) as refused:
-        p.create_pipeline(
+        p.create_pipeline_from_template(
             TEMPLATE.model_copy(update={"system_disk_size": 501}), client_token="bad-1"
         )
 
