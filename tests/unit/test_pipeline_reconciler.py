@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from prometheus_client import REGISTRY
 
 from image_operator.api.common import ANNOTATION_PAUSED, DeletionPolicy
 from image_operator.api.image import ImageSpec
@@ -21,6 +22,7 @@ from image_operator.providers.aliyun import (
     template_hash,
 )
 from image_operator.providers.errors import Conflict, InvalidInput, NotFound, Transient
+from image_operator.providers.instrumented import InstrumentedProvider
 from image_operator.providers.pipelines import (
     BuildsPipelines,
     PipelineBuild,
@@ -529,6 +531,26 @@ def test_other_provider_types_are_unsupported(h: Harness) -> None:
     assert stalled is not None
     assert stalled["reason"] == "Unsupported"
     assert "type aliyun" in stalled["message"]
+
+
+def test_through_the_instrumenting_wrapper_runs_start_and_calls_are_counted(h: Harness) -> None:
+    def requests(action: str) -> float:
+        labels = {"provider": "aliyun", "action": action, "outcome": "ok"}
+        return REGISTRY.get_sample_value("imageops_cloud_requests_total", labels) or 0.0
+
+    before = {a: requests(a) for a in ("create_pipeline", "start_pipeline_execution")}
+    handle = ProviderHandle("ali", InstrumentedProvider(h.provider), poll_interval=POLL)
+    obj = make_obj()
+    outcome = h.reconciler.reconcile(obj, handle, h.lookup, h.now)
+    assert reasons(outcome) == ["TemplateCreated"]
+    obj = after(obj, outcome)
+    outcome = h.reconciler.reconcile(obj, handle, h.lookup, h.now)
+    assert reasons(outcome) == ["RunStarted"]
+    assert outcome.status["runs"][0]["id"] == "exec-0001"
+    assert outcome.status["templateHash"] == "54150005a2c80a66"  # as before BuildsPipelines
+
+    assert requests("create_pipeline") == before["create_pipeline"] + 1
+    assert requests("start_pipeline_execution") == before["start_pipeline_execution"] + 1
 
 
 def test_paused_makes_no_calls(h: Harness) -> None:
