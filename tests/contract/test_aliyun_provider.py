@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from image_operator.api.image import ImageSpec
+from image_operator.api.pipeline import ImagePipelineSpec
 from image_operator.api.provider import ImageProviderSpec
 from image_operator.emulator.aliyun_testing import AliyunHarness, aliyun_config
 from image_operator.emulator.testing import poll_until
@@ -36,6 +37,7 @@ from image_operator.providers.errors import (
     Unsupported,
 )
 from image_operator.providers.factory import build_provider
+from image_operator.providers.pipelines import PipelineBuild
 
 REGION = "cn-hangzhou"
 UID = "7d4b1a52-0c1e-4d8e-9f00-1234567890ab"
@@ -498,6 +500,36 @@ def test_pipeline_round_trip_and_idempotency(aliyun: AliyunHarness) -> None:
     assert raw["ImageOptions"]["ImageFamily"] == "web-base"
     assert raw["ImageOptions"]["ImageFeatures"] == {"NvmeSupport": "auto"}
     assert raw["AdvancedOptions"] == {"RetainCloudAssistant": True}
+
+
+def test_a_pipeline_build_through_the_interface(aliyun: AliyunHarness) -> None:
+    """`create_pipeline` takes what the reconciler hands over: the spec, the object's name and
+    a resolved base image ID; the template is the provider's to make."""
+    p = provider(aliyun)
+    pipelines = p.pipelines
+    assert pipelines is p
+    spec = ImagePipelineSpec.model_validate(
+        {
+            "providerRef": {"name": "ali"},
+            "baseImage": {"imageRef": {"name": "golden"}},
+            "buildContent": "RUN yum install -y nginx",
+            "toRegionIDs": ["cn-beijing"],
+        }
+    )
+    build = PipelineBuild(name="7web", spec=spec, base_image_id=TEMPLATE.base_image)
+    token = pipelines.pipeline_client_token("pipeline", f"{UID}-g1")
+
+    pipeline_id = pipelines.create_pipeline(build, client_token=token)
+    assert pipelines.create_pipeline(build, client_token=token) == pipeline_id
+    (info,) = pipelines.describe_pipelines([pipeline_id])
+
+    assert (info.name, info.base_image_type, info.base_image) == (
+        "ipl-7web",
+        "IMAGE",
+        TEMPLATE.base_image,
+    )
+    assert info.to_region_ids == ["cn-beijing"]
+    assert info.raw["BuildContent"] == "RUN yum install -y nginx"
 
 
 def test_pipeline_with_an_oss_base_image(aliyun: AliyunHarness) -> None:
