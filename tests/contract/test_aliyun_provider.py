@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from image_operator.api.image import ImageSpec
+from image_operator.api.pipeline import ImagePipelineSpec
 from image_operator.api.provider import ImageProviderSpec
 from image_operator.emulator.aliyun_testing import AliyunHarness, aliyun_config
 from image_operator.emulator.testing import poll_until
@@ -36,6 +37,7 @@ from image_operator.providers.errors import (
     Unsupported,
 )
 from image_operator.providers.factory import build_provider
+from image_operator.providers.pipelines import PipelineBuild
 
 REGION = "cn-hangzhou"
 UID = "7d4b1a52-0c1e-4d8e-9f00-1234567890ab"
@@ -468,10 +470,10 @@ def test_pipeline_round_trip_and_idempotency(aliyun: AliyunHarness) -> None:
     p = provider(aliyun)
     token = client_token("pipeline", UID)
 
-    pipeline_id = p.create_pipeline(TEMPLATE, client_token=token)
-    again = p.create_pipeline(TEMPLATE, client_token=token)
+    pipeline_id = p.create_pipeline_from_template(TEMPLATE, client_token=token)
+    again = p.create_pipeline_from_template(TEMPLATE, client_token=token)
     with pytest.raises(Conflict):
-        p.create_pipeline(
+        p.create_pipeline_from_template(
             TEMPLATE.model_copy(update={"build_content": "RUN true"}), client_token=token
         )
     (info,) = p.describe_pipelines([pipeline_id])
@@ -500,6 +502,36 @@ def test_pipeline_round_trip_and_idempotency(aliyun: AliyunHarness) -> None:
     assert raw["AdvancedOptions"] == {"RetainCloudAssistant": True}
 
 
+def test_a_pipeline_build_through_the_interface(aliyun: AliyunHarness) -> None:
+    """`create_pipeline` takes what the reconciler hands over: the spec, the object's name and
+    a resolved base image ID; the template is the provider's to make."""
+    p = provider(aliyun)
+    pipelines = p.pipelines
+    assert pipelines is p
+    spec = ImagePipelineSpec.model_validate(
+        {
+            "providerRef": {"name": "ali"},
+            "baseImage": {"imageRef": {"name": "golden"}},
+            "buildContent": "RUN yum install -y nginx",
+            "toRegionIDs": ["cn-beijing"],
+        }
+    )
+    build = PipelineBuild(name="7web", spec=spec, base_image_id=TEMPLATE.base_image)
+    token = pipelines.pipeline_client_token("pipeline", f"{UID}-g1")
+
+    pipeline_id = pipelines.create_pipeline(build, client_token=token)
+    assert pipelines.create_pipeline(build, client_token=token) == pipeline_id
+    (info,) = pipelines.describe_pipelines([pipeline_id])
+
+    assert (info.name, info.base_image_type, info.base_image) == (
+        "ipl-7web",
+        "IMAGE",
+        TEMPLATE.base_image,
+    )
+    assert info.to_region_ids == ["cn-beijing"]
+    assert info.raw["BuildContent"] == "RUN yum install -y nginx"
+
+
 def test_pipeline_with_an_oss_base_image(aliyun: AliyunHarness) -> None:
     p = provider(aliyun)
     aliyun.put_object("images", "base.raw", DISK)
@@ -516,7 +548,7 @@ def test_pipeline_with_an_oss_base_image(aliyun: AliyunHarness) -> None:
         ),
     )
 
-    pipeline_id = p.create_pipeline(template, client_token="oss-1")
+    pipeline_id = p.create_pipeline_from_template(template, client_token="oss-1")
     execution_id = p.start_pipeline_execution(pipeline_id)
     done = poll_until(
         lambda: p.get_pipeline_execution(execution_id), lambda e: e.finished, deadline=10
@@ -528,7 +560,7 @@ def test_pipeline_with_an_oss_base_image(aliyun: AliyunHarness) -> None:
 
 def test_execution_success_with_every_target(aliyun: AliyunHarness) -> None:
     p = provider(aliyun)
-    pipeline_id = p.create_pipeline(TEMPLATE, client_token="web-1")
+    pipeline_id = p.create_pipeline_from_template(TEMPLATE, client_token="web-1")
 
     execution_id = p.start_pipeline_execution(pipeline_id, client_token="run-1")
     assert p.start_pipeline_execution(pipeline_id, client_token="run-1") == execution_id
@@ -559,7 +591,7 @@ def test_execution_success_with_every_target(aliyun: AliyunHarness) -> None:
 def test_execution_partition_success_names_the_failed_region(start: Start) -> None:
     aliyun = start(fail_distribution_regions=["cn-shanghai"])
     p = provider(aliyun)
-    pipeline_id = p.create_pipeline(TEMPLATE, client_token="web-1")
+    pipeline_id = p.create_pipeline_from_template(TEMPLATE, client_token="web-1")
 
     execution_id = p.start_pipeline_execution(pipeline_id)
     done = poll_until(
@@ -580,7 +612,7 @@ def test_execution_partition_success_names_the_failed_region(start: Start) -> No
 def test_cancel_and_delete_pipeline(start: Start) -> None:
     aliyun = start(building_seconds=30.0)
     p = provider(aliyun)
-    pipeline_id = p.create_pipeline(TEMPLATE, client_token="web-1")
+    pipeline_id = p.create_pipeline_from_template(TEMPLATE, client_token="web-1")
     execution_id = p.start_pipeline_execution(pipeline_id)
 
     with pytest.raises(Transient):
@@ -606,7 +638,7 @@ def test_invalid_template_is_invalid_input(aliyun: AliyunHarness) -> None:
     p = provider(aliyun)
 
     with pytest.raises(InvalidInput) as refused:
-        p.create_pipeline(
+        p.create_pipeline_from_template(
             TEMPLATE.model_copy(update={"system_disk_size": 501}), client_token="bad-1"
         )
 

@@ -10,17 +10,26 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from prometheus_client import REGISTRY
 
 from image_operator.api.common import ANNOTATION_PAUSED, DeletionPolicy
 from image_operator.api.image import ImageSpec
 from image_operator.api.pipeline import ImagePipelineSpec
 from image_operator.providers.aliyun import (
-    PipelineExecution,
-    PipelineInfo,
     PipelineTemplate,
-    TargetResult,
+    client_token,
+    pipeline_template,
+    template_hash,
 )
 from image_operator.providers.errors import Conflict, InvalidInput, NotFound, Transient
+from image_operator.providers.instrumented import InstrumentedProvider
+from image_operator.providers.pipelines import (
+    BuildsPipelines,
+    PipelineBuild,
+    PipelineExecution,
+    PipelineInfo,
+    TargetResult,
+)
 from image_operator.reconcilers.image import Backoff, ProviderHandle
 from image_operator.reconcilers.outcome import Outcome, condition
 from image_operator.reconcilers.pipeline import (
@@ -38,9 +47,11 @@ POLL = 2.0
 START = datetime(2026, 3, 2, 10, 0, 0, tzinfo=UTC)  # a Monday
 
 
-class FakePipelines(FakeProvider):
+class FakePipelines(FakeProvider, BuildsPipelines):
     """ECS image templates and executions in dicts. ClientTokens behave as ECS documents: the
-    same token and parameters return the first answer, other parameters are a Conflict."""
+    same token and parameters return the first answer, other parameters are a Conflict. A
+    build becomes its template as the aliyun provider makes it (`pipeline_template`), and
+    `create_pipeline` is logged with that template."""
 
     type_name = "aliyun"
 
@@ -63,7 +74,14 @@ class FakePipelines(FakeProvider):
             self.tokens[token] = (params, answer)
         return answer
 
-    def create_pipeline(self, template: PipelineTemplate, *, client_token: str) -> str:
+    def pipeline_fingerprint(self, build: PipelineBuild) -> str:
+        return template_hash(pipeline_template(build))
+
+    def pipeline_client_token(self, purpose: str, key: str) -> str:
+        return client_token(purpose, key)
+
+    def create_pipeline(self, build: PipelineBuild, *, client_token: str) -> str:
+        template = pipeline_template(build)
         self._enter("create_pipeline", template, client_token)
 
         def make() -> str:
@@ -117,6 +135,23 @@ class FakePipelines(FakeProvider):
         if any(e.pipeline_id == pipeline_id and not e.finished for e in self.executions.values()):
             raise Transient("OperationDenied.ImagePipelineExecutionRunning")
         del self.templates[pipeline_id]
+
+    def describe_pipeline_executions(
+        self,
+        *,
+        pipeline_id: str | None = None,
+        execution_id: str | None = None,
+        statuses: Iterable[str] = (),
+    ) -> list[PipelineExecution]:
+        wanted = set(statuses)
+        self._enter("describe_pipeline_executions", pipeline_id, execution_id, tuple(wanted))
+        return [
+            e
+            for e in self.executions.values()
+            if (pipeline_id is None or e.pipeline_id == pipeline_id)
+            and (execution_id is None or e.execution_id == execution_id)
+            and (not wanted or e.status in wanted)
+        ]
 
     def describe_pipelines(
         self, pipeline_ids: Sequence[str] = (), *, name: str | None = None
@@ -496,6 +531,26 @@ def test_other_provider_types_are_unsupported(h: Harness) -> None:
     assert stalled is not None
     assert stalled["reason"] == "Unsupported"
     assert "type aliyun" in stalled["message"]
+
+
+def test_through_the_instrumenting_wrapper_runs_start_and_calls_are_counted(h: Harness) -> None:
+    def requests(action: str) -> float:
+        labels = {"provider": "aliyun", "action": action, "outcome": "ok"}
+        return REGISTRY.get_sample_value("imageops_cloud_requests_total", labels) or 0.0
+
+    before = {a: requests(a) for a in ("create_pipeline", "start_pipeline_execution")}
+    handle = ProviderHandle("ali", InstrumentedProvider(h.provider), poll_interval=POLL)
+    obj = make_obj()
+    outcome = h.reconciler.reconcile(obj, handle, h.lookup, h.now)
+    assert reasons(outcome) == ["TemplateCreated"]
+    obj = after(obj, outcome)
+    outcome = h.reconciler.reconcile(obj, handle, h.lookup, h.now)
+    assert reasons(outcome) == ["RunStarted"]
+    assert outcome.status["runs"][0]["id"] == "exec-0001"
+    assert outcome.status["templateHash"] == "54150005a2c80a66"  # as before BuildsPipelines
+
+    assert requests("create_pipeline") == before["create_pipeline"] + 1
+    assert requests("start_pipeline_execution") == before["start_pipeline_execution"] + 1
 
 
 def test_paused_makes_no_calls(h: Harness) -> None:

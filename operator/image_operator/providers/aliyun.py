@@ -23,7 +23,7 @@ import hashlib
 import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Final, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Final, Literal, TypeVar, cast
 from urllib.parse import unquote, urlsplit
 
 from alibabacloud_ecs20140526 import models as ecs  # type: ignore[import-untyped]
@@ -39,6 +39,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from Tea.exceptions import ValidateException as TeaValidateException  # type: ignore[import-untyped]
 
 from image_operator.api.image import ImageFormat, UrlSource
+from image_operator.api.pipeline import ImagePipelineSpec
 from image_operator.providers.base import (
     CREATE_OPERATION,
     CloudImage,
@@ -47,6 +48,7 @@ from image_operator.providers.base import (
     Operation,
     Provider,
 )
+from image_operator.providers.capabilities import CopiesWithin
 from image_operator.providers.errors import (
     Conflict,
     Forbidden,
@@ -56,6 +58,13 @@ from image_operator.providers.errors import (
     Throttled,
     Transient,
     Unsupported,
+)
+from image_operator.providers.pipelines import (
+    BuildsPipelines,
+    PipelineBuild,
+    PipelineExecution,
+    PipelineInfo,
+    TargetResult,
 )
 from image_operator.providers.ratelimit import TokenBucket
 
@@ -286,51 +295,91 @@ class PipelineTemplate(_Model):
     nvme_support: str | None = None
 
 
-class TargetResult(_Model):
-    """One distribution region or sharing account of an execution."""
-
-    region_id: str | None = None
-    account_id: str | None = None
-    image_id: str | None = None
-    succeeded: bool
-    message: str | None = None
+OSS_FORMATS: Final = ("RAW", "VHD", "QCOW2")  # what an OSS base image can be built from
 
 
-class PipelineExecution(_Model):
-    execution_id: str
-    pipeline_id: str
-    status: str
-    image_id: str | None = None
-    message: str | None = None
-    error_code: str | None = None
-    error_info: str | None = None
-    created_at: str | None = None
-    modified_at: str | None = None
-    targets: list[TargetResult] = Field(default_factory=list)
+def pipeline_template(build: PipelineBuild) -> PipelineTemplate:
+    """The ECS template for a build: `baseImage.id`, `family` and `oss` map onto BaseImageType
+    IMAGE, IMAGE_FAMILY and OSS (with ImportImageOptions); a resolved `imageRef` or
+    `baseImageRef` (`build.base_image_id`) is an IMAGE. Raises `InvalidInput` naming the field."""
+    spec = build.spec
+    base = spec.base_image
+    import_options: ImportImageOptions | None = None
+    base_type: Literal["IMAGE", "IMAGE_FAMILY", "OSS"]
+    base_id: str | None
+    if base.id is not None:
+        base_type, base_id = "IMAGE", base.id
+    elif base.family is not None:
+        base_type, base_id = "IMAGE_FAMILY", base.family
+    elif base.oss is not None:
+        base_type, base_id = "OSS", None
+        fmt = base.oss.format.upper() if base.oss.format else None
+        if fmt is not None and fmt not in OSS_FORMATS:
+            raise InvalidInput(
+                f"spec.baseImage.oss.format {base.oss.format!r} cannot be built from: "
+                f"use one of {', '.join(f.lower() for f in OSS_FORMATS)}"
+            )
+        import_options = ImportImageOptions(
+            disks=[
+                OssDisk(
+                    bucket=base.oss.bucket,
+                    object=base.oss.object,
+                    format=cast(Any, fmt),
+                    disk_image_size_gib=base.oss.disk_image_size_gib,
+                )
+            ]
+        )
+    elif build.base_image_id is not None:
+        base_type, base_id = "IMAGE", build.base_image_id
+    else:
+        raise InvalidInput(
+            "spec.baseImage must set exactly one of id, family, oss, imageRef, baseImageRef"
+        )
+    transit = spec.transit
+    return PipelineTemplate(
+        base_image_type=base_type,
+        base_image=base_id,
+        name=spec.name or _template_name(build.name),
+        description=spec.description,
+        build_content=spec.build_content,
+        test_content=spec.test_content,
+        to_region_ids=list(spec.to_region_ids or []),
+        add_accounts=list(spec.add_accounts or []),
+        instance_type=transit.instance_type if transit else None,
+        system_disk_size=transit.system_disk_size if transit else None,
+        internet_max_bandwidth_out=transit.internet_max_bandwidth_out if transit else None,
+        vswitch_id=transit.v_switch_id if transit else None,
+        delete_instance_on_failure=transit.delete_instance_on_failure if transit else None,
+        repair_mode=spec.repair_mode,
+        resource_group_id=spec.resource_group_id,
+        tags=[PipelineTag(key=tag.key, value=tag.value or "") for tag in spec.tags or []],
+        image_options=_image_options(spec),
+        import_image_options=import_options,
+    )
 
-    @property
-    def finished(self) -> bool:
-        return self.status in FINISHED_STATUSES
 
-    @property
-    def failed_targets(self) -> list[TargetResult]:
-        return [target for target in self.targets if not target.succeeded]
+def _image_options(spec: ImagePipelineSpec) -> ImageOptions | None:
+    options = spec.image_options
+    if options is None:
+        return None
+    return ImageOptions(
+        image_name=options.image_name,
+        image_family=options.image_family,
+        description=options.description,
+        nvme_support=cast(Any, options.nvme_support),
+    )
 
 
-FINISHED_STATUSES: Final = frozenset(
-    {"SUCCESS", "PARTITION_SUCCESS", "FAILED", "TEST_FAILED", "CANCELLED"}
-)
+def _template_name(name: str) -> str:
+    # ECS names start with a letter; Kubernetes names may start with a digit.
+    return name if name[:1].isalpha() else f"ipl-{name}"
 
 
-class PipelineInfo(_Model):
-    pipeline_id: str
-    name: str | None = None
-    base_image_type: str | None = None
-    base_image: str | None = None
-    to_region_ids: list[str] = Field(default_factory=list)
-    add_accounts: list[str] = Field(default_factory=list)
-    created_at: str | None = None
-    raw: dict[str, Any] = Field(default_factory=dict, repr=False)
+def template_hash(template: PipelineTemplate) -> str:
+    """The pipeline fingerprint: sha256 of the template's JSON, 16 hex digits. Stored as
+    `status.templateHash`, so it must not change for an unchanged template (a new value makes
+    every existing ImagePipeline replace its template)."""
+    return hashlib.sha256(template.model_dump_json().encode()).hexdigest()[:16]
 
 
 _CLAUSES: Final = (
@@ -525,7 +574,7 @@ def _provider_error(action: str, exc: Exception) -> ProviderError:
 # --- the provider -----------------------------------------------------------------------------
 
 
-class AliyunProvider(Provider):
+class AliyunProvider(Provider, CopiesWithin, BuildsPipelines):
     type_name = "aliyun"
     operations = frozenset({Operation.IMPORT_URL, Operation.COPY, Operation.DELETE})
 
@@ -745,7 +794,21 @@ class AliyunProvider(Provider):
 
     # -- pipelines --
 
-    def create_pipeline(self, template: PipelineTemplate, *, client_token: str) -> str:
+    def pipeline_fingerprint(self, build: PipelineBuild) -> str:
+        return template_hash(pipeline_template(build))
+
+    def pipeline_client_token(self, purpose: str, key: str) -> str:
+        return client_token(purpose, key)
+
+    def create_pipeline(self, build: PipelineBuild, *, client_token: str) -> str:
+        """CreateImagePipeline for the template `build` makes."""
+        return self.create_pipeline_from_template(
+            pipeline_template(build), client_token=client_token
+        )
+
+    def create_pipeline_from_template(
+        self, template: PipelineTemplate, *, client_token: str
+    ) -> str:
         """CreateImagePipeline; the same `client_token` with the same template returns the
         same ID, with a different template raises Conflict."""
         request = _pipeline_request(self.region, template, client_token)

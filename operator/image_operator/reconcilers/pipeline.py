@@ -22,11 +22,10 @@ the time; tests drive it with an in-memory provider and a hand-turned clock.
 from __future__ import annotations
 
 import contextlib
-import hashlib
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Protocol, cast
+from typing import Any
 
 from image_operator.api.common import (
     ANNOTATION_EXTERNAL_ID,
@@ -36,26 +35,22 @@ from image_operator.api.common import (
     DeletionPolicy,
 )
 from image_operator.api.pipeline import ImagePipelineSpec
-from image_operator.providers.aliyun import (
-    FINISHED_STATUSES,
-    ImageOptions,
-    ImportImageOptions,
-    OssDisk,
-    PipelineExecution,
-    PipelineInfo,
-    PipelineTag,
-    PipelineTemplate,
-    client_token,
-)
 from image_operator.providers.errors import InvalidInput, NotFound, ProviderError
+from image_operator.providers.pipelines import (
+    FINISHED_STATUSES,
+    BuildsPipelines,
+    PipelineBuild,
+    PipelineExecution,
+)
 from image_operator.reconcilers.image import Backoff, ProviderHandle
 from image_operator.reconcilers.outcome import Child, Event, Outcome
 from image_operator.reconcilers.schedule import Schedule, ScheduleError, format_time, parse_time
 from image_operator.reconcilers.step import Step
 
 ANNOTATION_RUN = f"{GROUP}/run"
-SUPPORTED_TYPES = ("aliyun",)
-OSS_FORMATS = ("RAW", "VHD", "QCOW2")
+# Named in the message for a provider without `BuildsPipelines` (the types whose providers
+# declare it); the check itself is `provider.pipelines`.
+PIPELINE_PROVIDER_TYPES = ("aliyun",)
 
 # Labels on the Image objects spec.outputImages makes (the pipeline also owns them).
 LABEL_PIPELINE = f"{GROUP}/pipeline"
@@ -70,32 +65,6 @@ TRIGGER_CREATED = "Created"
 TRIGGER_SPEC = "SpecChanged"
 TRIGGER_MANUAL = "Manual"
 TRIGGER_SCHEDULE = "Schedule"
-
-
-class PipelineVendor(Protocol):
-    """The vendor calls this controller makes (the `aliyun` provider's pipeline methods)."""
-
-    type_name: str
-
-    def create_pipeline(self, template: PipelineTemplate, *, client_token: str) -> str: ...
-
-    def start_pipeline_execution(
-        self,
-        pipeline_id: str,
-        *,
-        client_token: str | None = None,
-        tags: Iterable[tuple[str, str]] = (),
-    ) -> str: ...
-
-    def get_pipeline_execution(self, execution_id: str) -> PipelineExecution: ...
-
-    def cancel_pipeline_execution(self, execution_id: str) -> None: ...
-
-    def delete_pipeline(self, pipeline_id: str) -> None: ...
-
-    def describe_pipelines(
-        self, pipeline_ids: Sequence[str] = (), *, name: str | None = None
-    ) -> list[PipelineInfo]: ...
 
 
 # (plural, name) -> the object's body in the pipeline's namespace, or None.
@@ -179,23 +148,28 @@ class PipelineReconciler:
                 self.backoff.provider_wait,
                 phase="Pending",
             )
-        if handle.provider.type_name not in SUPPORTED_TYPES:
+        pipelines = handle.provider.pipelines
+        if pipelines is None:
             return step.stalled(
                 "Unsupported",
                 f"spec.providerRef names {handle.label}, but image pipelines are built only by "
-                f"providers of type {', '.join(SUPPORTED_TYPES)}: reference one of those",
+                f"providers of type {', '.join(PIPELINE_PROVIDER_TYPES)}: reference one of those",
             )
-        vendor = cast(PipelineVendor, handle.provider)
         try:
-            template = build_template(obj, obj.spec, handle.name, lookup)
+            build = pipeline_build(obj, obj.spec, handle.name, lookup)
+            fingerprint = pipelines.pipeline_fingerprint(build)
         except _Invalid as exc:
             return step.stalled("InvalidSpec", str(exc))
+        except InvalidInput as exc:
+            return step.stalled("InvalidSpec", exc.message)
         except _Wait as exc:
             return step.waiting(
                 exc.reason, exc.message, self.backoff.provider_wait, phase="Pending"
             )
         try:
-            return self._reconcile(step, obj, obj.spec, vendor, template, schedule, handle, now)
+            return self._reconcile(
+                step, obj, obj.spec, pipelines, build, fingerprint, schedule, handle, now
+            )
         except ProviderError as exc:
             return self._provider_error(step, exc, attempt)
 
@@ -204,8 +178,9 @@ class PipelineReconciler:
         step: _Step,
         obj: PipelineObject,
         spec: ImagePipelineSpec,
-        vendor: PipelineVendor,
-        template: PipelineTemplate,
+        pipelines: BuildsPipelines,
+        build: PipelineBuild,
+        wanted_hash: str,
         schedule: Schedule | None,
         handle: ProviderHandle,
         now: datetime,
@@ -217,20 +192,19 @@ class PipelineReconciler:
 
         active = _active(runs)
         if active is not None:
-            execution = vendor.get_pipeline_execution(str(active["id"]))
+            execution = pipelines.get_pipeline_execution(str(active["id"]))
             self._record(step, active, execution, now)
             if execution.finished and execution.image_id and execution.status in OUTPUT_PHASES:
                 self._materialise(step, obj, spec, active, execution.image_id)
             active = _active(runs)
         self._retain(step, spec)
 
-        wanted_hash = template_hash(template)
         stale_template = status.get("externalID") and status.get("templateHash") != wanted_hash
         if active is not None:
             waiting_for = status.get("pendingTrigger") or (TRIGGER_SPEC if stale_template else None)
             replace = spec.concurrency_policy.value == "Replace"
             if waiting_for and replace and active.get("phase") != "CANCELLING":
-                vendor.cancel_pipeline_execution(str(active["id"]))
+                pipelines.cancel_pipeline_execution(str(active["id"]))
                 active["phase"] = "CANCELLING"
                 step.events.append(
                     Event(
@@ -247,7 +221,7 @@ class PipelineReconciler:
         if stale_template:
             old = str(status["externalID"])
             with contextlib.suppress(NotFound):  # already gone is just as good
-                vendor.delete_pipeline(old)
+                pipelines.delete_pipeline(old)
             for key in ("externalID", "templateHash", "templateGeneration"):
                 status.pop(key, None)
             step.events.append(
@@ -259,8 +233,8 @@ class PipelineReconciler:
 
         if not status.get("externalID"):
             first = not runs and status.get("runSequence") is None
-            token = client_token("pipeline", f"{obj.uid}-g{obj.generation}")
-            pipeline_id = vendor.create_pipeline(template, client_token=token)
+            token = pipelines.pipeline_client_token("pipeline", f"{obj.uid}-g{obj.generation}")
+            pipeline_id = pipelines.create_pipeline(build, client_token=token)
             status["externalID"] = pipeline_id
             status["templateHash"] = wanted_hash
             status["templateGeneration"] = obj.generation
@@ -273,9 +247,9 @@ class PipelineReconciler:
         trigger = status.get("pendingTrigger")
         if trigger:
             sequence = int(status.get("runSequence") or 0) + 1
-            execution_id = vendor.start_pipeline_execution(
+            execution_id = pipelines.start_pipeline_execution(
                 str(status["externalID"]),
-                client_token=client_token("run", f"{obj.uid}-{sequence}"),
+                client_token=pipelines.pipeline_client_token("run", f"{obj.uid}-{sequence}"),
             )
             status["runSequence"] = sequence
             status["lastRunID"] = execution_id
@@ -483,7 +457,8 @@ class PipelineReconciler:
                 "deleted; remove the annotation or set spec.deletionPolicy: Orphan"
             )
             return step.waiting("Paused", message, self.backoff.provider_wait, phase="Deleting")
-        if handle.provider is None or handle.provider.type_name not in SUPPORTED_TYPES:
+        pipelines = handle.provider.pipelines if handle.provider is not None else None
+        if pipelines is None:
             if not template:
                 return step.outcome(phase="Deleting", ready=(False, "Deleting", "nothing made"))
             message = (
@@ -494,7 +469,6 @@ class PipelineReconciler:
             return step.waiting(
                 "WaitingForProvider", message, self.backoff.provider_wait, phase="Deleting"
             )
-        vendor = cast(PipelineVendor, handle.provider)
         try:
             active = _active(runs)
             if active is not None:
@@ -502,7 +476,7 @@ class PipelineReconciler:
                 if active.get("phase") != "CANCELLING":
                     # InvalidInput: it finished meanwhile; the next describe records how.
                     with contextlib.suppress(InvalidInput):
-                        vendor.cancel_pipeline_execution(str(active["id"]))
+                        pipelines.cancel_pipeline_execution(str(active["id"]))
                     active["phase"] = "CANCELLING"
                     step.events.append(
                         Event("Cancelling", f"cancelling run {active['id']!r}: deleting")
@@ -514,7 +488,7 @@ class PipelineReconciler:
                         phase="Deleting",
                     )
                 try:
-                    execution = vendor.get_pipeline_execution(str(active["id"]))
+                    execution = pipelines.get_pipeline_execution(str(active["id"]))
                 except NotFound:
                     active["phase"] = "CANCELLED"
                 else:
@@ -528,7 +502,7 @@ class PipelineReconciler:
                     )
             if template:
                 with contextlib.suppress(NotFound):  # already gone is just as good
-                    vendor.delete_pipeline(str(template))
+                    pipelines.delete_pipeline(str(template))
                 step.events.append(Event("Deleted", f"image template {template!r} is gone"))
             return step.outcome(phase="Deleted", ready=(False, "Deleted", "the template is gone"))
         except ProviderError as exc:
@@ -548,43 +522,22 @@ class PipelineReconciler:
             )
 
 
-def build_template(
+def pipeline_build(
     obj: PipelineObject, spec: ImagePipelineSpec, provider_name: str, lookup: Lookup
-) -> PipelineTemplate:
-    """The ECS template for a spec; referenced Images and BaseImages are resolved to their
-    cloud IDs (they must be made by the same provider and be Ready)."""
+) -> PipelineBuild:
+    """What to build: the spec, the object's name (the provider makes the template's name from
+    it) and, for `baseImage.imageRef` or `baseImageRef`, the referenced object's cloud ID (it
+    must be made by the same provider and be Ready). Mapping id, family and oss onto the
+    cloud's template is the provider's."""
     base = spec.base_image
-    import_options: ImportImageOptions | None = None
-    base_id: str | None
-    if base.id is not None:
-        base_type, base_id = "IMAGE", base.id
-    elif base.family is not None:
-        base_type, base_id = "IMAGE_FAMILY", base.family
-    elif base.oss is not None:
-        base_type, base_id = "OSS", None
-        fmt = base.oss.format.upper() if base.oss.format else None
-        if fmt is not None and fmt not in OSS_FORMATS:
-            raise _Invalid(
-                f"spec.baseImage.oss.format {base.oss.format!r} cannot be built from: "
-                f"use one of {', '.join(f.lower() for f in OSS_FORMATS)}"
-            )
-        import_options = ImportImageOptions(
-            disks=[
-                OssDisk(
-                    bucket=base.oss.bucket,
-                    object=base.oss.object,
-                    format=cast(Any, fmt),
-                    disk_image_size_gib=base.oss.disk_image_size_gib,
-                )
-            ]
-        )
+    base_id: str | None = None
+    if base.id is not None or base.family is not None or base.oss is not None:
+        base_id = None  # the provider maps these itself: nothing to resolve
     elif base.image_ref is not None:
-        base_type = "IMAGE"
         base_id = _referenced_id(
             lookup, "images", "Image", "imageRef", base.image_ref.name, provider_name
         )
     elif base.base_image_ref is not None:
-        base_type = "IMAGE"
         base_id = _referenced_id(
             lookup,
             "baseimages",
@@ -593,41 +546,7 @@ def build_template(
             base.base_image_ref.name,
             provider_name,
         )
-    else:
-        raise _Invalid(
-            "spec.baseImage must set exactly one of id, family, oss, imageRef, baseImageRef"
-        )
-    transit = spec.transit
-    options = spec.image_options
-    return PipelineTemplate(
-        base_image_type=cast(Any, base_type),
-        base_image=base_id,
-        name=spec.name or _template_name(obj.name),
-        description=spec.description,
-        build_content=spec.build_content,
-        test_content=spec.test_content,
-        to_region_ids=list(spec.to_region_ids or []),
-        add_accounts=list(spec.add_accounts or []),
-        instance_type=transit.instance_type if transit else None,
-        system_disk_size=transit.system_disk_size if transit else None,
-        internet_max_bandwidth_out=transit.internet_max_bandwidth_out if transit else None,
-        vswitch_id=transit.v_switch_id if transit else None,
-        delete_instance_on_failure=transit.delete_instance_on_failure if transit else None,
-        repair_mode=spec.repair_mode,
-        resource_group_id=spec.resource_group_id,
-        tags=[PipelineTag(key=tag.key, value=tag.value or "") for tag in spec.tags or []],
-        image_options=(
-            ImageOptions(
-                image_name=options.image_name,
-                image_family=options.image_family,
-                description=options.description,
-                nvme_support=cast(Any, options.nvme_support),
-            )
-            if options
-            else None
-        ),
-        import_image_options=import_options,
-    )
+    return PipelineBuild(name=obj.name, spec=spec, base_image_id=base_id)
 
 
 def _referenced_id(
@@ -700,15 +619,6 @@ def output_image(
             "deletionPolicy": spec.output_images.deletion_policy.value,
         },
     }
-
-
-def _template_name(name: str) -> str:
-    # ECS names start with a letter; Kubernetes names may start with a digit.
-    return name if name[:1].isalpha() else f"ipl-{name}"
-
-
-def template_hash(template: PipelineTemplate) -> str:
-    return hashlib.sha256(template.model_dump_json().encode()).hexdigest()[:16]
 
 
 def _target_wire(
