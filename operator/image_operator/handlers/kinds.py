@@ -5,7 +5,6 @@ a referenced object's readiness with one rule."""
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
 import kopf
@@ -15,7 +14,9 @@ from image_operator import metrics
 from image_operator.api.common import GROUP, VERSION, DeletionPolicy
 from image_operator.handlers.context import context
 from image_operator.handlers.status import KopfLogger, apply_outcome
-from image_operator.reconcilers.managed import ManagedObject
+from image_operator.reconcilers.managed import ManagedObject, Reference, reference
+
+__all__ = ["Reference", "decode", "install", "reference", "run_finalize", "run_reconcile"]
 from image_operator.reconcilers.outcome import Outcome
 from image_operator.validation import describe_validation_error
 
@@ -111,34 +112,3 @@ def install(plural: str, reconcile: Handler, finalize: Handler) -> None:
     kopf.on.create(**resource)(reconcile)
     kopf.on.update(**resource)(reconcile)
     kopf.on.delete(**resource)(finalize)
-
-
-@dataclass(frozen=True)
-class Reference:
-    """A referenced object as its status describes it. `ready` is True only for a Ready that
-    describes the object's current spec: a Ready left from an older generation is not Ready
-    (its spec changed and the change is not applied yet)."""
-
-    found: bool
-    ready: bool = False
-    external_id: str | None = None
-    provider_name: str = ""
-    message: str = ""
-
-
-def reference(body: Mapping[str, Any] | None) -> Reference:
-    if body is None:
-        return Reference(found=False)
-    status = body.get("status") or {}
-    ready: dict[str, Any] = next(
-        (c for c in status.get("conditions") or [] if c.get("type") == "Ready"), {}
-    )
-    generation = int((body.get("metadata") or {}).get("generation") or 0)
-    current = ready.get("observedGeneration") in (None, generation)
-    return Reference(
-        found=True,
-        ready=ready.get("status") == "True" and current,
-        external_id=status.get("externalID") or None,
-        provider_name=str(((body.get("spec") or {}).get("providerRef") or {}).get("name", "")),
-        message=str(ready.get("message") or ""),
-    )

@@ -9,13 +9,11 @@ from typing import Any
 import kopf
 from pydantic import ValidationError
 
-from image_operator import metrics
-from image_operator.api.common import GROUP, VERSION, DeletionPolicy
 from image_operator.api.image import ImageSpec
 from image_operator.api.listing import CommunityListingSpec
+from image_operator.handlers import kinds
 from image_operator.handlers.context import Context, context
-from image_operator.handlers.status import KopfLogger, apply_outcome
-from image_operator.reconcilers.image import ProviderHandle
+from image_operator.handlers.status import KopfLogger
 from image_operator.reconcilers.listing import (
     Cover,
     ListingObject,
@@ -23,9 +21,9 @@ from image_operator.reconcilers.listing import (
     SourceImage,
     resolve_cover,
 )
-from image_operator.validation import describe_validation_error
+from image_operator.reconcilers.managed import ProviderHandle
+from image_operator.reconcilers.outcome import Outcome
 
-LISTINGS: dict[str, Any] = {"group": GROUP, "version": VERSION, "plural": "communitylistings"}
 KIND = "CommunityListing"
 
 
@@ -35,29 +33,7 @@ def reconciler() -> ListingReconciler:
 
 
 def decode(body: kopf.Body) -> ListingObject:
-    raw_spec = dict(body.get("spec") or {})
-    spec: CommunityListingSpec | None = None
-    error: str | None = None
-    try:
-        spec = CommunityListingSpec.model_validate(raw_spec)
-    except ValidationError as exc:
-        error = describe_validation_error(exc, "spec")
-    try:
-        policy = DeletionPolicy(raw_spec.get("deletionPolicy", DeletionPolicy.DELETE.value))
-    except ValueError:
-        policy = DeletionPolicy.DELETE
-    meta = body.get("metadata") or {}
-    return ListingObject(
-        name=str(meta.get("name")),
-        namespace=str(meta.get("namespace")),
-        uid=str(meta.get("uid")),
-        generation=int(meta.get("generation") or 0),
-        annotations=dict(meta.get("annotations") or {}),
-        spec=spec,
-        spec_error=error,
-        status=dict(body.get("status") or {}),
-        deletion_policy=policy,
-    )
+    return kinds.decode(body, CommunityListingSpec, ListingObject)
 
 
 def source_image(ctx: Context, namespace: str, name: str) -> SourceImage:
@@ -68,19 +44,14 @@ def source_image(ctx: Context, namespace: str, name: str) -> SourceImage:
         spec: ImageSpec | None = ImageSpec.model_validate(body.get("spec") or {})
     except ValidationError:
         spec = None  # the Image's own status says what is wrong; it will not be Ready
-    status = body.get("status") or {}
-    ready = any(
-        c.get("type") == "Ready" and c.get("status") == "True"
-        for c in status.get("conditions") or []
-    )
-    ref = (body.get("spec") or {}).get("providerRef") or {}
+    ref = kinds.reference(body)
     return SourceImage(
         name=name,
         found=True,
-        ready=ready and spec is not None,
-        external_id=status.get("externalID"),
+        ready=ref.ready and spec is not None,
+        external_id=ref.external_id,
         spec=spec,
-        provider_name=str(ref.get("name", "")) or None,
+        provider_name=ref.provider_name or None,
     )
 
 
@@ -107,9 +78,6 @@ def read_cover(ctx: Context, obj: ListingObject) -> Cover:
     return resolve_cover(obj.spec.cover, configmap_key, secret_key)
 
 
-@kopf.on.resume(**LISTINGS)
-@kopf.on.create(**LISTINGS)
-@kopf.on.update(**LISTINGS)
 def reconcile_listing(body: kopf.Body, patch: kopf.Patch, logger: KopfLogger, **_: Any) -> None:
     ctx = context()
     obj = decode(body)
@@ -120,14 +88,13 @@ def reconcile_listing(body: kopf.Body, patch: kopf.Patch, logger: KopfLogger, **
         source = source_image(ctx, obj.namespace, obj.spec.image_ref.name)
         cover = read_cover(ctx, obj)
     handle = provider_handle(ctx, obj, source)
-    attempt = ctx.errors.get(obj.uid, 0)
-    with metrics.timed_reconcile(KIND):
-        outcome = reconciler().reconcile(obj, source, cover, handle, attempt)
-    ctx.errors.record(obj.uid, outcome.retrying)
-    apply_outcome(outcome, kind=KIND, body=body, old_status=obj.status, patch=patch, logger=logger)
+
+    def step(attempt: int) -> Outcome:
+        return reconciler().reconcile(obj, source, cover, handle, attempt)
+
+    kinds.run_reconcile(KIND, obj, step, body=body, patch=patch, logger=logger)
 
 
-@kopf.on.delete(**LISTINGS)
 def finalize_listing(body: kopf.Body, patch: kopf.Patch, logger: KopfLogger, **_: Any) -> None:
     ctx = context()
     obj = decode(body)
@@ -135,13 +102,11 @@ def finalize_listing(body: kopf.Body, patch: kopf.Patch, logger: KopfLogger, **_
     if source is not None and not source.found:
         source = None
     handle = provider_handle(ctx, obj, source)
-    attempt = ctx.errors.get(obj.uid, 0)
-    with metrics.timed_reconcile(KIND):
-        outcome = reconciler().finalize(obj, source, handle, attempt)
-    ctx.errors.record(obj.uid, outcome.retrying)
-    if outcome.done:
-        outcome.requeue_after = None
-        ctx.errors.forget(obj.uid)
-    elif outcome.requeue_after is None:
-        outcome.requeue_after = ctx.backoff.provider_wait
-    apply_outcome(outcome, kind=KIND, body=body, old_status=obj.status, patch=patch, logger=logger)
+
+    def step(attempt: int) -> Outcome:
+        return reconciler().finalize(obj, source, handle, attempt)
+
+    kinds.run_finalize(KIND, obj, step, body=body, patch=patch, logger=logger)
+
+
+kinds.install("communitylistings", reconcile_listing, finalize_listing)

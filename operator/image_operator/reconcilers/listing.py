@@ -22,7 +22,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from image_operator.api.common import ANNOTATION_PAUSED, DeletionPolicy
+from image_operator.api.common import ANNOTATION_PAUSED
 from image_operator.api.image import ImageSpec
 from image_operator.api.listing import COVER_INLINE_MAX, CommunityListingSpec, CoverSource
 from image_operator.providers.base import CloudState, ImageRequest, Provider
@@ -33,7 +33,14 @@ from image_operator.providers.publishing import (
     PublicationState,
     Publishes,
 )
-from image_operator.reconcilers.image import Backoff, ProviderHandle
+from image_operator.reconcilers.managed import (
+    Backoff,
+    ManagedObject,
+    ProviderHandle,
+    delete_failed,
+    finalize_preamble,
+    provider_error,
+)
 from image_operator.reconcilers.outcome import Event, Outcome, now_rfc3339
 from image_operator.reconcilers.step import Step
 
@@ -52,22 +59,8 @@ _BASE64 = re.compile(r"^[A-Za-z0-9+/]*={0,2}$")
 
 
 @dataclass(frozen=True)
-class ListingObject:
+class ListingObject(ManagedObject[CommunityListingSpec]):
     """The parts of a `CommunityListing` body a reconcile needs."""
-
-    name: str
-    namespace: str
-    uid: str
-    generation: int
-    annotations: Mapping[str, str]
-    spec: CommunityListingSpec | None
-    status: Mapping[str, Any]
-    spec_error: str | None = None
-    deletion_policy: DeletionPolicy = DeletionPolicy.DELETE
-
-    @property
-    def paused(self) -> bool:
-        return self.annotations.get(ANNOTATION_PAUSED, "").lower() == "true"
 
 
 @dataclass(frozen=True)
@@ -211,7 +204,7 @@ class ListingReconciler:
         try:
             return self._reconcile(step, handle.provider, publisher, source, cover, handle)
         except ProviderError as exc:
-            return self._provider_error(step, exc, attempt)
+            return provider_error(step, exc, attempt, self.backoff)
 
     def _reconcile(
         self,
@@ -512,22 +505,6 @@ class ListingReconciler:
             phase=IN_REVIEW,
         )
 
-    def _provider_error(self, step: _Step, exc: ProviderError, attempt: int) -> Outcome:
-        if exc.retryable:
-            delay = self.backoff.delay(attempt)
-            retry_after = getattr(exc, "retry_after", None)
-            if retry_after:
-                delay = max(delay, float(retry_after))
-            message = f"{exc.message}; retrying in {delay:.0f}s"
-            if attempt == 0:
-                step.events.append(Event(exc.reason, message, "Warning"))
-            outcome = step.waiting(
-                exc.reason, message, delay, phase=step.status.get("phase") or "Pending"
-            )
-            outcome.retrying = True
-            return outcome
-        return step.stalled(exc.reason, exc.message)
-
     # -- deletion ---------------------------------------------------------------------------
     def finalize(
         self,
@@ -540,19 +517,18 @@ class ListingReconciler:
         no un-publish call; a version whose image is gone is Offline), then let go."""
         step = _Step(obj, dict(obj.status))
         versions = step.versions()
-        if obj.deletion_policy is DeletionPolicy.ORPHAN:
-            live = [v["versionName"] for v in versions if v.get("imageID")]
-            if live:
-                step.events.append(
-                    Event("Orphaned", f"left versions {', '.join(live)} published (Orphan)")
-                )
-            return step.outcome(phase="Deleting", ready=(False, "Deleting", "orphaned"))
-        if obj.paused:
-            message = (
-                f"deletion waits: {ANNOTATION_PAUSED} is true, so the versions cannot be "
-                "withdrawn; remove the annotation or set spec.deletionPolicy: Orphan"
-            )
-            return step.waiting("Paused", message, self.backoff.provider_wait, phase="Deleting")
+        live = [v["versionName"] for v in versions if v.get("imageID")]
+        early = finalize_preamble(
+            step,
+            handle,
+            self.backoff,
+            what="the versions",
+            verb="withdrawn",
+            orphaned=f"left versions {', '.join(live)} published (Orphan)" if live else None,
+            needs_provider=False,
+        )
+        if early is not None:
+            return early
         if handle.provider is None or handle.provider.publisher is None:
             if not any(v.get("imageID") for v in versions):
                 return step.outcome(
@@ -569,20 +545,8 @@ class ListingReconciler:
         try:
             return self._withdraw(step, handle.provider, source, versions, handle)
         except ProviderError as exc:
-            if exc.retryable:
-                return self._provider_error(step, exc, attempt)
-            message = (
-                f"cannot withdraw the published versions: {exc.message}; fix the provider or "
-                "set spec.deletionPolicy: Orphan"
-            )
-            step.events.append(Event(exc.reason, message, "Warning"))
-            return step.outcome(
-                phase="Deleting",
-                ready=(False, exc.reason, message),
-                stalled=(True, exc.reason, message),
-                requeue_after=self.backoff.delay(attempt),
-                done=False,
-            )
+            doing = "cannot withdraw the published versions"
+            return delete_failed(step, exc, attempt, self.backoff, doing=doing)
 
     def _withdraw(
         self,

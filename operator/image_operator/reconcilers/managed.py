@@ -132,10 +132,14 @@ def finalize_preamble(
     *,
     what: str,
     orphaned: str | None,
+    verb: str = "deleted",
+    needs_provider: bool = True,
 ) -> Outcome | None:
     """The outcome that ends a deletion before any cloud call, or None to go on. `what` names
-    what deletion removes ("the cloud image"); `orphaned` is the event text when Orphan leaves
-    something in place (None: nothing to leave)."""
+    what deletion removes ("the cloud image") and `verb` how ("deleted", "withdrawn");
+    `orphaned` is the event text when Orphan leaves something in place (None: nothing to
+    leave). Kinds for which a missing provider may still mean "nothing was made" pass
+    `needs_provider=False` and judge that themselves."""
     obj = step.obj
     if obj.deletion_policy is DeletionPolicy.ORPHAN:
         if orphaned:
@@ -144,10 +148,10 @@ def finalize_preamble(
     if obj.paused:
         message = (
             f"deletion waits: {ANNOTATION_PAUSED} is true, so {what} cannot be "
-            "deleted; remove the annotation or set spec.deletionPolicy: Orphan"
+            f"{verb}; remove the annotation or set spec.deletionPolicy: Orphan"
         )
         return step.waiting("Paused", message, backoff.provider_wait, phase="Deleting")
-    if handle.provider is None:
+    if needs_provider and handle.provider is None:
         message = (
             f"cannot delete {what}: {handle.problem or 'provider unavailable'}; "
             "restore the ImageProvider or set spec.deletionPolicy: Orphan"
@@ -172,4 +176,35 @@ def delete_failed(
         stalled=(True, exc.reason, message),
         requeue_after=backoff.delay(attempt),
         done=False,
+    )
+
+
+@dataclass(frozen=True)
+class Reference:
+    """A referenced object as its status describes it. `ready` is True only for a Ready that
+    describes the object's current spec: a Ready left from an older generation is not Ready
+    (its spec changed and the change is not applied yet)."""
+
+    found: bool
+    ready: bool = False
+    external_id: str | None = None
+    provider_name: str = ""
+    message: str = ""
+
+
+def reference(body: Mapping[str, Any] | None) -> Reference:
+    if body is None:
+        return Reference(found=False)
+    status = body.get("status") or {}
+    ready: dict[str, Any] = next(
+        (c for c in status.get("conditions") or [] if c.get("type") == "Ready"), {}
+    )
+    generation = int((body.get("metadata") or {}).get("generation") or 0)
+    current = ready.get("observedGeneration") in (None, generation)
+    return Reference(
+        found=True,
+        ready=ready.get("status") == "True" and current,
+        external_id=status.get("externalID") or None,
+        provider_name=str(((body.get("spec") or {}).get("providerRef") or {}).get("name", "")),
+        message=str(ready.get("message") or ""),
     )

@@ -32,7 +32,6 @@ from image_operator.api.common import (
     ANNOTATION_PAUSED,
     GROUP,
     VERSION,
-    DeletionPolicy,
 )
 from image_operator.api.pipeline import ImagePipelineSpec
 from image_operator.providers.errors import InvalidInput, NotFound, ProviderError
@@ -42,7 +41,15 @@ from image_operator.providers.pipelines import (
     PipelineBuild,
     PipelineExecution,
 )
-from image_operator.reconcilers.image import Backoff, ProviderHandle
+from image_operator.reconcilers.managed import (
+    Backoff,
+    ManagedObject,
+    ProviderHandle,
+    delete_failed,
+    finalize_preamble,
+    provider_error,
+    reference,
+)
 from image_operator.reconcilers.outcome import Child, Event, Outcome
 from image_operator.reconcilers.schedule import Schedule, ScheduleError, format_time, parse_time
 from image_operator.reconcilers.step import Step
@@ -72,22 +79,8 @@ Lookup = Callable[[str, str], Mapping[str, Any] | None]
 
 
 @dataclass(frozen=True)
-class PipelineObject:
+class PipelineObject(ManagedObject[ImagePipelineSpec]):
     """The parts of an `ImagePipeline` body a reconcile needs."""
-
-    name: str
-    namespace: str
-    uid: str
-    generation: int
-    annotations: Mapping[str, str]
-    spec: ImagePipelineSpec | None
-    status: Mapping[str, Any]
-    spec_error: str | None = None
-    deletion_policy: DeletionPolicy = DeletionPolicy.DELETE
-
-    @property
-    def paused(self) -> bool:
-        return self.annotations.get(ANNOTATION_PAUSED, "").lower() == "true"
 
 
 _Step = Step[PipelineObject]
@@ -171,7 +164,7 @@ class PipelineReconciler:
                 step, obj, obj.spec, pipelines, build, fingerprint, schedule, handle, now
             )
         except ProviderError as exc:
-            return self._provider_error(step, exc, attempt)
+            return provider_error(step, exc, attempt, self.backoff)
 
     def _reconcile(
         self,
@@ -421,22 +414,6 @@ class PipelineReconciler:
         outcome.requeue_after = after
         return outcome
 
-    def _provider_error(self, step: _Step, exc: ProviderError, attempt: int) -> Outcome:
-        if exc.retryable:
-            delay = self.backoff.delay(attempt)
-            retry_after = getattr(exc, "retry_after", None)
-            if retry_after:
-                delay = max(delay, float(retry_after))
-            message = f"{exc.message}; retrying in {delay:.0f}s"
-            if attempt == 0:
-                step.events.append(Event(exc.reason, message, "Warning"))
-            outcome = step.waiting(
-                exc.reason, message, delay, phase=step.status.get("phase") or "Pending"
-            )
-            outcome.retrying = True
-            return outcome
-        return step.stalled(exc.reason, exc.message)
-
     # -- deletion ---------------------------------------------------------------------------
     def finalize(
         self, obj: PipelineObject, handle: ProviderHandle, now: datetime, attempt: int = 0
@@ -445,18 +422,16 @@ class PipelineReconciler:
         template = step.status.get("externalID")
         runs = [dict(run) for run in step.status.get("runs") or []]
         step.status["runs"] = runs
-        if obj.deletion_policy is DeletionPolicy.ORPHAN:
-            if template:
-                step.events.append(
-                    Event("Orphaned", f"left image template {template!r} in place (Orphan)")
-                )
-            return step.outcome(phase="Deleting", ready=(False, "Deleting", "orphaned"))
-        if obj.paused:
-            message = (
-                f"deletion waits: {ANNOTATION_PAUSED} is true, so the template cannot be "
-                "deleted; remove the annotation or set spec.deletionPolicy: Orphan"
-            )
-            return step.waiting("Paused", message, self.backoff.provider_wait, phase="Deleting")
+        early = finalize_preamble(
+            step,
+            handle,
+            self.backoff,
+            what="the template",
+            orphaned=template and f"left image template {template!r} in place (Orphan)",
+            needs_provider=False,
+        )
+        if early is not None:
+            return early
         pipelines = handle.provider.pipelines if handle.provider is not None else None
         if pipelines is None:
             if not template:
@@ -506,20 +481,8 @@ class PipelineReconciler:
                 step.events.append(Event("Deleted", f"image template {template!r} is gone"))
             return step.outcome(phase="Deleted", ready=(False, "Deleted", "the template is gone"))
         except ProviderError as exc:
-            if exc.retryable:
-                return self._provider_error(step, exc, attempt)
-            message = (
-                f"cannot delete image template {template!r}: {exc.message}; fix the provider "
-                "or set spec.deletionPolicy: Orphan"
-            )
-            step.events.append(Event(exc.reason, message, "Warning"))
-            return step.outcome(
-                phase="Deleting",
-                ready=(False, exc.reason, message),
-                stalled=(True, exc.reason, message),
-                requeue_after=self.backoff.delay(attempt),
-                done=False,
-            )
+            doing = f"cannot delete image template {template!r}"
+            return delete_failed(step, exc, attempt, self.backoff, doing=doing)
 
 
 def pipeline_build(
@@ -556,20 +519,15 @@ def _referenced_id(
     where = f"spec.baseImage.{field}"
     if body is None:
         raise _Wait("WaitingForBaseImage", f"{where} names {kind} {name!r}, which does not exist")
-    ref = ((body.get("spec") or {}).get("providerRef") or {}).get("name")
-    if ref != provider_name:
+    ref = reference(body)
+    if ref.provider_name != provider_name:
         raise _Invalid(
-            f"{where} names {kind} {name!r} of ImageProvider {ref!r}, but the pipeline builds "
-            f"with {provider_name!r}: reference a {kind} of the same provider"
+            f"{where} names {kind} {name!r} of ImageProvider {ref.provider_name!r}, but the "
+            f"pipeline builds with {provider_name!r}: reference a {kind} of the same provider"
         )
-    status = body.get("status") or {}
-    ready = any(
-        c.get("type") == "Ready" and c.get("status") == "True"
-        for c in status.get("conditions") or []
-    )
-    if not ready or not status.get("externalID"):
+    if not ref.ready or not ref.external_id:
         raise _Wait("WaitingForBaseImage", f"{where} names {kind} {name!r}, not Ready yet")
-    return str(status["externalID"])
+    return ref.external_id
 
 
 def output_image_name(pipeline: str, run: Mapping[str, Any]) -> str:
