@@ -13,15 +13,17 @@ STAMP := $(VENV)/.installed
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
 
-$(STAMP): pyproject.toml
-	@echo "==> creating $(VENV) and installing image-operator with its dev tools"
+# Two distributions, both editable: the operator (operator/, what the wheel and the container
+# image hold) and image-operator-dev (dev/: emulator, local control plane, generators).
+$(STAMP): pyproject.toml dev/pyproject.toml
+	@echo "==> creating $(VENV) and installing image-operator, image-operator-dev and the dev tools"
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet -e '.[dev]' -e ./dev
 	@touch $(STAMP)
 
 .PHONY: venv
-venv: $(STAMP) ## create .venv with the package and dev tools
+venv: $(STAMP) ## create .venv with the operator, image-operator-dev (dev/) and the dev tools
 
 .PHONY: helm
 helm: ## build (once, cached) the helm CLI from its Go module
@@ -42,10 +44,10 @@ generate crds: $(STAMP) ## regenerate CRDs, the chart's values schema and docs/r
 
 .PHONY: lint
 lint: $(STAMP) ## ruff, mypy --strict, layering contracts, generated files in sync
-	$(BIN)/ruff check operator tests
-	$(BIN)/ruff format --check operator tests
+	$(BIN)/ruff check operator dev tests bench
+	$(BIN)/ruff format --check operator dev tests bench
 	$(BIN)/mypy
-	PYTHONPATH=operator $(BIN)/lint-imports
+	PYTHONPATH=operator:dev $(BIN)/lint-imports
 	$(BIN)/image-operator generate --check
 
 .PHONY: unit

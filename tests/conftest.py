@@ -26,7 +26,7 @@ import kubernetes.config
 import pytest
 import yaml
 
-from image_operator.localcluster import LocalCluster, apply_manifests, resolve_binaries
+from image_operator_dev.localcluster import LocalCluster, apply_manifests, resolve_binaries
 
 # Fixtures that start the real peers (OpenStack Glance, an OCI registry) for the provider tests.
 pytest_plugins = ["tests.peers.glance", "tests.peers.registry"]

@@ -19,7 +19,7 @@ import yaml
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 
-from image_operator.localcluster import (
+from image_operator_dev.localcluster import (
     LocalCluster,
     LocalClusterError,
     apply_manifests,
@@ -278,7 +278,7 @@ def test_cli_runs_until_sigterm(bin_dir: Path, tmp_path: Path) -> None:
     env["KUBEBUILDER_ASSETS"] = str(bin_dir)
     proc = subprocess.Popen(
         [
-            *(sys.executable, "-m", "image_operator.localcluster"),
+            *(sys.executable, "-m", "image_operator_dev.localcluster"),
             *("--work-dir", str(tmp_path / "w"), "--kubeconfig-out", str(kubeconfig)),
             *("--crds", str(crds)),
         ],
