@@ -26,7 +26,12 @@ import kubernetes.config
 import pytest
 import yaml
 
-from image_operator_dev.localcluster import LocalCluster, apply_manifests, resolve_binaries
+from image_operator_dev.localcluster import (
+    LocalCluster,
+    apply_manifests,
+    find_kubectl,
+    resolve_binaries,
+)
 
 # Fixtures that start the real peers (OpenStack Glance, an OCI registry) for the provider tests.
 pytest_plugins = ["tests.peers.glance", "tests.peers.registry"]
@@ -177,7 +182,7 @@ def control_plane(
             else []
         )
         if manifests:
-            apply_manifests(cluster.kubeconfig_path, manifests)
+            apply_manifests(cluster.kubeconfig_path, manifests, kubectl=find_kubectl(bin_dir))
         yield ControlPlane(
             cluster=cluster,
             kubeconfig_path=cluster.kubeconfig_path,
