@@ -8,6 +8,8 @@ FROM python:3.11.11-slim-bookworm AS build
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 WORKDIR /src
 COPY pyproject.toml README.md ./
+# Only the runtime package: the development distribution in dev/ (emulator, local control plane,
+# generators) is not in the build context (.dockerignore) and never in the image.
 COPY operator ./operator
 RUN pip wheel --wheel-dir /wheels .
 

@@ -13,22 +13,24 @@ STAMP := $(VENV)/.installed
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
 
-$(STAMP): pyproject.toml
-	@echo "==> creating $(VENV) and installing image-operator with its dev tools"
+# Two distributions, both editable: the operator (operator/, what the wheel and the container
+# image hold) and image-operator-dev (dev/: emulator, local control plane, generators).
+$(STAMP): pyproject.toml dev/pyproject.toml
+	@echo "==> creating $(VENV) and installing image-operator, image-operator-dev and the dev tools"
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet -e '.[dev]' -e ./dev
 	@touch $(STAMP)
 
 .PHONY: venv
-venv: $(STAMP) ## create .venv with the package and dev tools
+venv: $(STAMP) ## create .venv with the operator, image-operator-dev (dev/) and the dev tools
 
 .PHONY: helm
 helm: ## build (once, cached) the helm CLI from its Go module
 	@hack/build-helm.sh >/dev/null
 
-.PHONY: peers
-peers: ## install the real peers the provider tests use: OpenStack Glance (PyPI), an OCI registry (Debian)
+.PHONY: install-peers
+install-peers: ## install the real peers the provider tests use: OpenStack Glance (PyPI), an OCI registry (Debian)
 	@hack/install-glance.sh >/dev/null
 	@hack/install-registry.sh
 
@@ -42,23 +44,59 @@ generate crds: $(STAMP) ## regenerate CRDs, the chart's values schema and docs/r
 
 .PHONY: lint
 lint: $(STAMP) ## ruff, mypy --strict, layering contracts, generated files in sync
-	$(BIN)/ruff check operator tests
-	$(BIN)/ruff format --check operator tests
+	$(BIN)/ruff check operator dev tests bench
+	$(BIN)/ruff format --check operator dev tests bench
 	$(BIN)/mypy
-	PYTHONPATH=operator $(BIN)/lint-imports
+	PYTHONPATH=operator:dev $(BIN)/lint-imports
 	$(BIN)/image-operator generate --check
 
+# The test tiers: tests/conftest.py marks each test with its directory's tier.
 .PHONY: unit
-unit: $(STAMP) ## fast tests: models, template, reconcilers, emulator contracts
-	$(BIN)/pytest -m "not integration" -q
+unit: $(STAMP) ## tier 1: tests/unit: models, templates, reconcilers; no network, no process, < 1 min
+	$(BIN)/pytest -m unit -q
+
+.PHONY: contract
+contract: $(STAMP) ## tier 2: tests/contract: providers against the emulator (in-process), the wheel
+	$(BIN)/pytest -m contract -q
+
+.PHONY: peers
+peers: $(STAMP) install-peers ## tier 3: tests/peers: providers against real Glance and an OCI registry
+	$(BIN)/pytest -m peers -q
 
 .PHONY: integration
-integration: $(STAMP) control-plane helm peers ## tests on a real kube-apiserver + etcd with the operator process
+integration: $(STAMP) control-plane helm install-peers ## tier 4: a real kube-apiserver + etcd, the operator as a process
 	$(BIN)/pytest -m integration -q
 
+# Other Pythons (3.11-3.13) found here run the unit and contract tiers, each in its own venv
+# (.venv-3.X, rebuilt when a pyproject.toml changes); the main $(VENV) covers its own version.
+PYTHON_VERSIONS ?= 3.11 3.12 3.13
+
+.venv-%/.installed: pyproject.toml dev/pyproject.toml
+	@echo "==> creating .venv-$* (python$*) with image-operator, image-operator-dev, dev tools"
+	python$* -m venv .venv-$*
+	.venv-$*/bin/pip install --quiet --upgrade pip
+	.venv-$*/bin/pip install --quiet -e '.[dev]' -e ./dev
+	@touch $@
+
+.PHONY: pythons
+pythons: $(STAMP) ## the unit and contract tiers on every other Python 3.11-3.13 installed here
+	@main=$$($(BIN)/python -c 'import sys; print("%d.%d" % sys.version_info[:2])'); \
+	for v in $(PYTHON_VERSIONS); do \
+	  if [[ $$v == "$$main" ]]; then echo "==> python$$v: covered by $(VENV)"; continue; fi; \
+	  if ! command -v python$$v >/dev/null; then echo "==> python$$v: not installed here, skipped"; continue; fi; \
+	  $(MAKE) --no-print-directory .venv-$$v/.installed || exit 1; \
+	  echo "==> python$$v: unit + contract tiers"; \
+	  .venv-$$v/bin/pytest -m "unit or contract" -q -p no:cacheprovider || exit 1; \
+	done
+
 .PHONY: test
-test: $(STAMP) control-plane helm peers lint ## everything CI runs: lint, then all tests
-	$(BIN)/pytest -q
+test: $(STAMP) control-plane helm install-peers ## everything CI runs: lint, the four tiers, then unit + contract on the other Pythons
+	$(MAKE) --no-print-directory lint
+	$(MAKE) --no-print-directory unit
+	$(MAKE) --no-print-directory contract
+	$(MAKE) --no-print-directory peers
+	$(MAKE) --no-print-directory integration
+	$(MAKE) --no-print-directory pythons
 
 .PHONY: demo
 demo: $(STAMP) control-plane ## local control plane + emulator + operator + examples/demo, until Ready
@@ -78,4 +116,4 @@ image: ## build the container image (needs a Docker engine; none runs on our CI 
 
 .PHONY: clean
 clean: ## remove the virtualenv and caches (not the control-plane build cache)
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .demo
+	rm -rf $(VENV) .venv-3.* .pytest_cache .mypy_cache .ruff_cache .demo

@@ -15,11 +15,11 @@ import time
 from dataclasses import replace
 
 from image_operator.api.image import ImageSpec
-from image_operator.emulator.config import EmulatorConfig
-from image_operator.emulator.server import EmulatorThread
 from image_operator.providers.argon import ArgonProvider
 from image_operator.providers.observer import ImageObserver
 from image_operator.reconcilers.image import ImageObject, ImageReconciler, ProviderHandle
+from image_operator_dev.emulator.config import EmulatorConfig
+from image_operator_dev.emulator.server import EmulatorThread
 
 SPEC = ImageSpec.model_validate(
     {

@@ -25,11 +25,11 @@ import time
 from pathlib import Path
 
 from image_operator.api.image import OsInfo
-from image_operator.emulator.config import EmulatorConfig
-from image_operator.emulator.server import EmulatorThread
-from image_operator.emulator.ucloudstack import synthetic_qcow2
 from image_operator.providers.ucloudstack import UCloudStackProvider
 from image_operator.upload import stream_upload
+from image_operator_dev.emulator.config import EmulatorConfig
+from image_operator_dev.emulator.server import EmulatorThread
+from image_operator_dev.emulator.ucloudstack import synthetic_qcow2
 
 MIB = 1024 * 1024
 

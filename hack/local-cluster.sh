@@ -9,4 +9,4 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 PYTHON="${PYTHON:-$ROOT/.venv/bin/python}"
 [[ -x "$PYTHON" ]] || PYTHON=python3
-exec "$PYTHON" -m image_operator.localcluster "$@"
+exec "$PYTHON" -m image_operator_dev.localcluster "$@"

@@ -1,4 +1,9 @@
-"""Shared fixtures: a real local control plane (etcd + kube-apiserver) for integration tests.
+"""Test tiers, and shared fixtures: a real local control plane (etcd + kube-apiserver) for
+integration tests.
+
+Tiers: every test gets exactly one tier marker, from the directory it lives in (TIERS below);
+``pytest -m unit`` etc. select a tier, and a test outside those directories, or marked by hand
+with another tier than its directory's, is a collection error.
 
 The cluster is started lazily, once per session, only when a test asks for ``control_plane``:
 ``pytest tests/unit`` never builds or starts anything. Binaries are resolved (and built on a cold
@@ -26,7 +31,12 @@ import kubernetes.config
 import pytest
 import yaml
 
-from image_operator.localcluster import LocalCluster, apply_manifests, resolve_binaries
+from image_operator_dev.localcluster import (
+    LocalCluster,
+    apply_manifests,
+    find_kubectl,
+    resolve_binaries,
+)
 
 # Fixtures that start the real peers (OpenStack Glance, an OCI registry) for the provider tests.
 pytest_plugins = ["tests.peers.glance", "tests.peers.registry"]
@@ -34,6 +44,14 @@ pytest_plugins = ["tests.peers.glance", "tests.peers.registry"]
 REPO_ROOT = Path(__file__).resolve().parent.parent
 #: Manifests applied to the session cluster (IMAGE_OPERATOR_TEST_CRDS overrides; "" = none).
 CRDS_DIR = Path(os.environ.get("IMAGE_OPERATOR_TEST_CRDS", REPO_ROOT / "crds"))
+
+#: Directory under tests/ -> its tier marker (registered in pyproject.toml). What each promises:
+#: unit: no network, no subprocess, hermetic and fast (tests/unit/conftest.py enforces the first
+#:   two); contract: providers against the emulator, in-process (the emulator in a thread; a few
+#:   tests run our own Python as a process: the emulator's command line, a wheel build);
+#:   peers: providers against real Glance / OCI registry processes; integration: a real
+#:   kube-apiserver + etcd (and the operator as a process).
+TIERS = {"unit": "unit", "contract": "contract", "peers": "peers", "integration": "integration"}
 
 #: Variables that could point a client at some other cluster.
 _FOREIGN_ENV = (
@@ -85,6 +103,32 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     _saved_env.clear()
     while _guard_dirs:
         _guard_dirs.pop().cleanup()
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark each test with the tier of its directory (tests/<tier>/...)."""
+    tests_dir = Path(__file__).resolve().parent
+    misplaced = []
+    for item in items:
+        try:
+            folder = item.path.resolve().relative_to(tests_dir).parts[0]
+        except ValueError:
+            folder = ""
+        tier = TIERS.get(folder)
+        others = {
+            m.name for m in item.iter_markers() if m.name in TIERS.values() and m.name != tier
+        }
+        if tier is None or others:
+            misplaced.append(f"{item.nodeid} (directory {folder or '?'}, marked {sorted(others)})")
+            continue
+        item.add_marker(getattr(pytest.mark, tier))
+    if misplaced:
+        raise pytest.UsageError(
+            "every test lives in tests/{"
+            + ",".join(TIERS)
+            + "}/ and carries only that tier: "
+            + "; ".join(misplaced)
+        )
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:
@@ -177,7 +221,7 @@ def control_plane(
             else []
         )
         if manifests:
-            apply_manifests(cluster.kubeconfig_path, manifests)
+            apply_manifests(cluster.kubeconfig_path, manifests, kubectl=find_kubectl(bin_dir))
         yield ControlPlane(
             cluster=cluster,
             kubeconfig_path=cluster.kubeconfig_path,

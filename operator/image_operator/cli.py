@@ -1,8 +1,10 @@
-"""The `image-operator` command: run the operator, generate CRDs, render commands, emulate."""
+"""The `image-operator` command: run the operator, render commands, upload disk images; plus the
+development commands (emulator, local-cluster, crds, generate) that image-operator-dev plugs in."""
 
 from __future__ import annotations
 
 import argparse
+import importlib.metadata
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -11,41 +13,25 @@ import yaml
 
 from image_operator import __version__
 
-
-def _crds(args: argparse.Namespace) -> int:
-    from image_operator.api import crdgen
-
-    targets = [Path(p) for p in args.output]
-    if args.check:
-        drifted = {str(t): crdgen.drift(t) for t in targets}
-        stale = {t: names for t, names in drifted.items() if names}
-        for stale_dir, names in stale.items():
-            print(f"{stale_dir}: out of date: {', '.join(names)}", file=sys.stderr)
-        if stale:
-            print("run `image-operator crds` to regenerate", file=sys.stderr)
-            return 1
-        return 0
-    for target in targets:
-        for path in crdgen.write(target):
-            print(path)
-    return 0
+#: The subcommands of the operator itself; anything else comes from an installed plugin.
+RUNTIME_COMMANDS = frozenset({"run", "render", "upload"})
+#: The entry-point group where development commands register: `name = "module:function"`,
+#: the function taking the rest of the command line and returning an exit code. The
+#: image-operator-dev distribution (dev/pyproject.toml) fills it; this package never imports it.
+COMMANDS_GROUP = "image_operator.commands"
+#: The development commands we know of, so that their absence is explained, not "invalid choice".
+DEV_COMMANDS = {
+    "emulator": "serve the bundled cloud emulator (see --help)",
+    "local-cluster": "start a local kube-apiserver + etcd (see --help)",
+    "crds": "write the CRDs generated from the models",
+    "generate": "write every generated file: CRDs, chart values schema, reference docs",
+}
+INSTALL_HINT = "run `pip install ./dev` in the checkout (or `make venv`, which installs it)"
 
 
-def _generate(args: argparse.Namespace) -> int:
-    from image_operator import generated
-
-    root = Path(args.root)
-    if args.check:
-        stale = generated.drift(root)
-        for path in stale:
-            print(f"out of date: {path}", file=sys.stderr)
-        if stale:
-            print("run `image-operator generate` (or `make generate`) and commit", file=sys.stderr)
-            return 1
-        return 0
-    for path in generated.write(root):
-        print(path)
-    return 0
+def _dev_commands() -> dict[str, importlib.metadata.EntryPoint]:
+    """Installed development commands by name (none where only the runtime wheel is)."""
+    return {ep.name: ep for ep in importlib.metadata.entry_points(group=COMMANDS_GROUP)}
 
 
 def _render(args: argparse.Namespace) -> int:
@@ -123,18 +109,6 @@ def _upload(args: argparse.Namespace) -> int:
         return 1
 
 
-def _emulator(argv: Sequence[str]) -> int:
-    from image_operator.emulator import server
-
-    return server.main(list(argv))
-
-
-def _local_cluster(argv: Sequence[str]) -> int:
-    from image_operator import localcluster
-
-    return localcluster.main(list(argv))
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="image-operator", description=__doc__)
     parser.add_argument("--version", action="version", version=f"image-operator {__version__}")
@@ -147,23 +121,6 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--standalone", action="store_true", help="no peering (single replica only)")
     run.add_argument("-v", "--verbose", action="store_true")
     run.set_defaults(func=_run)
-
-    crds = sub.add_parser("crds", help="write the CRDs generated from the models")
-    crds.add_argument(
-        "--output",
-        action="append",
-        default=None,
-        help="directory (repeatable; default: crds/ and charts/image-operator/crds/)",
-    )
-    crds.add_argument("--check", action="store_true", help="fail if the files are out of date")
-    crds.set_defaults(func=_crds)
-
-    generate = sub.add_parser(
-        "generate", help="write every generated file: CRDs, chart values schema, reference docs"
-    )
-    generate.add_argument("--root", default=".", help="repository root (default: .)")
-    generate.add_argument("--check", action="store_true", help="fail if any file is out of date")
-    generate.set_defaults(func=_generate)
 
     render = sub.add_parser("render", help="render an Image manifest's command template")
     render.add_argument("file", help="an Image manifest (YAML)")
@@ -181,23 +138,32 @@ def build_parser() -> argparse.ArgumentParser:
     )
     up.set_defaults(func=_upload)
 
-    sub.add_parser("emulator", help="serve the bundled cloud emulator (see --help)", add_help=False)
-    sub.add_parser(
-        "local-cluster", help="start a local kube-apiserver + etcd (see --help)", add_help=False
-    )
+    installed = _dev_commands()
+    for name in sorted({*DEV_COMMANDS, *installed}):
+        help_text = DEV_COMMANDS.get(name, "a development command of image-operator-dev")
+        if name not in installed:
+            help_text += " (not installed: needs image-operator-dev, `pip install ./dev`)"
+        sub.add_parser(name, help=help_text, add_help=False)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    # These two own their flags; hand the rest of the line over untouched.
-    if argv and argv[0] == "emulator":
-        return _emulator(argv[1:])
-    if argv and argv[0] == "local-cluster":
-        return _local_cluster(argv[1:])
+    # A development command owns its flags: hand the rest of the line over untouched.
+    if argv and argv[0] not in RUNTIME_COMMANDS and not argv[0].startswith("-"):
+        installed = _dev_commands()
+        if argv[0] in installed:
+            command = installed[argv[0]].load()
+            return int(command(argv[1:]))
+        if argv[0] in DEV_COMMANDS:
+            print(
+                f"error: `image-operator {argv[0]}` is a development command, served by the "
+                "image-operator-dev distribution (dev/ in a checkout of image-operator), which "
+                f"is not installed here: {INSTALL_HINT}",
+                file=sys.stderr,
+            )
+            return 2
     args = build_parser().parse_args(argv)
-    if getattr(args, "output", None) is None and args.command == "crds":
-        args.output = ["crds", "charts/image-operator/crds"]
     return int(args.func(args))
 
 

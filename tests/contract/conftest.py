@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-from image_operator.emulator.clock import Clock, system_clock
-from image_operator.emulator.config import EmulatorConfig
-from image_operator.emulator.testing import ArgonHarness
+from image_operator_dev.emulator.clock import Clock, system_clock
+from image_operator_dev.emulator.config import EmulatorConfig
+from image_operator_dev.emulator.testing import ArgonHarness
 
 ARGON_TOKEN = "contract-test-token"
 

@@ -22,9 +22,9 @@ from alibabacloud_tea_openapi import exceptions as sdk_errors
 from alibabacloud_tea_openapi.utils import Utils
 from darabonba.request import DaraRequest
 
-from image_operator.emulator.aliyun_testing import AliyunHarness, aliyun_config
-from image_operator.emulator.clock import ManualClock
-from image_operator.emulator.config import AliyunSettings
+from image_operator_dev.emulator.aliyun_testing import AliyunHarness, aliyun_config
+from image_operator_dev.emulator.clock import ManualClock
+from image_operator_dev.emulator.config import AliyunSettings
 
 REGION = "cn-hangzhou"
 PUBLIC_IMAGE = "aliyun_3_x64_20G_alibase_20240819.vhd"

@@ -11,8 +11,6 @@ import pytest
 from image_operator.api.image import ImageSpec
 from image_operator.api.pipeline import ImagePipelineSpec
 from image_operator.api.provider import ImageProviderSpec
-from image_operator.emulator.aliyun_testing import AliyunHarness, aliyun_config
-from image_operator.emulator.testing import poll_until
 from image_operator.providers.aliyun import (
     UID_TAG,
     AdvancedOptions,
@@ -38,6 +36,8 @@ from image_operator.providers.errors import (
 )
 from image_operator.providers.factory import build_provider
 from image_operator.providers.pipelines import PipelineBuild
+from image_operator_dev.emulator.aliyun_testing import AliyunHarness, aliyun_config
+from image_operator_dev.emulator.testing import poll_until
 
 REGION = "cn-hangzhou"
 UID = "7d4b1a52-0c1e-4d8e-9f00-1234567890ab"

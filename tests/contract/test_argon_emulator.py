@@ -26,10 +26,10 @@ from typing import Any
 import httpx
 import pytest
 
-from image_operator.emulator.clock import ManualClock
-from image_operator.emulator.config import ConfigError, EmulatorConfig, load_config
-from image_operator.emulator.server import Emulator, EmulatorThread
-from image_operator.emulator.testing import ArgonHarness, poll_until
+from image_operator_dev.emulator.clock import ManualClock
+from image_operator_dev.emulator.config import ConfigError, EmulatorConfig, load_config
+from image_operator_dev.emulator.server import Emulator, EmulatorThread
+from image_operator_dev.emulator.testing import ArgonHarness, poll_until
 
 StartArgon = Callable[..., ArgonHarness]
 
@@ -703,12 +703,14 @@ def test_admin_state_can_be_cleared(argon: ArgonHarness) -> None:
 def test_request_log_has_one_line_per_request_without_the_token(
     argon: ArgonHarness, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.INFO, logger="image_operator.emulator")
+    caplog.set_level(logging.INFO, logger="image_operator_dev.emulator")
 
     argon.create(image("logged"))
     argon.get("logged")
 
-    lines = [r.getMessage() for r in caplog.records if r.name == "image_operator.emulator.argon"]
+    lines = [
+        r.getMessage() for r in caplog.records if r.name == "image_operator_dev.emulator.argon"
+    ]
     assert any(line.startswith("POST /api/v1/namespaces/default/images 201 ") for line in lines)
     assert any(
         line.startswith("GET /api/v1/namespaces/default/images/logged 200 ") for line in lines
@@ -781,7 +783,7 @@ def test_command_line_prints_ready_and_stops_on_sigterm(tmp_path: Path) -> None:
         [
             sys.executable,
             "-m",
-            "image_operator.emulator",
+            "image_operator_dev.emulator",
             "--config",
             str(config),
             "--state-dir",
@@ -823,7 +825,7 @@ def test_command_line_rejects_a_bad_config(tmp_path: Path) -> None:
     config.write_text("host: 10.1.2.3\n")
 
     result = subprocess.run(
-        [sys.executable, "-m", "image_operator.emulator", "--config", str(config)],
+        [sys.executable, "-m", "image_operator_dev.emulator", "--config", str(config)],
         capture_output=True,
         text=True,
         timeout=30,

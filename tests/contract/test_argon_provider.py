@@ -9,8 +9,6 @@ import pytest
 import yaml
 
 from image_operator.api.image import ImageSpec
-from image_operator.emulator.config import FaultSettings
-from image_operator.emulator.testing import ArgonHarness, poll_until
 from image_operator.providers.argon import ArgonProvider, cloud_name
 from image_operator.providers.base import CloudState, ImageRequest
 from image_operator.providers.errors import (
@@ -21,6 +19,8 @@ from image_operator.providers.errors import (
     Throttled,
     Transient,
 )
+from image_operator_dev.emulator.config import FaultSettings
+from image_operator_dev.emulator.testing import ArgonHarness, poll_until
 from tests.contract.conftest import StartArgon
 
 FIXTURE = Path(__file__).resolve().parents[1] / "unit" / "fixtures" / "transcode-image.yaml"

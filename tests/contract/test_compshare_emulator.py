@@ -24,9 +24,9 @@ from ucloud.core.exc import HTTPStatusException, RetCodeException, ValidationExc
 from ucloud.core.typesystem import encoder
 from ucloud.core.utils.middleware import Middleware
 
-from image_operator.emulator.clock import Clock, ManualClock
-from image_operator.emulator.config import CompShareSettings, EmulatorConfig
-from image_operator.emulator.server import EmulatorThread
+from image_operator_dev.emulator.clock import Clock, ManualClock
+from image_operator_dev.emulator.config import CompShareSettings, EmulatorConfig
+from image_operator_dev.emulator.server import EmulatorThread
 
 PUBLIC_KEY = "contract-public-key"
 PRIVATE_KEY = "contract-private-key"
@@ -842,7 +842,7 @@ def test_faults_answer_in_ucloud_format(cs: CompShare) -> None:
 def test_the_request_log_shows_no_key_and_no_signature(
     cs: CompShare, caplog: pytest.LogCaptureFixture
 ) -> None:
-    with caplog.at_level(logging.INFO, logger="image_operator.emulator"):
+    with caplog.at_level(logging.INFO, logger="image_operator_dev.emulator"):
         cs.client.describe_comp_share_custom_images({"Zone": ZONE})
         cs.raw({"Action": "DescribeCompShareCustomImages", "Zone": ZONE}, method="GET")
 

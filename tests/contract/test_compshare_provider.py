@@ -15,7 +15,6 @@ import pytest
 
 from image_operator.api.image import ImageSpec
 from image_operator.api.provider import ImageProviderSpec
-from image_operator.emulator.clock import ManualClock
 from image_operator.providers.base import CloudState, ImageRequest, Operation
 from image_operator.providers.compshare import CompShareProvider, build, cloud_name
 from image_operator.providers.errors import (
@@ -30,6 +29,7 @@ from image_operator.providers.errors import (
 from image_operator.providers.factory import ProviderConfig, build_provider
 from image_operator.providers.publishing import PublicationState
 from image_operator.providers.ratelimit import TokenBucket
+from image_operator_dev.emulator.clock import ManualClock
 from tests.contract.test_compshare_emulator import (
     CONTAINER,
     MAKING,

@@ -22,11 +22,11 @@ from ucloud.client import Client
 from ucloud.core.exc import HTTPStatusException, RetCodeException
 from ucloud.core.utils.middleware import Middleware
 
-from image_operator.emulator.clock import Clock, ManualClock, system_clock
-from image_operator.emulator.config import EmulatorConfig
-from image_operator.emulator.server import EmulatorThread
-from image_operator.emulator.testing import poll_until
-from image_operator.emulator.ucloudstack import synthetic_qcow2
+from image_operator_dev.emulator.clock import Clock, ManualClock, system_clock
+from image_operator_dev.emulator.config import EmulatorConfig
+from image_operator_dev.emulator.server import EmulatorThread
+from image_operator_dev.emulator.testing import poll_until
+from image_operator_dev.emulator.ucloudstack import synthetic_qcow2
 
 PUBLIC_KEY = "contract-ucloudstack-public"
 PRIVATE_KEY = "contract-ucloudstack-private"

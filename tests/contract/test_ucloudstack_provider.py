@@ -14,7 +14,6 @@ import pytest
 
 from image_operator.api.image import ImageSpec, OsInfo
 from image_operator.api.provider import ImageProviderSpec
-from image_operator.emulator.testing import poll_until
 from image_operator.providers.base import CloudState, ImageRequest
 from image_operator.providers.errors import (
     Forbidden,
@@ -26,6 +25,7 @@ from image_operator.providers.errors import (
 )
 from image_operator.providers.factory import build_provider
 from image_operator.providers.ucloudstack import UID_TAG, UCloudStackProvider, cloud_name
+from image_operator_dev.emulator.testing import poll_until
 from tests.contract.test_ucloudstack_emulator import (
     COMPANY,
     MIN_PART,

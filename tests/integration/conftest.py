@@ -23,8 +23,8 @@ import pytest
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
-from image_operator.emulator.config import ArgonSettings, CompShareSettings, EmulatorConfig
-from image_operator.emulator.server import EmulatorThread
+from image_operator_dev.emulator.config import ArgonSettings, CompShareSettings, EmulatorConfig
+from image_operator_dev.emulator.server import EmulatorThread
 
 GROUP, VERSION = "imageops.io", "v1alpha1"
 ARGON_TOKEN = "integration-test-token"

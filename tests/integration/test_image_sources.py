@@ -21,7 +21,7 @@ from typing import Any
 import httpx
 import pytest
 
-from image_operator.emulator.ucloudstack import synthetic_qcow2
+from image_operator_dev.emulator.ucloudstack import synthetic_qcow2
 from tests.contract.test_ucloudstack_emulator import FileServer, qcow2_file
 from tests.integration.conftest import Emulator, Kube, OperatorProcess, image_manifest, wait_for
 from tests.integration.test_provider_ucloudstack import _describe, _ucloudstack_provider

@@ -12,8 +12,8 @@ import httpx
 import pytest
 from kubernetes import client
 
-from image_operator.emulator.config import CompShareSettings, EmulatorConfig
-from image_operator.emulator.server import EmulatorThread
+from image_operator_dev.emulator.config import CompShareSettings, EmulatorConfig
+from image_operator_dev.emulator.server import EmulatorThread
 from tests.integration.conftest import Kube, image_manifest, wait_for
 
 pytestmark = pytest.mark.integration

@@ -19,7 +19,7 @@ import yaml
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 
-from image_operator.localcluster import (
+from image_operator_dev.localcluster import (
     LocalCluster,
     LocalClusterError,
     apply_manifests,
@@ -166,6 +166,19 @@ def test_crd_cel_rule_rejects_bad_object(control_plane: Any, tmp_path: Path) -> 
         ext.delete_custom_resource_definition("widgets.tests.imageops.io")
 
 
+def test_apply_failure_names_the_manifest_file(control_plane: Any, tmp_path: Path) -> None:
+    manifest = tmp_path / "broken-widget.yaml"
+    manifest.write_text(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: Not_A_Valid_Name, namespace: default}\n"
+    )
+    with pytest.raises(LocalClusterError) as err:
+        apply_manifests(control_plane.kubeconfig_path, [manifest], timeout=TIMEOUT)
+    message = str(err.value)
+    assert "kubectl apply --server-side failed" in message, message
+    assert str(manifest) in message, message  # kubectl's temporary file is named by its origin
+    assert "Not_A_Valid_Name" in message, message
+
+
 def test_kubeconfig_points_at_our_loopback_server(control_plane: Any) -> None:
     config = yaml.safe_load(control_plane.kubeconfig_path.read_text())
     (cluster,) = config["clusters"]
@@ -278,7 +291,7 @@ def test_cli_runs_until_sigterm(bin_dir: Path, tmp_path: Path) -> None:
     env["KUBEBUILDER_ASSETS"] = str(bin_dir)
     proc = subprocess.Popen(
         [
-            *(sys.executable, "-m", "image_operator.localcluster"),
+            *(sys.executable, "-m", "image_operator_dev.localcluster"),
             *("--work-dir", str(tmp_path / "w"), "--kubeconfig-out", str(kubeconfig)),
             *("--crds", str(crds)),
         ],

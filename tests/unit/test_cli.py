@@ -1,4 +1,5 @@
-"""The `image-operator` command's offline subcommands: render and crds."""
+"""The `image-operator` command's offline subcommands (render, crds) and how it finds the
+development commands."""
 
 from __future__ import annotations
 
@@ -61,3 +62,27 @@ def test_crds_check_fails_on_drift_and_passes_after_writing(
 
     assert main(["crds", "--output", str(tmp_path)]) == 0
     assert main(["crds", "--output", str(tmp_path), "--check"]) == 0
+
+
+def test_development_commands_come_from_the_entry_point_group() -> None:
+    from image_operator import cli
+
+    installed = cli._dev_commands()
+    assert set(cli.DEV_COMMANDS) <= set(installed), "make venv installs image-operator-dev"
+    assert all(ep.value.startswith("image_operator_dev.") for ep in installed.values())
+
+
+@pytest.mark.parametrize("command", ["emulator", "local-cluster", "crds", "generate"])
+def test_development_command_without_the_dev_package_says_how_to_get_it(
+    command: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from image_operator import cli
+
+    monkeypatch.setattr(cli, "_dev_commands", dict)  # what a runtime-only install finds
+    assert main([command, "--help"]) == 2
+    err = capsys.readouterr().err
+    assert f"`image-operator {command}` is a development command" in err
+    assert "pip install ./dev" in err
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    assert f"{command}" in capsys.readouterr().out

@@ -8,7 +8,8 @@ from typing import Any
 import pytest
 import yaml
 
-from image_operator.api import ALL_KINDS, crdgen
+from image_operator.api import ALL_KINDS
+from image_operator_dev import crdgen
 
 ROOT = Path(__file__).resolve().parents[2]
 TARGETS = [ROOT / "crds", ROOT / "charts" / "image-operator" / "crds"]

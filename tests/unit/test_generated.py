@@ -6,9 +6,9 @@ from pathlib import Path
 
 import yaml
 
-from image_operator import generated
-from image_operator.chartvalues import CHART_WIRED_SETTINGS, ChartValues
 from image_operator.settings import Settings
+from image_operator_dev import generated
+from image_operator_dev.chartvalues import CHART_WIRED_SETTINGS, ChartValues
 
 ROOT = Path(__file__).resolve().parents[2]
 

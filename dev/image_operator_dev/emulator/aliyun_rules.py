@@ -15,7 +15,7 @@ from typing import Final
 
 from pydantic import BaseModel, ConfigDict
 
-from image_operator.emulator.aliyun_wire import AliyunError, Params, invalid
+from image_operator_dev.emulator.aliyun_wire import AliyunError, Params, invalid
 
 # CJK unified ideographs (and extension A, compatibility): the "中文" of the seed's rules.
 _CJK: Final = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"

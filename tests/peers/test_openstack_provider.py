@@ -19,7 +19,6 @@ import requests
 
 from image_operator.api.image import ImageSpec
 from image_operator.api.provider import ImageProviderSpec
-from image_operator.emulator.testing import poll_until
 from image_operator.providers.base import CloudImage, CloudState, ImageRequest
 from image_operator.providers.errors import (
     Conflict,
@@ -40,6 +39,7 @@ from image_operator.providers.openstack import (
     idempotency_tag,
 )
 from image_operator.providers.ratelimit import TokenBucket
+from image_operator_dev.emulator.testing import poll_until
 from tests.peers.glance import Blob, FileServer, GlanceServer, make_qcow2
 
 OTHER_PROJECT = "contract-other-project"

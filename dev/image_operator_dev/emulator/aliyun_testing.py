@@ -15,9 +15,9 @@ import httpx
 from alibabacloud_ecs20140526.client import Client as EcsClient  # type: ignore[import-untyped]
 from alibabacloud_tea_openapi.utils_models import Config  # type: ignore[import-untyped]
 
-from image_operator.emulator.clock import Clock, system_clock
-from image_operator.emulator.config import EmulatorConfig
-from image_operator.emulator.server import EmulatorThread
+from image_operator_dev.emulator.clock import Clock, system_clock
+from image_operator_dev.emulator.config import EmulatorConfig
+from image_operator_dev.emulator.server import EmulatorThread
 
 TEST_KEY_ID: Final = "contract-aliyun-key"
 TEST_KEY_SECRET: Final = "contract-aliyun-secret"  # noqa: S105 - the emulator's test key

@@ -24,10 +24,10 @@ from urllib.parse import parse_qsl
 from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
 
-from image_operator.emulator.aliyun_images import Images
-from image_operator.emulator.aliyun_pipelines import Pipelines
-from image_operator.emulator.aliyun_state import OSS, VENDOR, Context
-from image_operator.emulator.aliyun_wire import (
+from image_operator_dev.emulator.aliyun_images import Images
+from image_operator_dev.emulator.aliyun_pipelines import Pipelines
+from image_operator_dev.emulator.aliyun_state import OSS, VENDOR, Context
+from image_operator_dev.emulator.aliyun_wire import (
     API_VERSION,
     AliyunError,
     NonceCache,
@@ -36,10 +36,15 @@ from image_operator.emulator.aliyun_wire import (
     verify_acs3,
     verify_v1,
 )
-from image_operator.emulator.clock import Clock
-from image_operator.emulator.config import AliyunSettings
-from image_operator.emulator.store import JSONObject, Store
-from image_operator.emulator.vendor import ErrorKind, VendorService, is_admin_path, json_response
+from image_operator_dev.emulator.clock import Clock
+from image_operator_dev.emulator.config import AliyunSettings
+from image_operator_dev.emulator.store import JSONObject, Store
+from image_operator_dev.emulator.vendor import (
+    ErrorKind,
+    VendorService,
+    is_admin_path,
+    json_response,
+)
 
 OSS_PREFIX: Final = "/oss/"
 # The SDK puts every parameter in the query string: two 16 KB templates, percent-encoded,

@@ -11,7 +11,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from image_operator.emulator.config import FaultSettings
+from image_operator_dev.emulator.config import FaultSettings
 
 
 class FaultKind(StrEnum):

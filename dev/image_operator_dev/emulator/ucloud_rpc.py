@@ -29,8 +29,8 @@ from aiohttp import web
 from multidict import MultiMapping
 from ucloud.core.auth import Credential  # type: ignore[import-untyped]
 
-from image_operator.emulator.store import JSONObject
-from image_operator.emulator.vendor import ErrorKind, json_response
+from image_operator_dev.emulator.store import JSONObject
+from image_operator_dev.emulator.vendor import ErrorKind, json_response
 
 REQUEST_UUID_HEADER: Final = "X-UCLOUD-REQUEST-UUID"
 """The header the SDK reads into its exceptions' `request_uuid`."""

@@ -12,9 +12,9 @@ from typing import Any, Self, TypeVar
 
 import httpx
 
-from image_operator.emulator.clock import Clock, system_clock
-from image_operator.emulator.config import EmulatorConfig
-from image_operator.emulator.server import EmulatorThread
+from image_operator_dev.emulator.clock import Clock, system_clock
+from image_operator_dev.emulator.config import EmulatorConfig
+from image_operator_dev.emulator.server import EmulatorThread
 
 T = TypeVar("T")
 

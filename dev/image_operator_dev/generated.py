@@ -6,9 +6,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from image_operator.api import crdgen
-from image_operator.chartvalues import values_schema
-from image_operator.docsgen import crd_reference, settings_reference
+from image_operator_dev import crdgen
+from image_operator_dev.chartvalues import values_schema
+from image_operator_dev.docsgen import crd_reference, settings_reference
 
 CRD_DIRS = (Path("crds"), Path("charts/image-operator/crds"))
 

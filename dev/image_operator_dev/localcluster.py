@@ -12,8 +12,8 @@ Identities come from a static token file: one admin (group ``system:masters``) a
 users passed to :class:`LocalCluster` (token -> (user, groups)), so RBAC can be tested with a
 second, unprivileged identity. Authorization is RBAC.
 
-This module never imports kopf. The kubernetes client is only imported by
-:func:`apply_manifests`.
+This module never imports kopf nor the kubernetes client: :func:`apply_manifests` runs
+``kubectl apply --server-side`` with the ``kubectl`` built beside kube-apiserver.
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from types import FrameType, TracebackType
 from typing import IO, Any, Self
@@ -50,6 +50,7 @@ __all__ = [
     "LocalCluster",
     "LocalClusterError",
     "apply_manifests",
+    "find_kubectl",
     "main",
     "resolve_binaries",
 ]
@@ -699,18 +700,6 @@ def _load_documents(paths: Sequence[Path]) -> list[tuple[dict[str, Any], Path]]:
     return docs
 
 
-def _api_error_message(exc: Any) -> str:
-    body = getattr(exc, "body", None)
-    if isinstance(body, bytes):
-        body = body.decode("utf-8", errors="replace")
-    try:
-        message = json.loads(body)["message"] if body else None
-    except (ValueError, KeyError, TypeError):
-        message = None
-    status = getattr(exc, "status", None)
-    return f"HTTP {status}: {message or body or exc}"
-
-
 def _is_crd(doc: Mapping[str, Any]) -> bool:
     return bool(
         doc["kind"] == "CustomResourceDefinition"
@@ -718,24 +707,115 @@ def _is_crd(doc: Mapping[str, Any]) -> bool:
     )
 
 
-def _wait_established(api_client: Any, names: Iterable[str], timeout: float) -> None:
-    k8s_client: Any = importlib.import_module("kubernetes.client")
-    ext = k8s_client.ApiextensionsV1Api(api_client)
-    deadline = time.monotonic() + timeout
-    for name in names:
-        while True:
-            crd = ext.read_custom_resource_definition(name)
-            conditions = {c.type: c for c in (crd.status.conditions or [])}
-            established = conditions.get("Established")
-            if established is not None and established.status == "True":
-                break
-            accepted = conditions.get("NamesAccepted")
-            if accepted is not None and accepted.status == "False":
-                raise LocalClusterError(f"CRD {name}: names not accepted: {accepted.message}")
-            if time.monotonic() >= deadline:
-                state = {k: (c.status, c.message) for k, c in conditions.items()}
-                raise LocalClusterError(f"CRD {name} not Established after {timeout}s: {state}")
-            time.sleep(0.1)
+def find_kubectl(bin_dir: Path | None = None) -> Path:
+    """``kubectl``: beside the control-plane binaries (``bin_dir``, else ``KUBEBUILDER_ASSETS``,
+    else what ``hack/build-control-plane.sh`` built), else the one on ``PATH``."""
+    folders: list[Path] = []
+    if bin_dir is not None:
+        folders.append(Path(bin_dir))
+    else:
+        assets = os.environ.get("KUBEBUILDER_ASSETS", "")
+        if assets:
+            folders.append(Path(assets))
+        with contextlib.suppress(LocalClusterError):
+            folders.append(resolve_binaries())
+    for folder in folders:
+        candidate = folder / "kubectl"
+        if candidate.is_file() and os.access(candidate, os.X_OK):
+            return candidate
+    on_path = shutil.which("kubectl")
+    if on_path is not None:
+        return Path(on_path)
+    where = ", ".join(str(f) for f in folders) or "no control-plane folder"
+    raise LocalClusterError(
+        f"kubectl not found (looked in {where} and on PATH); hack/build-control-plane.sh builds it"
+    )
+
+
+class _Kubectl:
+    """kubectl against one kubeconfig, with a private discovery cache and loopback unproxied."""
+
+    def __init__(self, binary: Path, kubeconfig: Path, cache_dir: Path) -> None:
+        self.binary = binary
+        self.kubeconfig = Path(kubeconfig)
+        self.cache_dir = cache_dir
+        env = _no_proxy_env(os.environ)
+        env["KUBECONFIG"] = str(self.kubeconfig)
+        self.env = env
+
+    def run(self, *args: str, timeout: float) -> subprocess.CompletedProcess[str]:
+        argv = [
+            str(self.binary),
+            f"--kubeconfig={self.kubeconfig}",
+            f"--cache-dir={self.cache_dir}",
+            *args,
+        ]
+        try:
+            return subprocess.run(
+                argv,
+                env=self.env,
+                stdin=subprocess.DEVNULL,
+                capture_output=True,
+                text=True,
+                timeout=timeout,
+                check=False,
+            )
+        except subprocess.TimeoutExpired as exc:
+            raise LocalClusterError(f"{' '.join(argv)} did not finish in {timeout}s") from exc
+
+
+def _write_phase(folder: Path, docs: Sequence[tuple[dict[str, Any], Path]]) -> dict[str, str]:
+    """Write ``docs`` into ``folder``, one file per run of documents from the same origin,
+    named so that kubectl (which reads a folder in lexical order) keeps their order. Returns
+    temporary file -> origin, to name the origins in kubectl's messages."""
+    folder.mkdir()
+    runs: list[tuple[Path, list[dict[str, Any]]]] = []
+    for doc, origin in docs:
+        if runs and runs[-1][0] == origin:
+            runs[-1][1].append(doc)
+        else:
+            runs.append((origin, [doc]))
+    origins: dict[str, str] = {}
+    for index, (origin, run) in enumerate(runs):
+        path = folder / f"{index:04d}-{origin.stem}.yaml"
+        path.write_text(yaml.safe_dump_all(run, sort_keys=False), encoding="utf-8")
+        origins[str(path)] = str(origin)
+    return origins
+
+
+def _explain(result: subprocess.CompletedProcess[str], origins: Mapping[str, str]) -> str:
+    message = (result.stderr or result.stdout).strip() or f"exit code {result.returncode}"
+    for temporary, origin in origins.items():
+        message = message.replace(temporary, origin)
+    return message
+
+
+def _culprits(entries: Sequence[tuple[dict[str, Any], Path]], message: str) -> str:
+    """The files of the objects kubectl's message names (server errors quote the object's
+    name, not the file), else every file of the batch."""
+    named = [o for d, o in entries if f'"{d["metadata"]["name"]}"' in message]
+    return ", ".join(dict.fromkeys(str(o) for o in (named or [o for _, o in entries])))
+
+
+def _crd_conditions(run: _Kubectl, names: Sequence[str]) -> str:
+    result = run.run("get", *names, "--output=json", timeout=30)
+    try:
+        data = json.loads(result.stdout)
+    except ValueError:
+        return _explain(result, {})
+    items = data.get("items", [data]) if isinstance(data, dict) else []
+    return "; ".join(
+        f"{item['metadata']['name']}: "
+        + ", ".join(
+            f"{c.get('type')}={c.get('status')} ({c.get('message', '')})"
+            for c in (item.get("status") or {}).get("conditions") or []
+        )
+        for item in items
+    )
+
+
+#: kubectl's answer for a kind the server does not serve (yet: discovery may lag a new CRD).
+_NO_KIND = ("no matches for kind", "ensure CRDs are installed first")
 
 
 def apply_manifests(
@@ -744,66 +824,71 @@ def apply_manifests(
     *,
     timeout: float = 60.0,
     field_manager: str = "image-operator-local",
+    kubectl: Path | None = None,
 ) -> None:
-    """Server-side apply every object in the YAML files/folders ``paths`` (sorted, recursive).
+    """Server-side apply every object in the YAML files/folders ``paths`` (sorted, recursive)
+    with ``kubectl apply --server-side``.
 
     Namespaces go first, then CustomResourceDefinitions, which are waited for until
-    ``Established``, then everything else (so custom resources may follow their CRDs).
-    Applying is create-or-update and forces ownership of conflicting fields.
+    ``Established`` (``kubectl wait``), then everything else (so custom resources may follow
+    their CRDs, even in the same file). Applying is create-or-update and forces ownership of
+    conflicting fields. ``kubectl`` defaults to :func:`find_kubectl`'s answer.
     """
     docs = _load_documents(paths)
     if not docs:
         return
-    k8s_config: Any = importlib.import_module("kubernetes.config")
-    dynamic: Any = importlib.import_module("kubernetes.dynamic")
-    exceptions: Any = importlib.import_module("kubernetes.dynamic.exceptions")
-
     namespaces = [e for e in docs if e[0]["kind"] == "Namespace" and e[0]["apiVersion"] == "v1"]
     crds = [e for e in docs if _is_crd(e[0])]
     rest = [e for e in docs if e not in namespaces and e not in crds]
+    deadline = time.monotonic() + timeout
 
-    api_client = k8s_config.new_client_from_config(config_file=str(kubeconfig))
-    try:
-        with tempfile.TemporaryDirectory(prefix="image-operator-discovery-") as tmp:
-            dyn = dynamic.DynamicClient(api_client, cache_file=os.path.join(tmp, "cache.json"))
+    def remaining() -> float:
+        return max(1.0, deadline - time.monotonic())
 
-            def resource_for(api_version: str, kind: str) -> Any:
-                for attempt in range(20):
-                    try:
-                        return dyn.resources.get(api_version=api_version, kind=kind)
-                    except exceptions.ResourceNotFoundError:
-                        # A just-established CRD may take a moment to show up in discovery.
-                        if attempt == 19:
-                            break
-                        time.sleep(0.25)
-                        dyn.resources.invalidate_cache()
-                raise LocalClusterError(f"the server does not serve {api_version} {kind}")
+    with tempfile.TemporaryDirectory(prefix="image-operator-apply-") as tmp:
+        run = _Kubectl(kubectl or find_kubectl(), kubeconfig, Path(tmp) / "cache")
+        apply_args = (
+            "apply",
+            "--server-side",
+            "--force-conflicts",
+            f"--field-manager={field_manager}",
+            "--output=name",
+        )
 
-            def apply(doc: dict[str, Any], origin: Path) -> None:
-                api_version, kind = doc["apiVersion"], doc["kind"]
-                what = f"{origin}: {kind} {doc['metadata']['name']}"
-                try:
-                    dyn.server_side_apply(
-                        resource_for(api_version, kind),
-                        body=doc,
-                        namespace=doc["metadata"].get("namespace"),
-                        field_manager=field_manager,
-                        force_conflicts=True,
+        def apply(phase: str, entries: Sequence[tuple[dict[str, Any], Path]]) -> None:
+            origins = _write_phase(Path(tmp) / phase, entries)
+            while True:
+                result = run.run(*apply_args, "-f", str(Path(tmp) / phase), timeout=remaining())
+                if result.returncode == 0:
+                    return
+                message = _explain(result, origins)
+                # A just-established CRD may take a moment to show up in discovery.
+                if not any(n in message for n in _NO_KIND) or time.monotonic() >= deadline:
+                    raise LocalClusterError(
+                        f"{_culprits(entries, message)}: kubectl apply --server-side failed: "
+                        f"{message}"
                     )
-                except LocalClusterError as exc:
-                    raise LocalClusterError(f"{what}: {exc}") from None
-                except exceptions.DynamicApiError as exc:
-                    raise LocalClusterError(f"{what}: {_api_error_message(exc)}") from exc
+                time.sleep(0.25)
 
-            for doc, origin in namespaces + crds:
-                apply(doc, origin)
-            _wait_established(api_client, [d["metadata"]["name"] for d, _ in crds], timeout)
-            if crds:
-                dyn.resources.invalidate_cache()
-            for doc, origin in rest:
-                apply(doc, origin)
-    finally:
-        api_client.close()
+        if namespaces or crds:
+            apply("1-namespaces-and-crds", namespaces + crds)
+        if crds:
+            names = [f"customresourcedefinition/{d['metadata']['name']}" for d, _ in crds]
+            wait_seconds = remaining()
+            result = run.run(
+                "wait",
+                "--for=condition=Established",
+                f"--timeout={wait_seconds:.0f}s",
+                *names,
+                timeout=wait_seconds + 10,
+            )
+            if result.returncode != 0:
+                raise LocalClusterError(
+                    f"CRDs not Established after {wait_seconds:.0f}s: {_explain(result, {})}; "
+                    f"their conditions: {_crd_conditions(run, names)}"
+                )
+        if rest:
+            apply("2-objects", rest)
 
 
 # --------------------------------------------------------------------------------------------
@@ -894,7 +979,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         started = time.monotonic()
         cluster.start()
         if args.crds:
-            apply_manifests(cluster.kubeconfig_path, args.crds)
+            apply_manifests(cluster.kubeconfig_path, args.crds, kubectl=find_kubectl(bin_dir))
         kubeconfig = cluster.kubeconfig_path
         if args.kubeconfig_out is not None:
             kubeconfig = cluster.write_kubeconfig(args.kubeconfig_out)

@@ -18,8 +18,8 @@ from typing import ClassVar
 from aiohttp import web
 from aiohttp.typedefs import Middleware
 
-from image_operator.emulator.clock import Clock
-from image_operator.emulator.store import JSONObject, Store
+from image_operator_dev.emulator.clock import Clock
+from image_operator_dev.emulator.store import JSONObject, Store
 
 ADMIN_PREFIX = "/_emulator/"
 

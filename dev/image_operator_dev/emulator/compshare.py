@@ -30,10 +30,10 @@ from typing import Any, Final, Literal
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict
 
-from image_operator.emulator.clock import Clock
-from image_operator.emulator.config import CompShareSettings
-from image_operator.emulator.store import JSONObject, Store
-from image_operator.emulator.ucloud_rpc import (
+from image_operator_dev.emulator.clock import Clock
+from image_operator_dev.emulator.config import CompShareSettings
+from image_operator_dev.emulator.store import JSONObject, Store
+from image_operator_dev.emulator.ucloud_rpc import (
     RetCode,
     RpcError,
     missing,
@@ -44,7 +44,7 @@ from image_operator.emulator.ucloud_rpc import (
     rpc_response,
     verify_signature,
 )
-from image_operator.emulator.vendor import ErrorKind, VendorService
+from image_operator_dev.emulator.vendor import ErrorKind, VendorService
 
 IMAGE_KIND: Final = "image"
 GROUP_KIND: Final = "group"

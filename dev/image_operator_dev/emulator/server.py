@@ -33,15 +33,20 @@ from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
 from pydantic import ValidationError
 
-from image_operator.emulator.aliyun import AliyunService
-from image_operator.emulator.argon import ArgonService
-from image_operator.emulator.clock import Clock, system_clock
-from image_operator.emulator.compshare import CompShareService
-from image_operator.emulator.config import ConfigError, EmulatorConfig, FaultSettings, load_config
-from image_operator.emulator.faults import FaultInjector, FaultKind, RequestStats
-from image_operator.emulator.store import Store
-from image_operator.emulator.ucloudstack import UCloudStackService
-from image_operator.emulator.vendor import (
+from image_operator_dev.emulator.aliyun import AliyunService
+from image_operator_dev.emulator.argon import ArgonService
+from image_operator_dev.emulator.clock import Clock, system_clock
+from image_operator_dev.emulator.compshare import CompShareService
+from image_operator_dev.emulator.config import (
+    ConfigError,
+    EmulatorConfig,
+    FaultSettings,
+    load_config,
+)
+from image_operator_dev.emulator.faults import FaultInjector, FaultKind, RequestStats
+from image_operator_dev.emulator.store import Store
+from image_operator_dev.emulator.ucloudstack import UCloudStackService
+from image_operator_dev.emulator.vendor import (
     ADMIN_PREFIX,
     MAX_BODY_BYTES,
     MUTATING_METHODS,
@@ -53,7 +58,7 @@ from image_operator.emulator.vendor import (
     read_json_body,
 )
 
-logger = logging.getLogger("image_operator.emulator")
+logger = logging.getLogger("image_operator_dev.emulator")
 
 VendorFactory = Callable[[EmulatorConfig, Store, Clock], VendorService]
 
@@ -85,7 +90,7 @@ class _VendorRuntime:
 
 
 def _access_log_middleware(vendor: str) -> Middleware:
-    log = logging.getLogger(f"image_operator.emulator.{vendor}")
+    log = logging.getLogger(f"image_operator_dev.emulator.{vendor}")
 
     @web.middleware
     async def access_log(request: web.Request, handler: Handler) -> web.StreamResponse:

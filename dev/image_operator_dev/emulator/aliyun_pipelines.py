@@ -21,7 +21,7 @@ from typing import Any, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from image_operator.emulator.aliyun_images import (
+from image_operator_dev.emulator.aliyun_images import (
     BOOT_MODES,
     LICENSE_TYPES,
     OS_TYPES,
@@ -30,7 +30,7 @@ from image_operator.emulator.aliyun_images import (
     Images,
     make_times,
 )
-from image_operator.emulator.aliyun_rules import (
+from image_operator_dev.emulator.aliyun_rules import (
     Tag,
     check_content,
     check_description,
@@ -44,9 +44,9 @@ from image_operator.emulator.aliyun_rules import (
     tags,
     timestamp,
 )
-from image_operator.emulator.aliyun_state import EXECUTION, IMAGE, PIPELINE, VENDOR, Context
-from image_operator.emulator.aliyun_wire import AliyunError, Params, invalid, missing
-from image_operator.emulator.store import JSONObject
+from image_operator_dev.emulator.aliyun_state import EXECUTION, IMAGE, PIPELINE, VENDOR, Context
+from image_operator_dev.emulator.aliyun_wire import AliyunError, Params, invalid, missing
+from image_operator_dev.emulator.store import JSONObject
 
 BASE_IMAGE_TYPES: Final = ("IMAGE", "IMAGE_FAMILY", "OSS")
 NVME_SUPPORT: Final = ("auto", "supported", "unsupported")

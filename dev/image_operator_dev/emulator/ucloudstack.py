@@ -40,14 +40,14 @@ import aiohttp
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
 
-from image_operator.emulator.clock import Clock
-from image_operator.emulator.config import (
+from image_operator_dev.emulator.clock import Clock
+from image_operator_dev.emulator.config import (
     UCloudStackAccount,
     UCloudStackOSVersion,
     UCloudStackSettings,
 )
-from image_operator.emulator.store import JSONObject, Store
-from image_operator.emulator.ucloud_rpc import (
+from image_operator_dev.emulator.store import JSONObject, Store
+from image_operator_dev.emulator.ucloud_rpc import (
     ActionSpec,
     RetCode,
     RpcDispatcher,
@@ -57,7 +57,7 @@ from image_operator.emulator.ucloud_rpc import (
     not_available,
     plumbing_error_response,
 )
-from image_operator.emulator.vendor import ErrorKind, VendorService
+from image_operator_dev.emulator.vendor import ErrorKind, VendorService
 
 KIND_IMAGE: Final = "image"
 KIND_UPLOAD: Final = "upload"

@@ -18,7 +18,7 @@ from typing import Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from image_operator.emulator.aliyun_rules import (
+from image_operator_dev.emulator.aliyun_rules import (
     Tag,
     check_description,
     check_image_name,
@@ -28,9 +28,9 @@ from image_operator.emulator.aliyun_rules import (
     tags,
     timestamp,
 )
-from image_operator.emulator.aliyun_state import IMAGE, OSS, VENDOR, Context
-from image_operator.emulator.aliyun_wire import AliyunError, Params, invalid, missing
-from image_operator.emulator.store import JSONObject
+from image_operator_dev.emulator.aliyun_state import IMAGE, OSS, VENDOR, Context
+from image_operator_dev.emulator.aliyun_wire import AliyunError, Params, invalid, missing
+from image_operator_dev.emulator.store import JSONObject
 
 WAITING_SHARE: Final = 0.2  # share of an image's making time spent Waiting
 FAIL_SHARE: Final = 0.5  # share of the making time after which a doomed image fails

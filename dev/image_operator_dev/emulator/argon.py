@@ -26,10 +26,10 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PlainValidato
 from pydantic.alias_generators import to_camel
 from pydantic_core import ErrorDetails, PydanticCustomError
 
-from image_operator.emulator.clock import Clock, rfc3339
-from image_operator.emulator.config import ArgonSettings
-from image_operator.emulator.store import JSONObject, Store
-from image_operator.emulator.vendor import (
+from image_operator_dev.emulator.clock import Clock, rfc3339
+from image_operator_dev.emulator.config import ArgonSettings
+from image_operator_dev.emulator.store import JSONObject, Store
+from image_operator_dev.emulator.vendor import (
     ErrorKind,
     VendorService,
     is_admin_path,

@@ -13,10 +13,10 @@ from typing import Final
 
 from pydantic import BaseModel, ConfigDict
 
-from image_operator.emulator.aliyun_wire import AliyunError, fingerprint
-from image_operator.emulator.clock import Clock
-from image_operator.emulator.config import AliyunSettings
-from image_operator.emulator.store import JSONObject, Store
+from image_operator_dev.emulator.aliyun_wire import AliyunError, fingerprint
+from image_operator_dev.emulator.clock import Clock
+from image_operator_dev.emulator.config import AliyunSettings
+from image_operator_dev.emulator.store import JSONObject, Store
 
 VENDOR: Final = "aliyun"
 IMAGE: Final = "image"
