@@ -4,7 +4,7 @@ name (`class UCloudStackProvider(Provider, ExportsImages, ...)`), and their meas
 Reconcilers ask a provider for an ability (`provider.copier`, `provider.exporter`, ...) and get
 the interface or None; they never import a vendor module, compare type names or cast. Being
 nominal (ABCs, not runtime Protocols), the check is a plain `isinstance` on the concrete class,
-which behaves the same on every Python: runtime Protocols stopped seeing `__getattr__`-forwarded
+which behaves the same on every Python: runtime Protocols stopped seeing dynamically forwarded
 methods in 3.12, which is how uploads and copies broke behind the instrumenting wrapper.
 
 Each interface has a `Measured…` forwarder that `InstrumentedProvider` hands out instead of the

@@ -31,7 +31,7 @@ class InstrumentedProvider(Provider):
     """Delegates to `inner`; each call is one `imageops_cloud_requests_total` sample.
 
     Optional abilities are handed out as the `Measured…` forwarders of their interfaces: each
-    call written out, none forwarded by name lookup (a `__getattr__` forwarder is invisible to
+    call written out, none forwarded by dynamic attribute lookup (such a forwarder is invisible to
     `isinstance` and to mypy, and broke uploads and copies on Python 3.12+).
     """
 
