@@ -101,6 +101,9 @@ class FakeStack(FakeProvider, BaseImages):
             raise InvalidInput(f"{image_id!r} is a Custom image: delete it with DeleteCustomImage")
         self._get(image_id).state = CloudState.DELETING
 
+    def clone_source(self, image: CloudImage) -> str | None:
+        return image.raw.get("ImageFrom")
+
     def find_clone(self, name: str, source_id: str) -> CloudImage | None:
         """As ucloudstack finds one: names from DescribeBaseImage, then one DescribeImage batch
         for ImageType/ImageFrom, the oldest match."""

@@ -90,6 +90,9 @@ class EveryAbility(
     def delete_base_image(self, image_id: str) -> None:
         self.calls.append(("delete_base_image", (image_id,)))
 
+    def clone_source(self, image: CloudImage) -> str | None:
+        return None
+
     def find_clone(self, name: str, source_id: str) -> CloudImage | None:
         return None
 

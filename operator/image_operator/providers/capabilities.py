@@ -218,6 +218,11 @@ class BaseImages(ABC):
     def delete_base_image(self, image_id: str) -> None: ...
 
     @abstractmethod
+    def clone_source(self, image: CloudImage) -> str | None:
+        """The custom image `image` was cloned from, if the cloud says (a local judgement of an
+        answer already fetched: no cloud call)."""
+
+    @abstractmethod
     def find_clone(self, name: str, source_id: str) -> CloudImage | None:
         """The base image an earlier clone of `source_id` named `name` made (the oldest if
         several): clone calls take no client token, so a lost answer is recovered this way."""
@@ -238,6 +243,9 @@ class MeasuredBaseImages(BaseImages):
 
     def delete_base_image(self, image_id: str) -> None:
         self._meter("delete_base_image", self._inner.delete_base_image, image_id)
+
+    def clone_source(self, image: CloudImage) -> str | None:
+        return self._inner.clone_source(image)  # local: not a cloud call
 
     def find_clone(self, name: str, source_id: str) -> CloudImage | None:
         return self._meter("find_clone", self._inner.find_clone, name, source_id)

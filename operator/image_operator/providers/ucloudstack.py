@@ -472,6 +472,9 @@ class UCloudStackProvider(Provider, BaseImages, ExportsImages, MultipartUploads)
     def delete_base_image(self, image_id: str) -> None:
         self._call("DeleteBaseImage", ImageID=image_id)
 
+    def clone_source(self, image: CloudImage) -> str | None:
+        return str(image.raw["ImageFrom"]) if image.raw.get("ImageFrom") else None
+
     def find_clone(self, name: str, source_id: str) -> CloudImage | None:
         """DescribeBaseImage lists the tenant's base images with their names; DescribeImage (one
         batch for the candidates) tells which custom image each was cloned from (`ImageFrom`)."""

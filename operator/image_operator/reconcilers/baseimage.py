@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from image_operator.api.baseimage import BaseImageSpec
+from image_operator.api.baseimage import BaseImageSpec, BaseImageStatus
 from image_operator.api.common import ANNOTATION_EXTERNAL_ID
 from image_operator.providers.base import CloudImage, CloudState
 from image_operator.providers.capabilities import BaseImages
@@ -56,7 +56,7 @@ class BaseImageObject(ManagedObject[BaseImageSpec]):
     source_image: SourceImage | None = None
 
 
-_Step = Step[BaseImageObject]
+_Step = Step[BaseImageObject, BaseImageStatus]
 
 
 class BaseImageReconciler:
@@ -65,7 +65,7 @@ class BaseImageReconciler:
 
     # -- create / observe -------------------------------------------------------------------
     def reconcile(self, obj: BaseImageObject, handle: ProviderHandle, attempt: int = 0) -> Outcome:
-        step = _Step(obj, dict(obj.status))
+        step = _Step.start(obj, BaseImageStatus)
         problem = obj.spec_error if obj.spec is None else spec_problem(obj.spec)
         early = preamble(
             step,
@@ -99,7 +99,7 @@ class BaseImageReconciler:
         observer: ImageObserver,
         handle: ProviderHandle,
     ) -> Outcome:
-        external_id = step.status.get("externalID")
+        external_id = step.status.external_id
         adopt = step.obj.annotations.get(ANNOTATION_EXTERNAL_ID)
         if adopt and external_id and adopt != external_id:
             return step.stalled(
@@ -119,7 +119,7 @@ class BaseImageReconciler:
                     "has no base image with that ID: correct the ID (a base image's, not a "
                     "custom image's) or remove the annotation",
                 )
-            step.status["externalID"] = adopt
+            step.status.external_id = adopt
             step.events.append(Event("Adopted", f"took over existing base image {adopt!r}"))
             external_id = adopt
         elif not external_id:
@@ -133,8 +133,8 @@ class BaseImageReconciler:
                     f"the adopted base image {adopt!r} no longer exists in {handle.label}: "
                     f"remove the {ANNOTATION_EXTERNAL_ID} annotation to clone a new one",
                 )
-            step.status.pop("externalID", None)
-            step.status.pop("permission", None)
+            step.status.external_id = None
+            step.status.permission = None
             step.events.append(
                 Event(
                     "CloudImageMissing",
@@ -143,8 +143,9 @@ class BaseImageReconciler:
                 )
             )
             return step.waiting("Recreating", "the base image is gone", 1.0, phase="Pending")
-        if source := image.raw.get("ImageFrom"):
-            step.status.setdefault("sourceExternalID", str(source))
+        source = cloud.clone_source(image)
+        if source and step.status.source_external_id is None:
+            step.status.source_external_id = source
         return self._observe(step, cloud, image, handle)
 
     def _source_id(self, step: _Step, spec: BaseImageSpec, handle: ProviderHandle) -> str | Outcome:
@@ -215,8 +216,8 @@ class BaseImageReconciler:
                 )
             )
             image = CloudImage(external_id=external_id, state=CloudState.PENDING)
-        step.status["externalID"] = external_id
-        step.status["sourceExternalID"] = source_id
+        step.status.external_id = external_id
+        step.status.source_external_id = source_id
         # Joins the observer's batch: the next poll describes it together with the rest.
         observer.remember(image)
         return self._observe(step, cloud, image, handle)
@@ -255,19 +256,19 @@ class BaseImageReconciler:
                 handle.poll_interval,
                 phase="Cloning",
             )
-        step.status["permission"] = info.permission
+        step.status.permission = info.permission
         message = (
             f"base image {image.external_id!r} is available in {handle.label} "
             f"(permission {info.permission or 'none'!r})"
         )
-        if step.status.get("phase") != "Ready":
+        if step.status.phase != "Ready":
             step.events.append(Event("Ready", message))
         return step.outcome(phase="Ready", ready=(True, "Available", message))
 
     # -- deletion ---------------------------------------------------------------------------
     def finalize(self, obj: BaseImageObject, handle: ProviderHandle, attempt: int = 0) -> Outcome:
-        step = _Step(obj, dict(obj.status))
-        external_id = step.status.get("externalID")
+        step = _Step.start(obj, BaseImageStatus)
+        external_id = step.status.external_id
         early = finalize_preamble(
             step,
             handle,
@@ -294,7 +295,7 @@ class BaseImageReconciler:
                     cloud.delete_base_image(external_id)
                 except NotFound:
                     return self._deleted(step, external_id)
-                step.status["externalID"] = external_id
+                step.status.external_id = external_id
                 step.events.append(Event("Deleting", f"deleting base image {external_id!r}"))
             try:
                 image = handle.provider.get_image(external_id)
@@ -316,7 +317,7 @@ class BaseImageReconciler:
         spec = step.obj.spec
         if spec is None:
             return None
-        source_id = step.status.get("sourceExternalID") or spec.source.external_id
+        source_id = step.status.source_external_id or spec.source.external_id
         if not source_id and step.obj.source_image is not None:
             source_id = step.obj.source_image.external_id
         if not source_id:

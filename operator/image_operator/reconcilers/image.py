@@ -8,14 +8,13 @@ drive it with an in-memory provider.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 from image_operator import commandtemplate
-from image_operator.api.common import ANNOTATION_EXTERNAL_ID
-from image_operator.api.image import ImageSpec
+from image_operator.api.common import ANNOTATION_EXTERNAL_ID, Condition, ConditionStatus
+from image_operator.api.image import CopySourceStatus, ImageSpec, ImageStatus
 from image_operator.providers.base import (
     CREATE_OPERATION,
     CloudImage,
@@ -47,7 +46,6 @@ from image_operator.reconcilers.outcome import (
     RECONCILING,
     Event,
     Outcome,
-    condition,
 )
 from image_operator.reconcilers.step import Step
 
@@ -72,7 +70,7 @@ class ImageObject(ManagedObject[ImageSpec]):
         )
 
 
-_Step = Step[ImageObject]
+_Step = Step[ImageObject, ImageStatus]
 
 
 class ImageReconciler:
@@ -87,7 +85,7 @@ class ImageReconciler:
         attempt: int = 0,
         copy_source: CopySource | None = None,
     ) -> Outcome:
-        step = _Step(obj, dict(obj.status))
+        step = _Step.start(obj, ImageStatus)
         problem = obj.spec_error if obj.spec is None else spec_problem(obj.spec)
         early = preamble(
             step,
@@ -99,7 +97,7 @@ class ImageReconciler:
         if early is not None:
             return early
         assert handle.provider is not None and handle.observer is not None
-        step.status["providerType"] = handle.provider.type_name
+        step.status.provider_type = handle.provider.type_name
         try:
             return self._reconcile(step, handle.provider, handle.observer, handle, copy_source)
         except ProviderError as exc:
@@ -120,7 +118,7 @@ class ImageReconciler:
         built = obj.spec.source.pipeline  # made by a pipeline run: adopted, never created
         if not copying and built is None:  # a copy needs what _copy_request decides
             provider.require(CREATE_OPERATION[obj.spec.source.kind()])
-        external_id = step.status.get("externalID")
+        external_id = step.status.external_id
         adopt = obj.annotations.get(ANNOTATION_EXTERNAL_ID)
 
         if adopt and external_id and adopt != external_id:
@@ -140,7 +138,7 @@ class ImageReconciler:
                     f"annotation {ANNOTATION_EXTERNAL_ID} names {adopt!r}, but {handle.label} "
                     "has no such image: correct the ID or remove the annotation",
                 )
-            step.status["externalID"] = adopt
+            step.status.external_id = adopt
             step.events.append(Event("Adopted", f"took over existing cloud image {adopt!r}"))
             if cloud is not None:
                 observer.remember(cloud)
@@ -174,8 +172,8 @@ class ImageReconciler:
                         f"the adopted cloud image {adopt!r} no longer exists in {handle.label}: "
                         f"remove the {ANNOTATION_EXTERNAL_ID} annotation to create a new one",
                     )
-                step.status.pop("externalID", None)
-                step.status.pop("progress", None)
+                step.status.external_id = None
+                step.status.progress = None
                 again = (
                     "waiting for a new upload"
                     if obj.spec.source.upload is not None
@@ -228,7 +226,7 @@ class ImageReconciler:
                 step.events.append(
                     Event("Recovered", f"cloud image {cloud.external_id!r} already existed")
                 )
-        step.status["externalID"] = cloud.external_id
+        step.status.external_id = cloud.external_id
         # Known to the observer from now on, so the next poll round batches it with the rest
         # instead of describing it on its own.
         observer.remember(cloud)
@@ -274,11 +272,9 @@ class ImageReconciler:
                 f"exporting image {source_id!r} of {source.exporter_label} "
                 f"(Image {source.name!r}) into {handle.label}"
             )
-        step.status["copiedFrom"] = {
-            "image": source.name,
-            "provider": source.provider_name,
-            "externalID": source_id,
-        }
+        step.status.copied_from = CopySourceStatus(
+            image=source.name, provider=source.provider_name, external_id=source_id
+        )
         step.events.append(Event("Copying", how))
         return request, make
 
@@ -302,7 +298,7 @@ class ImageReconciler:
             return step.waiting(
                 "WaitingForUpload", message, handle.poll_interval, phase="WaitingForUpload"
             )
-        step.status["externalID"] = cloud.external_id
+        step.status.external_id = cloud.external_id
         step.events.append(
             Event("UploadStarted", f"an upload into cloud image {cloud.external_id!r} began")
         )
@@ -319,21 +315,18 @@ class ImageReconciler:
         handle: ProviderHandle,
     ) -> Outcome:
         obj = step.obj
-        step.status["cloudState"] = cloud.state.value
-        if cloud.message:
-            step.status["message"] = cloud.message
-        else:
-            step.status.pop("message", None)
+        step.status.cloud_state = cloud.state.value
+        step.status.message = cloud.message or None
 
         if cloud.state is CloudState.FAILED:
-            failed_generation = step.status.get("failedGeneration")
+            failed_generation = step.status.failed_generation
             if failed_generation is not None and obj.generation > int(failed_generation):
                 # The spec changed since the cloud gave up: clear the failed image, start over.
                 with contextlib.suppress(NotFound):  # already gone is just as good
                     provider.delete_image(cloud.external_id)
                 observer.invalidate(cloud.external_id)
-                step.status.pop("externalID", None)
-                step.status.pop("failedGeneration", None)
+                step.status.external_id = None
+                step.status.failed_generation = None
                 step.events.append(
                     Event("Recreating", f"deleted failed image {cloud.external_id!r}; retrying")
                 )
@@ -346,7 +339,7 @@ class ImageReconciler:
                 step.events.append(Event("CloudFailed", message, "Warning"))
             # Remember which spec failed: a later generation means "try again", however many
             # other outcomes (retries, pauses) moved observedGeneration in between.
-            step.status["failedGeneration"] = (
+            step.status.failed_generation = (
                 obj.generation if failed_generation is None else failed_generation
             )
             return step.outcome(
@@ -358,7 +351,7 @@ class ImageReconciler:
         if cloud.state is not CloudState.AVAILABLE:
             return self._progress(step, cloud, handle)
 
-        step.status.pop("failedGeneration", None)
+        step.status.failed_generation = None
         if provider.needs_update(request, cloud):
             provider.require(Operation.UPDATE)
             try:
@@ -370,22 +363,22 @@ class ImageReconciler:
                     f"cloud image {cloud.external_id!r} vanished during update"
                 ) from None
             # Some clouds answer an update with a new identity (a registry copy's new digest).
-            step.status["externalID"] = updated.external_id
+            step.status.external_id = updated.external_id
             observer.remember(updated)
             step.events.append(
                 Event("Updated", f"pushed spec changes to cloud image {cloud.external_id!r}")
             )
             return self._progress(step, updated, handle, updating=True)
 
-        if step.status.get("phase") != "Ready":
+        if step.status.phase != "Ready":
             # Once, on the way to Ready: reading a whole image back is not a per-poll cost.
             refused = self._verify_checksum(step, provider, cloud, handle)
             if refused is not None:
                 return refused
 
-        step.status["progress"] = 100
+        step.status.progress = 100
         message = f"image {cloud.external_id!r} is available in {handle.label}"
-        if step.status.get("phase") != "Ready":
+        if step.status.phase != "Ready":
             step.events.append(Event("Ready", message))
         return step.outcome(phase="Ready", ready=(True, "Available", message))
 
@@ -400,14 +393,14 @@ class ImageReconciler:
         expected = spec.source.url.checksum if spec.source.url is not None else None
         if expected is None:
             return None
-        stalled = condition(dict(step.status), "Stalled") or {}
-        if stalled.get("status") == "True" and stalled.get("reason") == CHECKSUM_MISMATCH:
+        stalled = step.condition("Stalled")
+        known_bad = stalled is not None and stalled.status is ConditionStatus.TRUE
+        if known_bad and stalled is not None and stalled.reason == CHECKSUM_MISMATCH:
             # Known bad, and spec.source is immutable: no second download, no second event.
-            message = str(stalled.get("message") or "")
             return step.outcome(
                 phase="Failed",
-                ready=(False, CHECKSUM_MISMATCH, message),
-                stalled=(True, CHECKSUM_MISMATCH, message),
+                ready=(False, CHECKSUM_MISMATCH, stalled.message),
+                stalled=(True, CHECKSUM_MISMATCH, stalled.message),
             )
         try:
             actual = provider.image_sha256(cloud.external_id)
@@ -441,12 +434,12 @@ class ImageReconciler:
     def _progress(
         self, step: _Step, cloud: CloudImage, handle: ProviderHandle, *, updating: bool = False
     ) -> Outcome:
-        step.status["cloudState"] = cloud.state.value
+        step.status.cloud_state = cloud.state.value
         if cloud.progress is not None:
-            step.status["progress"] = cloud.progress
+            step.status.progress = cloud.progress
         reason = "Updating" if updating else "Creating"
         done = f" ({cloud.progress}%)" if cloud.progress is not None else ""
-        eta = _eta(step.status, cloud.progress)
+        eta = _eta(step.condition(RECONCILING), cloud.progress)
         if eta is not None:
             done = f" ({cloud.progress}%), ETA {eta:.0f}s"
         message = f"{handle.label} is {reason.lower()} image {cloud.external_id!r}{done}"
@@ -458,8 +451,8 @@ class ImageReconciler:
             # has not been told the total of, the CLI can.
             share = TRANSFER_SHARE * sent // total if total else TRANSFER_SHARE
             if share > (cloud.progress or 0):
-                step.status["progress"] = share
-            percent = step.status.get("progress", 0)
+                step.status.progress = share
+            percent = step.status.progress or 0
             if sent < total:
                 left = f", ETA {(total - sent) / rate:.0f}s" if rate > 0 else ""
                 reason = "Uploading"
@@ -477,8 +470,8 @@ class ImageReconciler:
 
     # -- deletion ---------------------------------------------------------------------------
     def finalize(self, obj: ImageObject, handle: ProviderHandle, attempt: int = 0) -> Outcome:
-        step = _Step(obj, dict(obj.status))
-        external_id = step.status.get("externalID")
+        step = _Step.start(obj, ImageStatus)
+        external_id = step.status.external_id
         early = finalize_preamble(
             step,
             handle,
@@ -504,7 +497,7 @@ class ImageReconciler:
                     provider.delete_image(external_id)
                 except NotFound:
                     return self._deleted(step, external_id)
-                step.status["externalID"] = external_id
+                step.status.external_id = external_id
                 step.events.append(Event("Deleting", f"deleting cloud image {external_id!r}"))
             try:
                 cloud = provider.get_image(external_id)
@@ -535,17 +528,18 @@ def spec_problem(spec: ImageSpec) -> str | None:
     return "; ".join(issue.message for issue in issues) or None
 
 
-def _eta(status: Mapping[str, Any], progress: int | None) -> float | None:
+def _eta(reconciling: Condition | None, progress: int | None) -> float | None:
     """Seconds left, extrapolated from the time spent so far: since Reconciling turned True
     (its lastTransitionTime), `progress` percent were done. None until there is a rate."""
     if progress is None or not 0 < progress < 100:
         return None
-    reconciling = condition(dict(status), RECONCILING) or {}
-    since = reconciling.get("lastTransitionTime")
-    if reconciling.get("status") != "True" or not since:
+    if reconciling is None or reconciling.status is not ConditionStatus.TRUE:
+        return None
+    since = reconciling.last_transition_time
+    if not since:
         return None
     try:
-        started = datetime.fromisoformat(str(since))
+        started = datetime.fromisoformat(since)
         now = datetime.fromisoformat(outcome_module.now_rfc3339())
     except ValueError:
         return None

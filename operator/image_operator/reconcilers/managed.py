@@ -70,7 +70,7 @@ class ManagedObject(Generic[SpecT]):
 
 
 def preamble(
-    step: Step[Any],
+    step: Step[Any, Any],
     handle: ProviderHandle | None,
     backoff: Backoff,
     *,
@@ -95,7 +95,9 @@ def preamble(
     return None
 
 
-def wait_for_provider(step: Step[Any], handle: ProviderHandle, backoff: Backoff) -> Outcome | None:
+def wait_for_provider(
+    step: Step[Any, Any], handle: ProviderHandle, backoff: Backoff
+) -> Outcome | None:
     if handle.provider is None or handle.observer is None:
         return step.waiting(
             "WaitingForProvider",
@@ -106,7 +108,9 @@ def wait_for_provider(step: Step[Any], handle: ProviderHandle, backoff: Backoff)
     return None
 
 
-def provider_error(step: Step[Any], exc: ProviderError, attempt: int, backoff: Backoff) -> Outcome:
+def provider_error(
+    step: Step[Any, Any], exc: ProviderError, attempt: int, backoff: Backoff
+) -> Outcome:
     """A retryable error waits (exponential backoff per consecutive failure, never shorter than
     the cloud's Retry-After; one Warning for the first); any other stalls."""
     if exc.retryable:
@@ -117,16 +121,14 @@ def provider_error(step: Step[Any], exc: ProviderError, attempt: int, backoff: B
         message = f"{exc.message}; retrying in {delay:.0f}s"
         if attempt == 0:
             step.events.append(Event(exc.reason, message, "Warning"))
-        outcome = step.waiting(
-            exc.reason, message, delay, phase=step.status.get("phase") or "Pending"
-        )
+        outcome = step.waiting(exc.reason, message, delay, phase=step.status.phase or "Pending")
         outcome.retrying = True
         return outcome
     return step.stalled(exc.reason, exc.message)
 
 
 def finalize_preamble(
-    step: Step[Any],
+    step: Step[Any, Any],
     handle: ProviderHandle,
     backoff: Backoff,
     *,
@@ -161,7 +163,7 @@ def finalize_preamble(
 
 
 def delete_failed(
-    step: Step[Any], exc: ProviderError, attempt: int, backoff: Backoff, *, doing: str
+    step: Step[Any, Any], exc: ProviderError, attempt: int, backoff: Backoff, *, doing: str
 ) -> Outcome:
     """A cloud error while deleting: retryable ones retry; any other stalls the deletion (the
     finalizer stays) and still looks again later, since a provider can be fixed. `doing` says
