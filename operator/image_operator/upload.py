@@ -30,7 +30,7 @@ from typing import IO, Any, cast
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 
-from image_operator.api.common import GROUP, VERSION
+from image_operator.api.common import ANNOTATION_UPLOAD_PROGRESS, GROUP, VERSION
 from image_operator.api.image import ImageSpec, UploadSource
 from image_operator.api.provider import ImageProviderSpec
 from image_operator.providers.base import CloudImage, ImageRequest, Provider
@@ -41,7 +41,6 @@ from image_operator.providers.capabilities import (
 )
 from image_operator.providers.errors import ProviderError
 from image_operator.providers.factory import build_provider
-from image_operator.reconcilers.image import ANNOTATION_UPLOAD_PROGRESS
 
 DEFAULT_PART_BYTES = 16 * 1024 * 1024
 MIN_PART_BYTES = 5 * 1024 * 1024  # S3's rule, which the multipart APIs share

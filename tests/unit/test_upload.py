@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from image_operator.api.common import ANNOTATION_EXTERNAL_ID
+from image_operator.api.common import ANNOTATION_EXTERNAL_ID, ANNOTATION_UPLOAD_PROGRESS
 from image_operator.api.image import ImageFormat, OsInfo
 from image_operator.providers.base import CloudImage, CloudState, Operation
 from image_operator.providers.capabilities import (
@@ -24,7 +24,6 @@ from image_operator.providers.capabilities import (
 from image_operator.providers.errors import Forbidden, ProviderError, Transient
 from image_operator.reconcilers import outcome as outcome_module
 from image_operator.reconcilers.copy import CopySource
-from image_operator.reconcilers.image import ANNOTATION_UPLOAD_PROGRESS
 from image_operator.upload import (
     Progress,
     UploadError,

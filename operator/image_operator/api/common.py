@@ -15,6 +15,8 @@ API_VERSION = f"{GROUP}/{VERSION}"
 
 ANNOTATION_EXTERNAL_ID = f"{GROUP}/external-id"
 ANNOTATION_PAUSED = f"{GROUP}/paused"
+# Written by `image-operator upload` as "SENT/TOTAL/BYTES_PER_SECOND" (the operator reads it).
+ANNOTATION_UPLOAD_PROGRESS = f"{GROUP}/upload-progress"
 FINALIZER = f"{GROUP}/finalizer"
 
 DNS_LABEL_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"

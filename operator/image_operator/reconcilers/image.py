@@ -10,10 +10,9 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
 
 from image_operator import commandtemplate
-from image_operator.api.common import ANNOTATION_EXTERNAL_ID, Condition, ConditionStatus
+from image_operator.api.common import ANNOTATION_EXTERNAL_ID, ConditionStatus
 from image_operator.api.image import CopySourceStatus, ImageSpec, ImageStatus
 from image_operator.providers.base import (
     CREATE_OPERATION,
@@ -31,7 +30,7 @@ from image_operator.providers.errors import (
     Unsupported,
 )
 from image_operator.providers.observer import ImageObserver
-from image_operator.reconcilers import outcome as outcome_module
+from image_operator.reconcilers import progress
 from image_operator.reconcilers.copy import CopySource, export_request
 from image_operator.reconcilers.managed import (
     Backoff,
@@ -43,7 +42,6 @@ from image_operator.reconcilers.managed import (
     provider_error,
 )
 from image_operator.reconcilers.outcome import (
-    RECONCILING,
     Event,
     Outcome,
 )
@@ -52,10 +50,6 @@ from image_operator.reconcilers.step import Step
 # Backoff and ProviderHandle live in `managed`; importable from here too.
 __all__ = ["Backoff", "ImageObject", "ImageReconciler", "ProviderHandle"]
 
-# Written by `image-operator upload` as "SENT/TOTAL/BYTES_PER_SECOND" (see upload.py).
-ANNOTATION_UPLOAD_PROGRESS = "imageops.io/upload-progress"
-TRANSFER_SHARE = 50  # percent of an import the transfer accounts for
-MIB = 1024 * 1024
 CHECKSUM_MISMATCH = "ChecksumMismatch"
 
 
@@ -434,38 +428,7 @@ class ImageReconciler:
     def _progress(
         self, step: _Step, cloud: CloudImage, handle: ProviderHandle, *, updating: bool = False
     ) -> Outcome:
-        step.status.cloud_state = cloud.state.value
-        if cloud.progress is not None:
-            step.status.progress = cloud.progress
-        reason = "Updating" if updating else "Creating"
-        done = f" ({cloud.progress}%)" if cloud.progress is not None else ""
-        eta = _eta(step.condition(RECONCILING), cloud.progress)
-        if eta is not None:
-            done = f" ({cloud.progress}%), ETA {eta:.0f}s"
-        message = f"{handle.label} is {reason.lower()} image {cloud.external_id!r}{done}"
-        uploaded = _upload_progress(step.obj)
-        if uploaded is not None and not updating:
-            sent, total, rate = uploaded
-            # The transfer is the first half of an import, as the clouds' own percentages
-            # count it (the import after it is the second); the cloud cannot count bytes it
-            # has not been told the total of, the CLI can.
-            share = TRANSFER_SHARE * sent // total if total else TRANSFER_SHARE
-            if share > (cloud.progress or 0):
-                step.status.progress = share
-            percent = step.status.progress or 0
-            if sent < total:
-                left = f", ETA {(total - sent) / rate:.0f}s" if rate > 0 else ""
-                reason = "Uploading"
-                message = (
-                    f"{handle.label} is receiving image {cloud.external_id!r}: "
-                    f"{sent / MIB:.1f} of {total / MIB:.1f} MiB uploaded{left} ({percent}%)"
-                )
-            else:
-                reason = "Importing"
-                message = (
-                    f"{handle.label} is importing image {cloud.external_id!r}: all "
-                    f"{total / MIB:.1f} MiB uploaded ({percent}%)"
-                )
+        reason, message = progress.report(step, cloud, handle.label, updating=updating)
         return step.waiting(reason, message, handle.poll_interval, phase=reason)
 
     # -- deletion ---------------------------------------------------------------------------
@@ -526,41 +489,3 @@ def spec_problem(spec: ImageSpec) -> str | None:
         spec.command or [], spec.inputs or [], spec.outputs or [], spec.configs or []
     )
     return "; ".join(issue.message for issue in issues) or None
-
-
-def _eta(reconciling: Condition | None, progress: int | None) -> float | None:
-    """Seconds left, extrapolated from the time spent so far: since Reconciling turned True
-    (its lastTransitionTime), `progress` percent were done. None until there is a rate."""
-    if progress is None or not 0 < progress < 100:
-        return None
-    if reconciling is None or reconciling.status is not ConditionStatus.TRUE:
-        return None
-    since = reconciling.last_transition_time
-    if not since:
-        return None
-    try:
-        started = datetime.fromisoformat(since)
-        now = datetime.fromisoformat(outcome_module.now_rfc3339())
-    except ValueError:
-        return None
-    elapsed = (now - started).total_seconds()
-    if elapsed <= 0:
-        return None
-    return elapsed * (100 - progress) / progress
-
-
-def _upload_progress(obj: ImageObject) -> tuple[int, int, float] | None:
-    """(bytes sent, total bytes, bytes per second) the upload CLI last noted, if any."""
-    if obj.spec is None or obj.spec.source.upload is None:
-        return None
-    value = obj.annotations.get(ANNOTATION_UPLOAD_PROGRESS)
-    if not value:
-        return None
-    parts = value.split("/")
-    try:
-        sent, total, rate = int(parts[0]), int(parts[1]), float(parts[2])
-    except (ValueError, IndexError):
-        return None  # not ours to judge: someone else's edit; show the cloud's view only
-    if len(parts) != 3 or total < 0 or not 0 <= sent <= total or rate < 0:
-        return None
-    return sent, total, rate
