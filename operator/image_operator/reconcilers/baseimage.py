@@ -17,12 +17,13 @@ from image_operator.api.baseimage import BaseImageSpec, BaseImageStatus
 from image_operator.api.common import ANNOTATION_EXTERNAL_ID
 from image_operator.providers.base import CloudImage, CloudState
 from image_operator.providers.capabilities import BaseImages
-from image_operator.providers.errors import NotFound, ProviderError
+from image_operator.providers.errors import ProviderError
 from image_operator.providers.observer import ImageObserver
 from image_operator.reconcilers.managed import (
     Backoff,
     ManagedObject,
     ProviderHandle,
+    delete_and_wait,
     delete_failed,
     finalize_preamble,
     preamble,
@@ -286,27 +287,13 @@ class BaseImageReconciler:
         try:
             if not external_id:
                 external_id = self._unrecorded_clone(step, cloud)
-            if not external_id:
-                return step.outcome(
-                    phase="Deleting", ready=(False, "Deleting", "nothing to delete")
-                )
-            if not step.delete_issued(external_id):
-                try:
-                    cloud.delete_base_image(external_id)
-                except NotFound:
-                    return self._deleted(step, external_id)
-                step.status.external_id = external_id
-                step.events.append(Event("Deleting", f"deleting base image {external_id!r}"))
-            try:
-                image = handle.provider.get_image(external_id)
-            except NotFound:
-                return self._deleted(step, external_id)
-            return step.waiting(
-                "Deleting",
-                f"waiting for {handle.label} to delete base image {external_id!r} "
-                f"(state {image.state.value})",
-                handle.poll_interval,
-                phase="Deleting",
+            return delete_and_wait(
+                step,
+                handle,
+                external_id,
+                delete=cloud.delete_base_image,
+                describe=handle.provider.get_image,
+                noun="base image",
             )
         except ProviderError as exc:
             doing = f"cannot delete base image {external_id!r}"
@@ -324,10 +311,6 @@ class BaseImageReconciler:
             return None  # the source never had an ID, so nothing was cloned from it
         found = cloud.find_clone(spec.name, source_id)
         return found.external_id if found else None
-
-    def _deleted(self, step: _Step, external_id: str) -> Outcome:
-        step.events.append(Event("Deleted", f"base image {external_id!r} is gone"))
-        return step.outcome(phase="Deleted", ready=(False, "Deleted", "the base image is gone"))
 
 
 def spec_problem(spec: BaseImageSpec) -> str | None:

@@ -36,6 +36,7 @@ from image_operator.reconcilers.managed import (
     Backoff,
     ManagedObject,
     ProviderHandle,
+    delete_and_wait,
     delete_failed,
     finalize_preamble,
     preamble,
@@ -451,35 +452,18 @@ class ImageReconciler:
                 # A create may have succeeded without its status write: find it, never leak it.
                 found = provider.find_image(obj.request())
                 external_id = found.external_id if found else None
-            if not external_id:
-                return step.outcome(
-                    phase="Deleting", ready=(False, "Deleting", "nothing to delete")
-                )
-            if not step.delete_issued(external_id):
-                try:
-                    provider.delete_image(external_id)
-                except NotFound:
-                    return self._deleted(step, external_id)
-                step.status.external_id = external_id
-                step.events.append(Event("Deleting", f"deleting cloud image {external_id!r}"))
-            try:
-                cloud = provider.get_image(external_id)
-            except NotFound:
-                return self._deleted(step, external_id)
-            return step.waiting(
-                "Deleting",
-                f"waiting for {handle.label} to delete image {external_id!r} "
-                f"(state {cloud.state.value})",
-                handle.poll_interval,
-                phase="Deleting",
+            return delete_and_wait(
+                step,
+                handle,
+                external_id,
+                delete=provider.delete_image,
+                describe=provider.get_image,
+                noun="cloud image",
+                waiting_noun="image",
             )
         except ProviderError as exc:
             doing = f"cannot delete cloud image {external_id!r}"
             return delete_failed(step, exc, attempt, self.backoff, doing=doing)
-
-    def _deleted(self, step: _Step, external_id: str) -> Outcome:
-        step.events.append(Event("Deleted", f"cloud image {external_id!r} is gone"))
-        return step.outcome(phase="Deleted", ready=(False, "Deleted", "the cloud image is gone"))
 
 
 def spec_problem(spec: ImageSpec) -> str | None:

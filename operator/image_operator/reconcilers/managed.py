@@ -10,13 +10,13 @@ observe → create/update steps, `finalize_preamble` before its delete steps, an
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 from image_operator.api.common import ANNOTATION_PAUSED, DeletionPolicy
-from image_operator.providers.base import Provider
-from image_operator.providers.errors import ProviderError
+from image_operator.providers.base import CloudImage, Provider
+from image_operator.providers.errors import NotFound, ProviderError
 from image_operator.providers.observer import ImageObserver
 from image_operator.reconcilers.outcome import Event, Outcome
 from image_operator.reconcilers.step import Step
@@ -160,6 +160,45 @@ def finalize_preamble(
         )
         return step.waiting("WaitingForProvider", message, backoff.provider_wait, phase="Deleting")
     return None
+
+
+def delete_and_wait(
+    step: Step[Any, Any],
+    handle: ProviderHandle,
+    external_id: str | None,
+    *,
+    delete: Callable[[str], None],
+    describe: Callable[[str], CloudImage],
+    noun: str,
+    waiting_noun: str | None = None,
+) -> Outcome:
+    """Delete `external_id` once (an earlier pass may have asked already: `delete_issued`), then
+    wait until describing it says NotFound. `noun` names it in messages ("cloud image")."""
+    if not external_id:
+        return step.outcome(phase="Deleting", ready=(False, "Deleting", "nothing to delete"))
+    if not step.delete_issued(external_id):
+        try:
+            delete(external_id)
+        except NotFound:
+            return _deleted(step, external_id, noun)
+        step.status.external_id = external_id
+        step.events.append(Event("Deleting", f"deleting {noun} {external_id!r}"))
+    try:
+        cloud = describe(external_id)
+    except NotFound:
+        return _deleted(step, external_id, noun)
+    return step.waiting(
+        "Deleting",
+        f"waiting for {handle.label} to delete {waiting_noun or noun} {external_id!r} "
+        f"(state {cloud.state.value})",
+        handle.poll_interval,
+        phase="Deleting",
+    )
+
+
+def _deleted(step: Step[Any, Any], external_id: str, noun: str) -> Outcome:
+    step.events.append(Event("Deleted", f"{noun} {external_id!r} is gone"))
+    return step.outcome(phase="Deleted", ready=(False, "Deleted", f"the {noun} is gone"))
 
 
 def delete_failed(
