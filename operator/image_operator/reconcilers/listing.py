@@ -18,13 +18,18 @@ import base64
 import binascii
 import contextlib
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 from image_operator.api.common import ANNOTATION_PAUSED
 from image_operator.api.image import ImageSpec
-from image_operator.api.listing import COVER_INLINE_MAX, CommunityListingSpec, CoverSource
+from image_operator.api.listing import (
+    COVER_INLINE_MAX,
+    CommunityListingSpec,
+    CommunityListingStatus,
+    CoverSource,
+    ListingVersion,
+)
 from image_operator.providers.base import CloudState, ImageRequest, Provider
 from image_operator.providers.errors import Conflict, NotFound, ProviderError, Transient
 from image_operator.providers.publishing import (
@@ -134,11 +139,14 @@ def copy_base_name(listing: str, version: str) -> str:
     return f"{version}-{listing}"
 
 
-class _Step(Step[ListingObject]):
-    def versions(self) -> list[dict[str, Any]]:
-        versions = [dict(v) for v in self.status.get("versions") or []]
-        self.status["versions"] = versions
-        return versions
+_Step = Step[ListingObject, CommunityListingStatus]
+
+
+def _versions(step: _Step) -> list[ListingVersion]:
+    """status.versions, present (empty at first) from here on, to be changed in place."""
+    if step.status.versions is None:
+        step.status.versions = []
+    return step.status.versions
 
 
 class ListingReconciler:
@@ -154,7 +162,7 @@ class ListingReconciler:
         handle: ProviderHandle,
         attempt: int = 0,
     ) -> Outcome:
-        step = _Step(obj, dict(obj.status))
+        step = _Step.start(obj, CommunityListingStatus)
         if obj.spec is None:
             return step.stalled("InvalidSpec", obj.spec_error or "spec is invalid")
         if obj.paused:
@@ -168,8 +176,8 @@ class ListingReconciler:
         # The Image matters until the current version has its copy; after that the copy is
         # what gets published, so an Image being updated (or deleted) does not unpublish it.
         copied = any(
-            v.get("versionName") == obj.spec.version_name and v.get("imageID")
-            for v in step.status.get("versions") or []
+            v.version_name == obj.spec.version_name and v.image_id
+            for v in step.status.versions or []
         )
         if not copied and not source.found:
             return step.stalled(
@@ -193,7 +201,7 @@ class ListingReconciler:
                 f"a provider of type {PROVIDER_TYPE} can be published to the community "
                 "(PublishCompShareImage): reference a container-made compshare Image",
             )
-        step.status["providerName"] = handle.name
+        step.status.provider_name = handle.name
         if not copied and (not source.ready or not source.external_id):
             return step.stalled(
                 "ImageNotReady",
@@ -217,53 +225,52 @@ class ListingReconciler:
     ) -> Outcome:
         spec = step.obj.spec
         assert spec is not None
-        if spec.group_id and step.status.get("groupID") not in (None, spec.group_id):
+        if spec.group_id and step.status.group_id not in (None, spec.group_id):
             return step.stalled(
                 "GroupConflict",
                 f"spec.groupID is {spec.group_id!r}, but this listing already published into "
-                f"group {step.status['groupID']!r}: remove spec.groupID or set it to that group",
+                f"group {step.status.group_id!r}: remove spec.groupID or set it to that group",
             )
-        versions = step.versions()
-        group_id = step.status.get("groupID") or spec.group_id
-        submitted = [v for v in versions if v.get("imageID") and v["state"] != COPYING]
+        versions = _versions(step)
+        group_id = step.status.group_id or spec.group_id
+        submitted = [v for v in versions if v.image_id and v.state != COPYING]
         if group_id and submitted:
             # One call for every version of the listing: the poll of all reviews at once.
             self._refresh(step, publisher.describe_listing(group_id), versions)
 
-        entry = next((v for v in versions if v["versionName"] == spec.version_name), None)
+        entry = next((v for v in versions if v.version_name == spec.version_name), None)
         if entry is None:
-            entry = {"versionName": spec.version_name, "state": COPYING}
+            entry = ListingVersion(version_name=spec.version_name, state=COPYING)
             versions.append(entry)
-        step.status["externalID"] = entry.get("imageID")
-        if not step.status["externalID"]:
-            step.status.pop("externalID")
+        step.status.external_id = entry.image_id or None
+        if not entry.image_id:
             return self._copy(step, provider, publisher, source, entry, handle)
 
-        state = entry["state"]
+        state = entry.state
         if state == COPYING:
             return self._prepare(step, provider, publisher, source, cover, entry, handle)
         if state == IN_REVIEW:
             message = (
-                f"version {spec.version_name} (image {entry['imageID']!r}) is in the "
+                f"version {spec.version_name} (image {entry.image_id!r}) is in the "
                 "community's review"
             )
             return step.waiting("InReview", message, handle.poll_interval, phase=IN_REVIEW)
         if state == PUBLISHED:
             message = f"version {spec.version_name} is published in listing group {group_id!r}"
-            if int(entry.get("submittedGeneration") or 0) < step.obj.generation:
+            if (entry.submitted_generation or 0) < step.obj.generation:
                 message += (
                     "; CompShare cannot change a published version: set a new "
                     "spec.versionName to publish the changed spec"
                 )
             return step.outcome(phase=PUBLISHED, ready=(True, "Published", message))
         if state == REJECTED:
-            if int(entry.get("submittedGeneration") or 0) < step.obj.generation:
+            if (entry.submitted_generation or 0) < step.obj.generation:
                 # The spec changed since the review said no: submit again (CompShare accepts a
                 # rejected image again and withdraws the rejected version).
                 return self._publish(step, publisher, cover, entry, handle)
             message = (
                 f"the community review rejected version {spec.version_name}: "
-                f"{entry.get('reason') or 'no reason given'}; change the spec (e.g. "
+                f"{entry.reason or 'no reason given'}; change the spec (e.g. "
                 "spec.communityImageName or a new spec.versionName) to submit again"
             )
             return step.stalled("Rejected", message, phase=REJECTED)
@@ -271,46 +278,43 @@ class ListingReconciler:
         step.events.append(
             Event(
                 "CopyMissing",
-                f"image {entry['imageID']!r} of version {spec.version_name} is {state}; "
+                f"image {entry.image_id!r} of version {spec.version_name} is {state}; "
                 "copying the Image again",
                 "Warning",
             )
         )
-        entry.pop("imageID", None)
-        entry["state"] = COPYING
-        step.status.pop("externalID", None)
+        entry.image_id = None
+        entry.state = COPYING
+        step.status.external_id = None
         return step.waiting("Copying", "copying the Image again", 1.0, phase=COPYING)
 
-    def _refresh(self, step: _Step, listing: Listing, versions: list[dict[str, Any]]) -> None:
+    def _refresh(self, step: _Step, listing: Listing, versions: list[ListingVersion]) -> None:
         by_image = {p.image_id: p for p in listing.versions}
         for version in versions:
-            if not version.get("imageID") or version["state"] in (COPYING, WITHDRAWN):
+            if not version.image_id or version.state in (COPYING, WITHDRAWN):
                 continue
-            pub = by_image.get(version["imageID"])
-            if pub is None or pub.version_name != version["versionName"]:
+            pub = by_image.get(version.image_id)
+            if pub is None or pub.version_name != version.version_name:
                 # Not in the listing (any more): submit it again; `_publish` looks first.
-                version["state"] = COPYING
-                version.pop("reason", None)
+                version.state = COPYING
+                version.reason = None
                 continue
-            before = version["state"]
-            version["state"] = pub.state.value
-            if pub.reason:
-                version["reason"] = pub.reason
-            else:
-                version.pop("reason", None)
+            before = version.state
+            version.state = pub.state.value
+            version.reason = pub.reason or None
             if before == REJECTED and pub.state is PublicationState.IN_REVIEW:
                 # Submitted again by a step whose status write was lost.
-                version["submittedGeneration"] = step.obj.generation
+                version.submitted_generation = step.obj.generation
             current = step.obj.spec is not None and (
-                version["versionName"] == step.obj.spec.version_name
+                version.version_name == step.obj.spec.version_name
             )
             # The current version's rejection is the Stalled outcome's own Warning.
-            if before != version["state"] and not (current and version["state"] == REJECTED):
+            if before != version.state and not (current and version.state == REJECTED):
                 self._transition_event(step, version, listing.group_id)
 
     @staticmethod
-    def _transition_event(step: _Step, version: Mapping[str, Any], group_id: str) -> None:
-        name, state = version["versionName"], version["state"]
+    def _transition_event(step: _Step, version: ListingVersion, group_id: str) -> None:
+        name, state = version.version_name, version.state
         if state == PUBLISHED:
             step.events.append(
                 Event("Published", f"version {name} is published in listing group {group_id!r}")
@@ -320,7 +324,7 @@ class ListingReconciler:
                 Event(
                     "Rejected",
                     f"the community review rejected version {name}: "
-                    f"{version.get('reason') or 'no reason given'}",
+                    f"{version.reason or 'no reason given'}",
                     "Warning",
                 )
             )
@@ -331,7 +335,7 @@ class ListingReconciler:
         provider: Provider,
         publisher: Publishes,
         source: SourceImage,
-        entry: dict[str, Any],
+        entry: ListingVersion,
         handle: ProviderHandle,
     ) -> Outcome:
         obj = step.obj
@@ -366,9 +370,9 @@ class ListingReconciler:
             step.events.append(
                 Event("Recovered", f"found copy {image_id!r} made by an earlier attempt")
             )
-        entry["imageID"] = image_id
-        entry["state"] = COPYING
-        step.status["externalID"] = image_id
+        entry.image_id = image_id
+        entry.state = COPYING
+        step.status.external_id = image_id
         return step.waiting(
             "Copying",
             f"copying the Image to {image_id!r} for version {obj.spec.version_name}",
@@ -393,15 +397,16 @@ class ListingReconciler:
         publisher: Publishes,
         source: SourceImage,
         cover: Cover,
-        entry: dict[str, Any],
+        entry: ListingVersion,
         handle: ProviderHandle,
     ) -> Outcome:
-        image_id = str(entry["imageID"])
+        image_id = entry.image_id
+        assert image_id is not None
         try:
             copy = provider.get_image(image_id)
         except NotFound:
-            entry.pop("imageID")
-            step.status.pop("externalID", None)
+            entry.image_id = None
+            step.status.external_id = None
             step.events.append(
                 Event("CopyMissing", f"copy {image_id!r} is gone; copying again", "Warning")
             )
@@ -428,15 +433,16 @@ class ListingReconciler:
         step: _Step,
         publisher: Publishes,
         cover: Cover,
-        entry: dict[str, Any],
+        entry: ListingVersion,
         handle: ProviderHandle,
     ) -> Outcome:
         spec = step.obj.spec
         assert spec is not None
         if cover.problem:
             return step.stalled("InvalidCover", cover.problem, recheck=self.backoff.provider_wait)
-        image_id = str(entry["imageID"])
-        group_id = step.status.get("groupID") or spec.group_id
+        image_id = entry.image_id
+        assert image_id is not None
+        group_id = step.status.group_id or spec.group_id
         # Looked up first: a publish whose status write was lost must not be sent twice.
         existing = publisher.describe_publication(image_id)
         if (
@@ -469,7 +475,7 @@ class ListingReconciler:
                     auto_start=spec.auto_start,
                 )
             except NotFound as exc:
-                if group_id and not step.status.get("groupID"):
+                if group_id and not step.status.group_id:
                     return step.stalled(
                         "GroupNotFound",
                         f"spec.groupID names listing group {group_id!r}, which CompShare does "
@@ -490,14 +496,14 @@ class ListingReconciler:
                 )
             )
             publication = publisher.describe_publication(image_id)
-        entry["state"] = publication.state.value if publication else IN_REVIEW
-        entry["submittedAt"] = now_rfc3339()
-        entry["submittedGeneration"] = step.obj.generation
-        entry.pop("reason", None)
+        entry.state = publication.state.value if publication else IN_REVIEW
+        entry.submitted_at = now_rfc3339()
+        entry.submitted_generation = step.obj.generation
+        entry.reason = None
         if publication is not None and publication.group_id:
-            step.status["groupID"] = publication.group_id
+            step.status.group_id = publication.group_id
         if publication is not None and publication.reason:
-            entry["reason"] = publication.reason
+            entry.reason = publication.reason
         return step.waiting(
             "InReview",
             f"version {spec.version_name} (image {image_id!r}) is in the community's review",
@@ -515,9 +521,9 @@ class ListingReconciler:
     ) -> Outcome:
         """Withdraw every version: terminate the copies the listing published (CompShare has
         no un-publish call; a version whose image is gone is Offline), then let go."""
-        step = _Step(obj, dict(obj.status))
-        versions = step.versions()
-        live = [v["versionName"] for v in versions if v.get("imageID")]
+        step = _Step.start(obj, CommunityListingStatus)
+        versions = _versions(step)
+        live = [v.version_name for v in versions if v.image_id]
         early = finalize_preamble(
             step,
             handle,
@@ -530,7 +536,7 @@ class ListingReconciler:
         if early is not None:
             return early
         if handle.provider is None or handle.provider.publisher is None:
-            if not any(v.get("imageID") for v in versions):
+            if not any(v.image_id for v in versions):
                 return step.outcome(
                     phase="Deleting", ready=(False, "Deleting", "nothing to withdraw")
                 )
@@ -553,42 +559,42 @@ class ListingReconciler:
         step: _Step,
         provider: Provider,
         source: SourceImage | None,
-        versions: list[dict[str, Any]],
+        versions: list[ListingVersion],
         handle: ProviderHandle,
     ) -> Outcome:
         obj = step.obj
         if obj.spec is not None and source is not None and source.spec is not None:
             # A copy may have been made without its status write: find it, never leak it.
-            entry = next((v for v in versions if v["versionName"] == obj.spec.version_name), None)
-            if entry is None or not entry.get("imageID"):
+            entry = next((v for v in versions if v.version_name == obj.spec.version_name), None)
+            if entry is None or not entry.image_id:
                 found = provider.find_image(self._copy_request(obj, source, obj.spec.version_name))
                 if found is not None:
                     if entry is None:
-                        entry = {"versionName": obj.spec.version_name, "state": COPYING}
+                        entry = ListingVersion(version_name=obj.spec.version_name, state=COPYING)
                         versions.append(entry)
-                    entry["imageID"] = found.external_id
+                    entry.image_id = found.external_id
         pending = []
         for version in versions:
-            image_id = version.get("imageID")
-            if not image_id or version["state"] == WITHDRAWN:
+            image_id = version.image_id
+            if not image_id or version.state == WITHDRAWN:
                 continue
-            if version["state"] != WITHDRAWING:
+            if version.state != WITHDRAWING:
                 with contextlib.suppress(NotFound):  # already gone is just as good
                     provider.delete_image(image_id)
-                version["state"] = WITHDRAWING
+                version.state = WITHDRAWING
                 step.events.append(
                     Event(
                         "Withdrawing",
                         f"terminating image {image_id!r} to withdraw version "
-                        f"{version['versionName']}",
+                        f"{version.version_name}",
                     )
                 )
             try:
                 provider.get_image(image_id)
             except NotFound:
-                version["state"] = WITHDRAWN
+                version.state = WITHDRAWN
                 continue
-            pending.append(version["versionName"])
+            pending.append(version.version_name)
         if pending:
             return step.waiting(
                 "Withdrawing",
@@ -596,7 +602,7 @@ class ListingReconciler:
                 handle.poll_interval,
                 phase="Deleting",
             )
-        withdrawn = [v["versionName"] for v in versions if v["state"] == WITHDRAWN]
+        withdrawn = [v.version_name for v in versions if v.state == WITHDRAWN]
         if withdrawn:
             step.events.append(
                 Event("Withdrawn", f"versions {', '.join(withdrawn)} are withdrawn (Offline)")
