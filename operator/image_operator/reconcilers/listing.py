@@ -21,7 +21,6 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from image_operator.api.common import ANNOTATION_PAUSED
 from image_operator.api.image import ImageSpec
 from image_operator.api.listing import (
     COVER_INLINE_MAX,
@@ -44,6 +43,7 @@ from image_operator.reconcilers.managed import (
     ProviderHandle,
     delete_failed,
     finalize_preamble,
+    preamble,
     provider_error,
 )
 from image_operator.reconcilers.outcome import Event, Outcome, now_rfc3339
@@ -163,15 +163,16 @@ class ListingReconciler:
         attempt: int = 0,
     ) -> Outcome:
         step = _Step.start(obj, CommunityListingStatus)
-        if obj.spec is None:
-            return step.stalled("InvalidSpec", obj.spec_error or "spec is invalid")
-        if obj.paused:
-            message = f"{ANNOTATION_PAUSED} is true: no calls to the cloud until it is removed"
-            return step.outcome(
-                phase="Paused",
-                ready=step.kept_ready("paused before anything was published"),
-                reconciling=(False, "Paused", message),
-            )
+        early = preamble(
+            step,
+            None,  # the referenced Image comes first: its absence is what to report
+            self.backoff,
+            problem=None if obj.spec else (obj.spec_error or "spec is invalid"),
+            never_ready="paused before anything was published",
+        )
+        if early is not None:
+            return early
+        assert obj.spec is not None
         recheck = self.backoff.provider_wait
         # The Image matters until the current version has its copy; after that the copy is
         # what gets published, so an Image being updated (or deleted) does not unpublish it.
