@@ -14,7 +14,7 @@ from prometheus_client import REGISTRY
 
 from image_operator.api.common import ANNOTATION_PAUSED, DeletionPolicy
 from image_operator.api.image import ImageSpec
-from image_operator.api.pipeline import ImagePipelineSpec
+from image_operator.api.pipeline import ImagePipelineSpec, PipelineRun
 from image_operator.providers.aliyun import (
     PipelineTemplate,
     client_token,
@@ -745,10 +745,11 @@ def test_output_images_skip_failed_runs_and_follow_a_lower_retention(h: Harness)
 def test_output_image_names_fit_kubernetes_and_orphan_policy_is_passed_on() -> None:
     long_name = "p" * 253
     obj = make_obj(name=long_name)
-    run = {"id": "exec-0042", "sequence": 42}
+    run = PipelineRun(id="exec-0042", sequence=42, phase="SUCCESS")
     name = output_image_name(long_name, run)
     assert len(name) <= 253 and name.endswith("-42")
-    assert output_image_name("nightly", {"id": "Exec_0007"}) == "nightly-exec-0007"
+    unnumbered = PipelineRun(id="Exec_0007", phase="SUCCESS")
+    assert output_image_name("nightly", unnumbered) == "nightly-exec-0007"
     s = spec(outputImages={"enabled": True, "deletionPolicy": "Orphan"})
     body = output_image(obj, s, run, "m-9")
     assert body["spec"]["deletionPolicy"] == "Orphan"

@@ -33,7 +33,13 @@ from image_operator.api.common import (
     GROUP,
     VERSION,
 )
-from image_operator.api.pipeline import ImagePipelineSpec
+from image_operator.api.pipeline import (
+    ImagePipelineSpec,
+    ImagePipelineStatus,
+    OutputImageStatus,
+    PipelineRun,
+    TargetResult,
+)
 from image_operator.providers.errors import InvalidInput, NotFound, ProviderError
 from image_operator.providers.pipelines import (
     FINISHED_STATUSES,
@@ -41,6 +47,7 @@ from image_operator.providers.pipelines import (
     PipelineBuild,
     PipelineExecution,
 )
+from image_operator.providers.pipelines import TargetResult as ExecutionTarget
 from image_operator.reconcilers.managed import (
     Backoff,
     ManagedObject,
@@ -83,7 +90,7 @@ class PipelineObject(ManagedObject[ImagePipelineSpec]):
     """The parts of an `ImagePipeline` body a reconcile needs."""
 
 
-_Step = Step[PipelineObject]
+_Step = Step[PipelineObject, ImagePipelineStatus]
 
 
 class _Wait(Exception):
@@ -99,8 +106,8 @@ class _Invalid(Exception):
     """The spec cannot be turned into a template; the message names the field."""
 
 
-def _active(runs: list[dict[str, Any]]) -> dict[str, Any] | None:
-    if runs and runs[-1].get("phase") not in FINISHED_STATUSES:
+def _active(runs: list[PipelineRun]) -> PipelineRun | None:
+    if runs and runs[-1].phase not in FINISHED_STATUSES:
         return runs[-1]
     return None
 
@@ -118,7 +125,7 @@ class PipelineReconciler:
         now: datetime,
         attempt: int = 0,
     ) -> Outcome:
-        step = _Step(obj, dict(obj.status))
+        step = _Step.start(obj, ImagePipelineStatus)
         if obj.spec is None:
             return step.stalled("InvalidSpec", obj.spec_error or "spec is missing")
         schedule: Schedule | None = None
@@ -179,44 +186,45 @@ class PipelineReconciler:
         now: datetime,
     ) -> Outcome:
         status = step.status
-        runs = [dict(run) for run in status.get("runs") or []]
-        status["runs"] = runs
+        runs = status.runs or []
+        status.runs = runs
         self._note_triggers(step, obj, schedule, now)
 
         active = _active(runs)
         if active is not None:
-            execution = pipelines.get_pipeline_execution(str(active["id"]))
+            execution = pipelines.get_pipeline_execution(active.id)
             self._record(step, active, execution, now)
             if execution.finished and execution.image_id and execution.status in OUTPUT_PHASES:
                 self._materialise(step, obj, spec, active, execution.image_id)
             active = _active(runs)
         self._retain(step, spec)
 
-        stale_template = status.get("externalID") and status.get("templateHash") != wanted_hash
+        stale_template = bool(status.external_id) and status.template_hash != wanted_hash
         if active is not None:
-            waiting_for = status.get("pendingTrigger") or (TRIGGER_SPEC if stale_template else None)
+            waiting_for = status.pending_trigger or (TRIGGER_SPEC if stale_template else None)
             replace = spec.concurrency_policy.value == "Replace"
-            if waiting_for and replace and active.get("phase") != "CANCELLING":
-                pipelines.cancel_pipeline_execution(str(active["id"]))
-                active["phase"] = "CANCELLING"
+            if waiting_for and replace and active.phase != "CANCELLING":
+                pipelines.cancel_pipeline_execution(active.id)
+                active.phase = "CANCELLING"
                 step.events.append(
                     Event(
                         "Cancelling",
-                        f"cancelling run {active['id']!r} for a newer trigger "
+                        f"cancelling run {active.id!r} for a newer trigger "
                         f"({waiting_for}; spec.concurrencyPolicy is Replace)",
                     )
                 )
-            message = f"run {active['id']!r} is {str(active.get('phase')).lower()}"
+            message = f"run {active.id!r} is {active.phase.lower()}"
             if waiting_for:
                 message += f"; the {waiting_for} trigger starts a run when it has finished"
             return step.waiting("Running", message, handle.poll_interval, phase="Running")
 
         if stale_template:
-            old = str(status["externalID"])
+            old = str(status.external_id)
             with contextlib.suppress(NotFound):  # already gone is just as good
                 pipelines.delete_pipeline(old)
-            for key in ("externalID", "templateHash", "templateGeneration"):
-                status.pop(key, None)
+            status.external_id = None
+            status.template_hash = None
+            status.template_generation = None
             step.events.append(
                 Event("TemplateReplaced", f"deleted template {old!r}: the spec changed")
             )
@@ -224,37 +232,37 @@ class PipelineReconciler:
                 "Creating", "creating the template for the new spec", 1.0, phase="Pending"
             )
 
-        if not status.get("externalID"):
-            first = not runs and status.get("runSequence") is None
+        if not status.external_id:
+            first = not runs and status.run_sequence is None
             token = pipelines.pipeline_client_token("pipeline", f"{obj.uid}-g{obj.generation}")
             pipeline_id = pipelines.create_pipeline(build, client_token=token)
-            status["externalID"] = pipeline_id
-            status["templateHash"] = wanted_hash
-            status["templateGeneration"] = obj.generation
-            status["pendingTrigger"] = TRIGGER_CREATED if first else TRIGGER_SPEC
+            status.external_id = pipeline_id
+            status.template_hash = wanted_hash
+            status.template_generation = obj.generation
+            status.pending_trigger = TRIGGER_CREATED if first else TRIGGER_SPEC
             step.events.append(
                 Event("TemplateCreated", f"{handle.label} created image template {pipeline_id!r}")
             )
             return step.waiting("Starting", "starting a run", 0.5, phase="Pending")
 
-        trigger = status.get("pendingTrigger")
+        trigger = status.pending_trigger
         if trigger:
-            sequence = int(status.get("runSequence") or 0) + 1
+            sequence = (status.run_sequence or 0) + 1
             execution_id = pipelines.start_pipeline_execution(
-                str(status["externalID"]),
+                status.external_id,
                 client_token=pipelines.pipeline_client_token("run", f"{obj.uid}-{sequence}"),
             )
-            status["runSequence"] = sequence
-            status["lastRunID"] = execution_id
-            status.pop("pendingTrigger", None)
+            status.run_sequence = sequence
+            status.last_run_id = execution_id
+            status.pending_trigger = None
             runs.append(
-                {
-                    "id": execution_id,
-                    "sequence": sequence,
-                    "phase": "PREPARING",
-                    "trigger": trigger,
-                    "startedAt": format_time(now),
-                }
+                PipelineRun(
+                    id=execution_id,
+                    sequence=sequence,
+                    phase="PREPARING",
+                    trigger=trigger,
+                    started_at=format_time(now),
+                )
             )
             del runs[: max(0, len(runs) - spec.runs_history_limit)]
             step.events.append(
@@ -275,17 +283,17 @@ class PipelineReconciler:
         not yet started serves every trigger that arrived before it)."""
         status = step.status
         manual = obj.annotations.get(ANNOTATION_RUN)
-        if manual and manual != status.get("lastManualTrigger"):
-            status["lastManualTrigger"] = manual
+        if manual and manual != status.last_manual_trigger:
+            status.last_manual_trigger = manual
             # At creation the first run already serves the annotation.
-            if status.get("runSequence") is not None or status.get("externalID"):
-                status["pendingTrigger"] = TRIGGER_MANUAL
+            if status.run_sequence is not None or status.external_id:
+                status.pending_trigger = TRIGGER_MANUAL
                 step.events.append(Event("RunRequested", f"{ANNOTATION_RUN} changed to {manual!r}"))
         if schedule is None:
-            status.pop("nextScheduleTime", None)
-            status.pop("lastScheduleTime", None)
+            status.next_schedule_time = None
+            status.last_schedule_time = None
             return
-        last = parse_time(status.get("lastScheduleTime"))
+        last = parse_time(status.last_schedule_time)
         if last is None:
             # The schedule starts counting when first seen: creation runs once anyway.
             last = now
@@ -293,46 +301,37 @@ class PipelineReconciler:
             due = schedule.due(last, now)
             if due is not None:
                 last = due
-                status["pendingTrigger"] = TRIGGER_SCHEDULE
+                status.pending_trigger = TRIGGER_SCHEDULE
                 step.events.append(
                     Event("RunScheduled", f"spec.schedule was due at {format_time(due)}")
                 )
-        status["lastScheduleTime"] = format_time(last)
-        status["nextScheduleTime"] = format_time(schedule.next_after(last))
+        status.last_schedule_time = format_time(last)
+        status.next_schedule_time = format_time(schedule.next_after(last))
 
     def _record(
-        self, step: _Step, run: dict[str, Any], execution: PipelineExecution, now: datetime
+        self, step: _Step, run: PipelineRun, execution: PipelineExecution, now: datetime
     ) -> None:
-        before = run.get("phase")
-        run["phase"] = execution.status
+        before = run.phase
+        run.phase = execution.status
         if execution.image_id:
-            run["imageID"] = execution.image_id
+            run.image_id = execution.image_id
         if execution.targets:
-            run["targets"] = [
-                _target_wire(
-                    target.region_id,
-                    target.account_id,
-                    target.image_id,
-                    target.succeeded,
-                    target.message,
-                )
-                for target in execution.targets
-            ]
+            run.targets = [_target_result(target) for target in execution.targets]
         if not execution.finished:
             return
-        run["finishedAt"] = format_time(now)
+        run.finished_at = format_time(now)
         reason = _failure_reason(execution)
         if reason:
-            run["reason"] = reason
+            run.reason = reason
         if before == execution.status:
             return
         if execution.status == "SUCCESS":
-            step.events.append(Event("RunSucceeded", f"run {run['id']!r} succeeded"))
+            step.events.append(Event("RunSucceeded", f"run {run.id!r} succeeded"))
         else:
             step.events.append(
                 Event(
                     "RunFailed" if execution.status != "CANCELLED" else "RunCancelled",
-                    f"run {run['id']!r} ended {execution.status}: {reason or 'no reason given'}",
+                    f"run {run.id!r} ended {execution.status}: {reason or 'no reason given'}",
                     "Warning" if execution.status != "CANCELLED" else "Normal",
                 )
             )
@@ -342,7 +341,7 @@ class PipelineReconciler:
         step: _Step,
         obj: PipelineObject,
         spec: ImagePipelineSpec,
-        run: dict[str, Any],
+        run: PipelineRun,
         image_id: str,
     ) -> None:
         """spec.outputImages: an `Image` that adopts the run's image, owned by the pipeline.
@@ -350,64 +349,64 @@ class PipelineReconciler:
         outputs = spec.output_images
         if outputs is None or not outputs.enabled:
             return
-        made = [dict(entry) for entry in step.status.get("outputImages") or []]
-        if any(entry.get("runID") == run["id"] for entry in made):
+        made = step.status.output_images or []
+        if any(entry.run_id == run.id for entry in made):
             return
         body = output_image(obj, spec, run, image_id)
         name = body["metadata"]["name"]
         step.children.append(Child("images", name, body))
-        made.append({"name": name, "imageID": image_id, "runID": run["id"]})
-        step.status["outputImages"] = made
-        run["outputImage"] = name
-        message = f"Image {name!r} adopts image {image_id!r} built by run {run['id']!r}"
+        made.append(OutputImageStatus(name=name, image_id=image_id, run_id=run.id))
+        step.status.output_images = made
+        run.output_image = name
+        message = f"Image {name!r} adopts image {image_id!r} built by run {run.id!r}"
         step.events.append(Event("OutputImageCreated", message))
 
     def _retain(self, step: _Step, spec: ImagePipelineSpec) -> None:
         """spec.outputImages.retention: delete the Image objects of older runs beyond the newest
         N (their finalizers delete the cloud images per the Image's deletionPolicy)."""
         outputs = spec.output_images
-        made = list(step.status.get("outputImages") or [])
+        made = step.status.output_images or []
         if outputs is None or not outputs.enabled or len(made) <= outputs.retention:
             return
         excess = len(made) - outputs.retention
         for entry in made[:excess]:
-            step.children.append(Child("images", str(entry["name"])))
+            step.children.append(Child("images", entry.name))
             step.events.append(
                 Event(
                     "OutputImageRetired",
-                    f"deleting Image {entry['name']!r} (image {entry.get('imageID')!r}): "
+                    f"deleting Image {entry.name!r} (image {entry.image_id!r}): "
                     f"spec.outputImages.retention keeps the newest {outputs.retention}",
                 )
             )
-        step.status["outputImages"] = made[excess:]
+        step.status.output_images = made[excess:]
 
     def _settled(
         self,
         step: _Step,
-        runs: list[dict[str, Any]],
+        runs: list[PipelineRun],
         schedule: Schedule | None,
         now: datetime,
     ) -> Outcome:
-        template = step.status.get("externalID")
+        template = step.status.external_id
         after: float | None = None
         if schedule is not None:
-            due = parse_time(step.status.get("nextScheduleTime"))
+            due = parse_time(step.status.next_schedule_time)
             if due is not None:
                 after = max(1.0, (due - now).total_seconds())
         last = runs[-1] if runs else None
-        if last is None or last.get("phase") == "SUCCESS":
+        if last is None or last.phase == "SUCCESS":
             message = f"image template {template!r} matches the spec"
             if last is not None:
-                message += f"; run {last['id']!r} succeeded"
+                message += f"; run {last.id!r} succeeded"
             outcome = step.outcome(phase="Succeeded", ready=(True, "Succeeded", message))
         else:
-            phase = str(last.get("phase"))
+            phase = last.phase
             reason, word = {
                 "PARTITION_SUCCESS": ("PartiallySucceeded", "PartiallySucceeded"),
                 "CANCELLED": ("RunCancelled", "Cancelled"),
             }.get(phase, ("RunFailed", "Failed"))
             message = (
-                f"run {last['id']!r} ended {phase}: {last.get('reason') or 'no reason given'}; "
+                f"run {last.id!r} ended {phase}: {last.reason or 'no reason given'}; "
                 f"set the annotation {ANNOTATION_RUN} to a new value to run again"
             )
             outcome = step.outcome(phase=word, ready=(False, reason, message))
@@ -418,10 +417,10 @@ class PipelineReconciler:
     def finalize(
         self, obj: PipelineObject, handle: ProviderHandle, now: datetime, attempt: int = 0
     ) -> Outcome:
-        step = _Step(obj, dict(obj.status))
-        template = step.status.get("externalID")
-        runs = [dict(run) for run in step.status.get("runs") or []]
-        step.status["runs"] = runs
+        step = _Step.start(obj, ImagePipelineStatus)
+        template = step.status.external_id
+        runs = step.status.runs or []
+        step.status.runs = runs
         early = finalize_preamble(
             step,
             handle,
@@ -448,36 +447,36 @@ class PipelineReconciler:
             active = _active(runs)
             if active is not None:
                 # A template cannot be deleted while it runs: cancel first, then wait.
-                if active.get("phase") != "CANCELLING":
+                if active.phase != "CANCELLING":
                     # InvalidInput: it finished meanwhile; the next describe records how.
                     with contextlib.suppress(InvalidInput):
-                        pipelines.cancel_pipeline_execution(str(active["id"]))
-                    active["phase"] = "CANCELLING"
+                        pipelines.cancel_pipeline_execution(active.id)
+                    active.phase = "CANCELLING"
                     step.events.append(
-                        Event("Cancelling", f"cancelling run {active['id']!r}: deleting")
+                        Event("Cancelling", f"cancelling run {active.id!r}: deleting")
                     )
                     return step.waiting(
                         "Cancelling",
-                        f"cancelling run {active['id']!r} before deleting the template",
+                        f"cancelling run {active.id!r} before deleting the template",
                         handle.poll_interval,
                         phase="Deleting",
                     )
                 try:
-                    execution = pipelines.get_pipeline_execution(str(active["id"]))
+                    execution = pipelines.get_pipeline_execution(active.id)
                 except NotFound:
-                    active["phase"] = "CANCELLED"
+                    active.phase = "CANCELLED"
                 else:
                     self._record(step, active, execution, now)
                 if _active(runs) is not None:
                     return step.waiting(
                         "Cancelling",
-                        f"waiting for run {active['id']!r} to be cancelled",
+                        f"waiting for run {active.id!r} to be cancelled",
                         handle.poll_interval,
                         phase="Deleting",
                     )
             if template:
                 with contextlib.suppress(NotFound):  # already gone is just as good
-                    pipelines.delete_pipeline(str(template))
+                    pipelines.delete_pipeline(template)
                 step.events.append(Event("Deleted", f"image template {template!r} is gone"))
             return step.outcome(phase="Deleted", ready=(False, "Deleted", "the template is gone"))
         except ProviderError as exc:
@@ -530,25 +529,25 @@ def _referenced_id(
     return ref.external_id
 
 
-def output_image_name(pipeline: str, run: Mapping[str, Any]) -> str:
+def output_image_name(pipeline: str, run: PipelineRun) -> str:
     """`<pipeline>-<n>` for the pipeline's n-th run (the execution ID for runs recorded before
     runs carried their number), shortened to fit a Kubernetes name."""
-    suffix = str(run.get("sequence") or run["id"]).lower()
+    suffix = str(run.sequence or run.id).lower()
     suffix = "".join(c if c.isalnum() or c == "-" else "-" for c in suffix).strip("-")
     return f"{pipeline[: MAX_NAME - len(suffix) - 1].rstrip('-.')}-{suffix}"
 
 
 def output_image(
-    obj: PipelineObject, spec: ImagePipelineSpec, run: Mapping[str, Any], image_id: str
+    obj: PipelineObject, spec: ImagePipelineSpec, run: PipelineRun, image_id: str
 ) -> dict[str, Any]:
     """The `Image` manifest for a run's image: adopted by annotation, owned by the pipeline."""
-    run_id = str(run["id"])
+    run_id = run.id
     labels = {}
     if len(obj.name) <= MAX_LABEL_VALUE:
         labels[LABEL_PIPELINE] = obj.name
-    if run.get("sequence"):  # runs recorded before runs carried their number have none
-        labels[LABEL_RUN] = str(run["sequence"])
-    display = f"{spec.name or obj.name} run {run.get('sequence') or run_id}"
+    if run.sequence:  # runs recorded before runs carried their number have none
+        labels[LABEL_RUN] = str(run.sequence)
+    display = f"{spec.name or obj.name} run {run.sequence or run_id}"
     assert spec.output_images is not None
     return {
         "apiVersion": f"{GROUP}/{VERSION}",
@@ -579,19 +578,16 @@ def output_image(
     }
 
 
-def _target_wire(
-    region: str | None, account: str | None, image: str | None, ok: bool, message: str | None
-) -> dict[str, Any]:
-    wire: dict[str, Any] = {"status": "Succeeded" if ok else "Failed"}
-    if region:
-        wire["regionID"] = region
-    if account:
-        wire["accountID"] = int(account)
-    if image:
-        wire["imageID"] = image
-    if message:
-        wire["message"] = message
-    return wire
+def _target_result(target: ExecutionTarget) -> TargetResult:
+    """status.runs[].targets[]: one of the execution's regions or accounts (empty values the
+    cloud reports are left out)."""
+    return TargetResult(
+        status="Succeeded" if target.succeeded else "Failed",
+        region_id=target.region_id or None,
+        account_id=int(target.account_id) if target.account_id else None,
+        image_id=target.image_id or None,
+        message=target.message or None,
+    )
 
 
 def _failure_reason(execution: PipelineExecution) -> str | None:
