@@ -93,6 +93,7 @@ def set_conditions(
 
 
 def condition(status: dict[str, Any], type_: str) -> dict[str, Any] | None:
+    """A condition of a status in its wire form (an `Outcome.status`), or None."""
     for cond in status.get("conditions") or []:
         if cond.get("type") == type_:
             return dict(cond)
