@@ -14,17 +14,12 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
-from image_operator.api.common import (
-    ANNOTATION_PAUSED,
-    ConditionStatus,
-    DeletionPolicy,
-    ObjectStatus,
-)
+from image_operator.api.common import ANNOTATION_PAUSED, DeletionPolicy
 from image_operator.providers.base import CloudImage, Provider
 from image_operator.providers.errors import NotFound, ProviderError
 from image_operator.providers.observer import ImageObserver
 from image_operator.reconcilers.outcome import Event, Outcome
-from image_operator.reconcilers.step import Step, load_status
+from image_operator.reconcilers.step import Step
 
 SpecT = TypeVar("SpecT")
 
@@ -239,16 +234,20 @@ class Reference:
 
 
 def reference(body: Mapping[str, Any] | None) -> Reference:
+    # Read as plain data, not through the status models: the referenced object may be another
+    # kind, and only these few fields matter here.
     if body is None:
         return Reference(found=False)
-    status, _ = load_status(ObjectStatus, body.get("status") or {})
-    ready = next((c for c in status.conditions or [] if c.type == "Ready"), None)
+    status = body.get("status") or {}
+    ready: dict[str, Any] = next(
+        (c for c in status.get("conditions") or [] if c.get("type") == "Ready"), {}
+    )
     generation = int((body.get("metadata") or {}).get("generation") or 0)
-    current = ready is not None and ready.observed_generation in (None, generation)
+    current = ready.get("observedGeneration") in (None, generation)
     return Reference(
         found=True,
-        ready=current and ready is not None and ready.status is ConditionStatus.TRUE,
-        external_id=status.external_id or None,
+        ready=ready.get("status") == "True" and current,
+        external_id=status.get("externalID") or None,
         provider_name=str(((body.get("spec") or {}).get("providerRef") or {}).get("name", "")),
-        message=ready.message if ready is not None else "",
+        message=str(ready.get("message") or ""),
     )
