@@ -11,18 +11,15 @@ import pytest
 from image_operator.api.image import ImageSpec
 from image_operator.api.pipeline import ImagePipelineSpec
 from image_operator.api.provider import ImageProviderSpec
-from image_operator.providers.aliyun import (
-    UID_TAG,
+from image_operator.providers.aliyun import AliyunProvider
+from image_operator.providers.aliyun_images import UID_TAG, client_token, cloud_name, oss_location
+from image_operator.providers.aliyun_pipelines import (
     AdvancedOptions,
-    AliyunProvider,
     ImageOptions,
     ImportImageOptions,
     OssDisk,
     PipelineTag,
     PipelineTemplate,
-    client_token,
-    cloud_name,
-    oss_location,
 )
 from image_operator.providers.base import CloudState, ImageRequest
 from image_operator.providers.errors import (

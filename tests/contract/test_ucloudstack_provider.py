@@ -24,7 +24,8 @@ from image_operator.providers.errors import (
     Unsupported,
 )
 from image_operator.providers.factory import build_provider
-from image_operator.providers.ucloudstack import UID_TAG, UCloudStackProvider, cloud_name
+from image_operator.providers.ucloudstack import UCloudStackProvider, cloud_name
+from image_operator.providers.ucloudstack_wire import UID_TAG
 from image_operator_dev.emulator.testing import poll_until
 from tests.contract.test_ucloudstack_emulator import (
     COMPANY,

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from openstack import exceptions as sdk_exceptions
 
-from image_operator.providers.openstack import IDEMPOTENCY_TAG_PREFIX
+from image_operator.providers.openstack_metadata import IDEMPOTENCY_TAG_PREFIX
 from tests.integration.conftest import Kube, wait_for
 from tests.peers.glance import Blob, FileServer, GlanceServer, make_qcow2
 

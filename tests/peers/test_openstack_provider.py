@@ -29,15 +29,9 @@ from image_operator.providers.errors import (
     Unsupported,
 )
 from image_operator.providers.factory import ProviderConfig, build_provider
-from image_operator.providers.openstack import (
-    SHA256_PROPERTY,
-    MemberStatus,
-    OpenStackProvider,
-    UploadMethod,
-    build,
-    connect,
-    idempotency_tag,
-)
+from image_operator.providers.openstack import MemberStatus, OpenStackProvider, UploadMethod, build
+from image_operator.providers.openstack_connect import connect
+from image_operator.providers.openstack_metadata import SHA256_PROPERTY, idempotency_tag
 from image_operator.providers.ratelimit import TokenBucket
 from image_operator_dev.emulator.testing import poll_until
 from tests.peers.glance import Blob, FileServer, GlanceServer, make_qcow2

@@ -28,15 +28,9 @@ from image_operator.providers.errors import (
     Unsupported,
 )
 from image_operator.providers.factory import build_provider
-from image_operator.providers.oci import (
-    DOCKER_MANIFEST,
-    OCI_MANIFEST,
-    TRACK_SOURCE,
-    Reference,
-    RegistryProvider,
-    key_tag,
-    map_error,
-)
+from image_operator.providers.oci import TRACK_SOURCE, RegistryProvider, key_tag
+from image_operator.providers.oci_client import map_error
+from image_operator.providers.oci_reference import DOCKER_MANIFEST, OCI_MANIFEST, Reference
 from image_operator.providers.ratelimit import TokenBucket
 from tests.peers.registry import (
     ACCEPT_MANIFESTS,

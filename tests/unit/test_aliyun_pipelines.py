@@ -12,7 +12,8 @@ from typing import Any, cast
 import pytest
 
 from image_operator.api.pipeline import ImagePipelineSpec
-from image_operator.providers.aliyun import AliyunProvider, pipeline_template
+from image_operator.providers.aliyun import AliyunProvider
+from image_operator.providers.aliyun_pipelines import pipeline_template
 from image_operator.providers.errors import InvalidInput
 from image_operator.providers.pipelines import BuildsPipelines, PipelineBuild
 

@@ -15,9 +15,9 @@ from prometheus_client import REGISTRY
 from image_operator.api.common import ANNOTATION_PAUSED, DeletionPolicy
 from image_operator.api.image import ImageSpec
 from image_operator.api.pipeline import ImagePipelineSpec, PipelineRun
-from image_operator.providers.aliyun import (
+from image_operator.providers.aliyun_images import client_token
+from image_operator.providers.aliyun_pipelines import (
     PipelineTemplate,
-    client_token,
     pipeline_template,
     template_hash,
 )

@@ -13,33 +13,43 @@ ClientToken), start, describe executions (with per-region and per-account result
 delete, describe; and image share permissions.
 
 The SDK signs (ACS3-HMAC-SHA256), serialises and parses; this module only maps the operator's
-model onto its request models and its errors onto the provider error set (`_provider_error`).
+model onto its request models (`aliyun_images`, `aliyun_pipelines`) and its errors onto the
+provider error set (`aliyun_errors.map_error`).
 SDK retries stay off: the reconcilers own retrying, with backoff.
 """
 
 from __future__ import annotations
 
-import hashlib
-import re
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Final, Literal, TypeVar, cast
-from urllib.parse import unquote, urlsplit
+from typing import TYPE_CHECKING, Any, Final, TypeVar
+from urllib.parse import urlsplit
 
 from alibabacloud_ecs20140526 import models as ecs  # type: ignore[import-untyped]
 from alibabacloud_ecs20140526.client import Client as EcsClient  # type: ignore[import-untyped]
-from alibabacloud_tea_openapi import exceptions as sdk_errors  # type: ignore[import-untyped]
 from alibabacloud_tea_openapi.utils_models import Config  # type: ignore[import-untyped]
-from darabonba.exceptions import (  # type: ignore[import-untyped]
-    UnretryableException,
-    ValidateException,
-)
 from darabonba.runtime import RuntimeOptions  # type: ignore[import-untyped]
-from pydantic import BaseModel, ConfigDict, Field
-from Tea.exceptions import ValidateException as TeaValidateException  # type: ignore[import-untyped]
 
-from image_operator.api.image import ImageFormat, UrlSource
-from image_operator.api.pipeline import ImagePipelineSpec
+from image_operator.api.image import UrlSource
+from image_operator.providers.aliyun_errors import map_error
+from image_operator.providers.aliyun_images import (
+    ARCHITECTURES,
+    FORMATS,
+    STATES,
+    client_token,
+    cloud_name,
+    image_tags,
+    oss_location,
+    sdk_tags,
+    uid_tag,
+)
+from image_operator.providers.aliyun_pipelines import (
+    PipelineTemplate,
+    execution_from_row,
+    pipeline_info_from_row,
+    pipeline_request,
+    pipeline_template,
+    template_hash,
+)
 from image_operator.providers.base import (
     CREATE_OPERATION,
     CloudImage,
@@ -49,22 +59,12 @@ from image_operator.providers.base import (
     Provider,
 )
 from image_operator.providers.capabilities import CopiesWithin
-from image_operator.providers.errors import (
-    Conflict,
-    Forbidden,
-    InvalidInput,
-    NotFound,
-    ProviderError,
-    Throttled,
-    Transient,
-    Unsupported,
-)
+from image_operator.providers.errors import InvalidInput, NotFound, Unsupported
 from image_operator.providers.pipelines import (
     BuildsPipelines,
     PipelineBuild,
     PipelineExecution,
     PipelineInfo,
-    TargetResult,
 )
 from image_operator.providers.ratelimit import TokenBucket
 
@@ -73,505 +73,8 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 
-UID_TAG: Final = "imageops.io/uid"
-MAX_TAGS: Final = 20
 DESCRIBE_BATCH: Final = 100  # ImageIds per DescribeImages call (ECS's limit)
 SHARE_BATCH: Final = 10  # AddAccount.N / RemoveAccount.N per ModifyImageSharePermission
-MAX_CLIENT_TOKEN: Final = 64
-
-_STATES: Final = {
-    "Waiting": CloudState.PENDING,
-    "Creating": CloudState.CREATING,
-    "Available": CloudState.AVAILABLE,
-    "Deprecated": CloudState.AVAILABLE,
-    "CreateFailed": CloudState.FAILED,
-    "UnAvailable": CloudState.FAILED,
-}
-_FORMATS: Final = {
-    ImageFormat.QCOW2: "QCOW2",
-    ImageFormat.RAW: "RAW",
-    ImageFormat.VHD: "VHD",
-    ImageFormat.VMDK: "VMDK",
-}
-_ARCHITECTURES: Final = {
-    "amd64": "x86_64",
-    "x86_64": "x86_64",
-    "aarch64": "arm64",
-    "arm64": "arm64",
-    "i386": "i386",
-    "i686": "i386",
-}
-
-# Vendor codes, by what they mean to a reconciler.
-_NOT_FOUND: Final = frozenset(
-    {
-        "InvalidImageId.NotFound",
-        "InvalidImagePipelineId.NotFound",
-        "InvalidImagePipelineExecutionId.NotFound",
-    }
-)
-_CONFLICT: Final = frozenset({"IdempotentParameterMismatch", "Idempotence.SignatureMismatch"})
-_FORBIDDEN_PREFIXES: Final = (
-    "InvalidAccessKeyId",
-    "SignatureDoesNotMatch",
-    "IncompleteSignature",
-    "InvalidSecurityToken",
-    "InvalidTimeStamp",
-    "Forbidden",
-    "NoPermission",
-)
-# The object is busy (being made, a run in progress): the same call succeeds later.
-_BUSY: Final = frozenset(
-    {
-        "IncorrectImageStatus",
-        "SignatureNonceUsed",
-        "OperationDenied.ImagePipelineExecutionRunning",
-    }
-)
-
-
-# --- mapping the operator's model onto ECS ---------------------------------------------------
-
-
-@dataclass(frozen=True)
-class OssLocation:
-    bucket: str
-    key: str
-    region: str | None  # known for OSS's own URLs, None for a private endpoint's
-
-
-_OSS_HOST = re.compile(
-    r"(?P<bucket>[a-z0-9][a-z0-9-]{1,61}[a-z0-9])\.oss-(?P<region>[a-z0-9-]+?)"
-    r"(?:-internal)?\.aliyuncs\.com"
-)
-
-
-def oss_location(url: str, endpoint: str | None) -> OssLocation:
-    """The OSS bucket and object an import URL names.
-
-    ECS imports only from OSS, by bucket and object. Accepted:
-    - OSS's virtual-hosted URLs: `https://<bucket>.oss-<region>[-internal].aliyuncs.com/<key>`;
-    - path-style on the provider's own endpoint: `<spec.endpoint>/oss/<bucket>/<key>` (the
-      bundled emulator serves OSS there; so could a private deployment).
-    A query string (e.g. a presigned URL's) is ignored: ECS reads the object with its role.
-    """
-    parsed = urlsplit(url)
-    key = unquote(parsed.path.lstrip("/"))
-    match = _OSS_HOST.fullmatch((parsed.hostname or "").lower())
-    if match and key:
-        return OssLocation(match["bucket"], key, match["region"])
-    if endpoint:
-        base = urlsplit(endpoint)
-        if (parsed.scheme, parsed.netloc) == (base.scheme, base.netloc) and parsed.path.startswith(
-            "/oss/"
-        ):
-            bucket, _, object_key = parsed.path.removeprefix("/oss/").partition("/")
-            if bucket and object_key:
-                return OssLocation(bucket, unquote(object_key), None)
-    raise InvalidInput(
-        "spec.source.url.url must name an OSS object, which is all ECS can import: "
-        "https://<bucket>.oss-<region>.aliyuncs.com/<object>"
-        + (f" or {endpoint.rstrip('/')}/oss/<bucket>/<object>" if endpoint else "")
-    )
-
-
-def cloud_name(request: ImageRequest) -> str:
-    """ECS ImageName: the Kubernetes name plus the UID prefix, made to fit ECS's rules (2-128
-    characters starting with a letter, not aliyun/acs:); Kubernetes names may start with a
-    digit, so those get an `img-` prefix."""
-    base = request.name
-    if not base[:1].isalpha() or base.startswith("aliyun"):
-        base = f"img-{base}"
-    return f"{base[:110]}-{request.idempotency_key.replace('-', '')[:8]}"
-
-
-def client_token(purpose: str, key: str) -> str:
-    """A ClientToken (ASCII, at most 64 characters) for one purpose of one object."""
-    token = f"{purpose}-{key}"
-    if len(token) <= MAX_CLIENT_TOKEN and token.isascii():
-        return token
-    return f"{purpose[:20]}-{hashlib.sha256(key.encode()).hexdigest()[:40]}"
-
-
-def _uid_tag(request: ImageRequest) -> tuple[str, str]:
-    return (UID_TAG, request.idempotency_key)
-
-
-def _image_tags(request: ImageRequest) -> list[tuple[str, str]]:
-    user = request.spec.tags or {}
-    if len(user) >= MAX_TAGS:
-        raise InvalidInput(
-            f"spec.tags has {len(user)} tags; ECS images take at most {MAX_TAGS} and the "
-            f"operator adds {UID_TAG}, so give at most {MAX_TAGS - 1}"
-        )
-    return [_uid_tag(request), *sorted(user.items())]
-
-
-# --- pipelines: the typed boundary for the ImagePipeline controller --------------------------
-
-
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class PipelineTag(_Model):
-    key: str
-    value: str = ""
-
-
-class OssDisk(_Model):
-    """One disk of ImportImageOptions: N=1 is the system disk, 2-17 data disks."""
-
-    bucket: str
-    object: str
-    format: Literal["RAW", "VHD", "QCOW2"] | None = None
-    disk_image_size_gib: int | None = None
-
-
-class ImportImageOptions(_Model):
-    """Seed 004 `ImportImageOptions` (required when BaseImageType is OSS)."""
-
-    disks: list[OssDisk] = Field(min_length=1)
-    os_type: Literal["linux", "windows"] | None = None
-    platform: str | None = None
-    architecture: Literal["x86_64", "arm64"] | None = None
-    boot_mode: Literal["BIOS", "UEFI"] | None = None
-    license_type: Literal["Auto", "Aliyun", "BYOL"] | None = None
-    image_name: str | None = None
-    description: str | None = None
-    retention_strategy: str | None = None
-    retain_imported_image: bool | None = None
-    role_name: str | None = None
-    nvme_support: str | None = None
-    imds_support: str | None = None
-    tags: list[PipelineTag] = Field(default_factory=list)
-
-
-class ImageOptions(_Model):
-    """Seed 004 `ImageOptions`: the images a run produces."""
-
-    image_name: str | None = None
-    image_family: str | None = None
-    description: str | None = None
-    nvme_support: Literal["auto", "supported", "unsupported"] | None = None
-    tags: list[PipelineTag] = Field(default_factory=list)
-
-
-class AdvancedOptions(_Model):
-    image_name_suffix: Literal["disable"] | None = None
-    retain_cloud_assistant: bool | None = None
-
-
-class PipelineTemplate(_Model):
-    """Every request field of seed 004's CreateImagePipeline (ClientToken is passed apart).
-
-    Limits are the cloud's to judge (the emulator enforces them); this model only types them.
-    """
-
-    base_image_type: Literal["IMAGE", "IMAGE_FAMILY", "OSS"]
-    base_image: str | None = None
-    name: str | None = None
-    description: str | None = None
-    build_content: str | None = None
-    test_content: str | None = None
-    to_region_ids: list[str] = Field(default_factory=list)
-    add_accounts: list[int] = Field(default_factory=list)
-    instance_type: str | None = None
-    system_disk_size: int | None = None
-    internet_max_bandwidth_out: int | None = None
-    vswitch_id: str | None = None
-    delete_instance_on_failure: bool | None = None
-    repair_mode: str | None = None
-    repair_items: list[str] = Field(default_factory=list)
-    resource_group_id: str | None = None
-    tags: list[PipelineTag] = Field(default_factory=list)
-    image_options: ImageOptions | None = None
-    import_image_options: ImportImageOptions | None = None
-    advanced_options: AdvancedOptions | None = None
-    security_scan_mode: str | None = None
-    # Deprecated by ECS in favour of ImageOptions, still part of the seed's request.
-    image_name: str | None = None
-    image_family: str | None = None
-    nvme_support: str | None = None
-
-
-OSS_FORMATS: Final = ("RAW", "VHD", "QCOW2")  # what an OSS base image can be built from
-
-
-def pipeline_template(build: PipelineBuild) -> PipelineTemplate:
-    """The ECS template for a build: `baseImage.id`, `family` and `oss` map onto BaseImageType
-    IMAGE, IMAGE_FAMILY and OSS (with ImportImageOptions); a resolved `imageRef` or
-    `baseImageRef` (`build.base_image_id`) is an IMAGE. Raises `InvalidInput` naming the field."""
-    spec = build.spec
-    base = spec.base_image
-    import_options: ImportImageOptions | None = None
-    base_type: Literal["IMAGE", "IMAGE_FAMILY", "OSS"]
-    base_id: str | None
-    if base.id is not None:
-        base_type, base_id = "IMAGE", base.id
-    elif base.family is not None:
-        base_type, base_id = "IMAGE_FAMILY", base.family
-    elif base.oss is not None:
-        base_type, base_id = "OSS", None
-        fmt = base.oss.format.upper() if base.oss.format else None
-        if fmt is not None and fmt not in OSS_FORMATS:
-            raise InvalidInput(
-                f"spec.baseImage.oss.format {base.oss.format!r} cannot be built from: "
-                f"use one of {', '.join(f.lower() for f in OSS_FORMATS)}"
-            )
-        import_options = ImportImageOptions(
-            disks=[
-                OssDisk(
-                    bucket=base.oss.bucket,
-                    object=base.oss.object,
-                    format=cast(Any, fmt),
-                    disk_image_size_gib=base.oss.disk_image_size_gib,
-                )
-            ]
-        )
-    elif build.base_image_id is not None:
-        base_type, base_id = "IMAGE", build.base_image_id
-    else:
-        raise InvalidInput(
-            "spec.baseImage must set exactly one of id, family, oss, imageRef, baseImageRef"
-        )
-    transit = spec.transit
-    return PipelineTemplate(
-        base_image_type=base_type,
-        base_image=base_id,
-        name=spec.name or _template_name(build.name),
-        description=spec.description,
-        build_content=spec.build_content,
-        test_content=spec.test_content,
-        to_region_ids=list(spec.to_region_ids or []),
-        add_accounts=list(spec.add_accounts or []),
-        instance_type=transit.instance_type if transit else None,
-        system_disk_size=transit.system_disk_size if transit else None,
-        internet_max_bandwidth_out=transit.internet_max_bandwidth_out if transit else None,
-        vswitch_id=transit.v_switch_id if transit else None,
-        delete_instance_on_failure=transit.delete_instance_on_failure if transit else None,
-        repair_mode=spec.repair_mode,
-        resource_group_id=spec.resource_group_id,
-        tags=[PipelineTag(key=tag.key, value=tag.value or "") for tag in spec.tags or []],
-        image_options=_image_options(spec),
-        import_image_options=import_options,
-    )
-
-
-def _image_options(spec: ImagePipelineSpec) -> ImageOptions | None:
-    options = spec.image_options
-    if options is None:
-        return None
-    return ImageOptions(
-        image_name=options.image_name,
-        image_family=options.image_family,
-        description=options.description,
-        nvme_support=cast(Any, options.nvme_support),
-    )
-
-
-def _template_name(name: str) -> str:
-    # ECS names start with a letter; Kubernetes names may start with a digit.
-    return name if name[:1].isalpha() else f"ipl-{name}"
-
-
-def template_hash(template: PipelineTemplate) -> str:
-    """The pipeline fingerprint: sha256 of the template's JSON, 16 hex digits. Stored as
-    `status.templateHash`, so it must not change for an unchanged template (a new value makes
-    every existing ImagePipeline replace its template)."""
-    return hashlib.sha256(template.model_dump_json().encode()).hexdigest()[:16]
-
-
-_CLAUSES: Final = (
-    (re.compile(r"built (?P<image>\S+) in (?P<region>\S+)"), "built"),
-    (re.compile(r"distributed to (?P<region>\S+): (?P<image>\S+)"), "region-ok"),
-    (re.compile(r"distribution to (?P<region>\S+) failed: (?P<why>.*)"), "region-failed"),
-    (re.compile(r"shared with (?P<account>\d+)"), "account-ok"),
-    (re.compile(r"sharing with (?P<account>\d+) failed: (?P<why>.*)"), "account-failed"),
-)
-
-
-def execution_targets(message: str | None) -> list[TargetResult]:
-    """Per-region and per-account results from an execution's Message (see docs)."""
-    targets = []
-    for clause in (message or "").split("; "):
-        for pattern, kind in _CLAUSES:
-            match = pattern.fullmatch(clause.strip())
-            if match is None:
-                continue
-            groups = match.groupdict()
-            if kind in ("built", "region-ok"):
-                targets.append(
-                    TargetResult(
-                        region_id=groups["region"], image_id=groups["image"], succeeded=True
-                    )
-                )
-            elif kind == "region-failed":
-                targets.append(
-                    TargetResult(region_id=groups["region"], succeeded=False, message=groups["why"])
-                )
-            elif kind == "account-ok":
-                targets.append(TargetResult(account_id=groups["account"], succeeded=True))
-            else:
-                targets.append(
-                    TargetResult(
-                        account_id=groups["account"], succeeded=False, message=groups["why"]
-                    )
-                )
-            break
-    return targets
-
-
-def _tags(model: Any, items: Iterable[tuple[str, str]]) -> list[Any]:
-    return [model(key=key, value=value) for key, value in items]
-
-
-def _pipeline_request(
-    region: str, template: PipelineTemplate, token: str
-) -> ecs.CreateImagePipelineRequest:
-    t = template
-    import_options = None
-    if t.import_image_options is not None:
-        o = t.import_image_options
-        import_options = ecs.CreateImagePipelineRequestImportImageOptions(
-            disk_device_mappings=[
-                ecs.CreateImagePipelineRequestImportImageOptionsDiskDeviceMappings(
-                    ossbucket=d.bucket,
-                    ossobject=d.object,
-                    format=d.format,
-                    disk_image_size=d.disk_image_size_gib,
-                )
-                for d in o.disks
-            ],
-            ostype=o.os_type,
-            platform=o.platform,
-            architecture=o.architecture,
-            boot_mode=o.boot_mode,
-            license_type=o.license_type,
-            image_name=o.image_name,
-            description=o.description,
-            retention_strategy=o.retention_strategy,
-            retain_imported_image=o.retain_imported_image,
-            role_name=o.role_name,
-            features=(
-                ecs.CreateImagePipelineRequestImportImageOptionsFeatures(
-                    nvme_support=o.nvme_support, imds_support=o.imds_support
-                )
-                if o.nvme_support or o.imds_support
-                else None
-            ),
-            import_image_tags=_tags(
-                ecs.CreateImagePipelineRequestImportImageOptionsImportImageTags,
-                ((tag.key, tag.value) for tag in o.tags),
-            )
-            or None,
-        )
-    image_options = None
-    if t.image_options is not None:
-        io = t.image_options
-        image_options = ecs.CreateImagePipelineRequestImageOptions(
-            image_name=io.image_name,
-            image_family=io.image_family,
-            description=io.description,
-            image_features=(
-                ecs.CreateImagePipelineRequestImageOptionsImageFeatures(
-                    nvme_support=io.nvme_support
-                )
-                if io.nvme_support
-                else None
-            ),
-            image_tags=_tags(
-                ecs.CreateImagePipelineRequestImageOptionsImageTags,
-                ((tag.key, tag.value) for tag in io.tags),
-            )
-            or None,
-        )
-    advanced = None
-    if t.advanced_options is not None:
-        advanced = ecs.CreateImagePipelineRequestAdvancedOptions(
-            image_name_suffix=t.advanced_options.image_name_suffix,
-            retain_cloud_assistant=t.advanced_options.retain_cloud_assistant,
-        )
-    return ecs.CreateImagePipelineRequest(
-        region_id=region,
-        client_token=token,
-        name=t.name,
-        description=t.description,
-        base_image_type=t.base_image_type,
-        base_image=t.base_image,
-        build_content=t.build_content,
-        test_content=t.test_content,
-        to_region_id=t.to_region_ids or None,
-        add_account=t.add_accounts or None,
-        instance_type=t.instance_type,
-        system_disk_size=t.system_disk_size,
-        internet_max_bandwidth_out=t.internet_max_bandwidth_out,
-        v_switch_id=t.vswitch_id,
-        delete_instance_on_failure=t.delete_instance_on_failure,
-        repair_mode=t.repair_mode,
-        repair_item=t.repair_items or None,
-        resource_group_id=t.resource_group_id,
-        tag=_tags(ecs.CreateImagePipelineRequestTag, ((tag.key, tag.value) for tag in t.tags))
-        or None,
-        image_options=image_options,
-        import_image_options=import_options,
-        advanced_options=advanced,
-        image_security_options=(
-            ecs.CreateImagePipelineRequestImageSecurityOptions(
-                security_scan_mode=t.security_scan_mode
-            )
-            if t.security_scan_mode
-            else None
-        ),
-        image_name=t.image_name,
-        image_family=t.image_family,
-        nvme_support=t.nvme_support,
-    )
-
-
-# --- errors -----------------------------------------------------------------------------------
-
-
-def _provider_error(action: str, exc: Exception) -> ProviderError:
-    """The one place where SDK and ECS errors become provider errors (messages carry no keys)."""
-    if isinstance(exc, ValidateException | TeaValidateException):
-        return InvalidInput(f"aliyun ECS {action}: the SDK refused the request: {exc}")
-    if isinstance(exc, UnretryableException):
-        inner = getattr(exc, "inner_exception", None)
-        # The inner exception's text can hold the request URL; its type says enough.
-        return Transient(
-            f"aliyun ECS {action}: the endpoint is unreachable "
-            f"({type(inner).__name__ if inner is not None else 'no response'})"
-        )
-    if not isinstance(exc, sdk_errors.AlibabaCloudException):
-        return Transient(f"aliyun ECS {action}: unexpected {type(exc).__name__}")
-    data = exc.data if isinstance(exc.data, dict) else {}
-    code = str(exc.code or data.get("Code") or "Unknown")
-    text = str(data.get("Message") or "no message")
-    request_id = data.get("RequestId") or exc.request_id
-    message = f"aliyun ECS {action} answered {code}: {text}"
-    if request_id:
-        message += f" (request {request_id})"
-    status = exc.status_code or 0
-    if isinstance(exc, sdk_errors.ThrottlingException) or code.startswith("Throttling"):
-        retry_after_ms = getattr(exc, "retry_after", None)
-        return Throttled(
-            message,
-            vendor_code=code,
-            retry_after=retry_after_ms / 1000 if retry_after_ms else None,
-        )
-    if code in _NOT_FOUND:
-        return NotFound(message, vendor_code=code)
-    if code in _CONFLICT:
-        return Conflict(message, vendor_code=code)
-    if code.startswith(_FORBIDDEN_PREFIXES):
-        return Forbidden(message, vendor_code=code)
-    if code in _BUSY or status >= 500:
-        return Transient(message, vendor_code=code)
-    return InvalidInput(message, vendor_code=code)
-
-
-# --- the provider -----------------------------------------------------------------------------
 
 
 class AliyunProvider(Provider, CopiesWithin, BuildsPipelines):
@@ -602,13 +105,13 @@ class AliyunProvider(Provider, CopiesWithin, BuildsPipelines):
         try:
             return method(request, self._runtime).body
         except Exception as exc:
-            raise _provider_error(action, exc) from None
+            raise map_error(action, exc) from None
 
     # -- images --
 
     def _cloud_image(self, image: Any) -> CloudImage:
         status = str(image.status or "")
-        state = _STATES.get(status, CloudState.CREATING)
+        state = STATES.get(status, CloudState.CREATING)
         progress = None
         if isinstance(image.progress, str) and image.progress.rstrip("%").isdigit():
             progress = min(100, int(image.progress.rstrip("%")))
@@ -676,7 +179,7 @@ class AliyunProvider(Provider, CopiesWithin, BuildsPipelines):
                 f"spec.source.url.url is in OSS region {location.region}, but ECS imports only "
                 f"from the provider's region ({self.region}): copy the object there"
             )
-        fmt = _FORMATS.get(url.format)
+        fmt = FORMATS.get(url.format)
         if fmt is None:
             raise InvalidInput(
                 f"ECS cannot import {url.format.value} files; use qcow2, raw, vhd or vmdk"
@@ -694,8 +197,8 @@ class AliyunProvider(Provider, CopiesWithin, BuildsPipelines):
             ],
             ostype=os_info.type.lower() if os_info else None,
             platform=os_info.distribution if os_info else None,
-            architecture=_ARCHITECTURES.get(os_info.arch, os_info.arch) if os_info else None,
-            tag=_tags(ecs.ImportImageRequestTag, _image_tags(request)),
+            architecture=ARCHITECTURES.get(os_info.arch, os_info.arch) if os_info else None,
+            tag=sdk_tags(ecs.ImportImageRequestTag, image_tags(request)),
         )
         body = self._call("ImportImage", self._client.import_image_with_options, call)
         return CloudImage(external_id=str(body.image_id), state=CloudState.PENDING, progress=0)
@@ -712,7 +215,7 @@ class AliyunProvider(Provider, CopiesWithin, BuildsPipelines):
             destination_image_name=cloud_name(request),
             destination_description=request.spec.description,
             client_token=client_token("copy", request.idempotency_key),
-            tag=_tags(ecs.CopyImageRequestTag, _image_tags(request)),
+            tag=sdk_tags(ecs.CopyImageRequestTag, image_tags(request)),
         )
         body = self._call("CopyImage", self._client.copy_image_with_options, call)
         return CloudImage(external_id=str(body.image_id), state=CloudState.PENDING, progress=0)
@@ -723,7 +226,7 @@ class AliyunProvider(Provider, CopiesWithin, BuildsPipelines):
         return self.copy_image(request, source_external_id)
 
     def find_image(self, request: ImageRequest) -> CloudImage | None:
-        key, value = _uid_tag(request)
+        key, value = uid_tag(request)
         found = self._describe(tag=[ecs.DescribeImagesRequestTag(key=key, value=value)])
         if not found:
             return None
@@ -811,7 +314,7 @@ class AliyunProvider(Provider, CopiesWithin, BuildsPipelines):
     ) -> str:
         """CreateImagePipeline; the same `client_token` with the same template returns the
         same ID, with a different template raises Conflict."""
-        request = _pipeline_request(self.region, template, client_token)
+        request = pipeline_request(self.region, template, client_token)
         body = self._call(
             "CreateImagePipeline", self._client.create_image_pipeline_with_options, request
         )
@@ -828,7 +331,7 @@ class AliyunProvider(Provider, CopiesWithin, BuildsPipelines):
             region_id=self.region,
             image_pipeline_id=pipeline_id,
             client_token=client_token,
-            tag=_tags(ecs.StartImagePipelineExecutionRequestTag, tags) or None,
+            tag=sdk_tags(ecs.StartImagePipelineExecutionRequestTag, tags) or None,
         )
         body = self._call(
             "StartImagePipelineExecution",
@@ -862,21 +365,7 @@ class AliyunProvider(Provider, CopiesWithin, BuildsPipelines):
             request,
             page,
         )
-        return [
-            PipelineExecution(
-                execution_id=str(row.execution_id),
-                pipeline_id=str(row.image_pipeline_id),
-                status=str(row.status),
-                image_id=row.image_id or None,
-                message=row.message,
-                error_code=row.error_code,
-                error_info=row.error_info,
-                created_at=row.creation_time,
-                modified_at=row.modified_time,
-                targets=execution_targets(row.message),
-            )
-            for row in rows
-        ]
+        return [execution_from_row(row) for row in rows]
 
     def get_pipeline_execution(self, execution_id: str) -> PipelineExecution:
         found = self.describe_pipeline_executions(execution_id=execution_id)
@@ -922,23 +411,7 @@ class AliyunProvider(Provider, CopiesWithin, BuildsPipelines):
                 request,
                 page,
             )
-        return [
-            PipelineInfo(
-                pipeline_id=str(row.image_pipeline_id),
-                name=row.name,
-                base_image_type=row.base_image_type,
-                base_image=row.base_image,
-                to_region_ids=list(
-                    (row.to_region_ids.to_region_id if row.to_region_ids else None) or []
-                ),
-                add_accounts=list(
-                    (row.add_accounts.add_account if row.add_accounts else None) or []
-                ),
-                created_at=row.creation_time,
-                raw=row.to_map(),
-            )
-            for row in rows
-        ]
+        return [pipeline_info_from_row(row) for row in rows]
 
     def _pages(
         self,

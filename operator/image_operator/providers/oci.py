@@ -16,19 +16,16 @@ from local files, retries every call with sleeps of up to 83 s, and loses HTTP s
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import dataclasses
-import hashlib
-import ipaddress
 import re
 import threading
-from collections.abc import Generator, Iterable, Iterator, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import httpx
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import ValidationError
 
 from image_operator.providers.base import (
     CREATE_OPERATION,
@@ -40,13 +37,24 @@ from image_operator.providers.base import (
 )
 from image_operator.providers.errors import (
     Conflict,
-    Forbidden,
     InvalidInput,
     NotFound,
-    ProviderError,
-    Throttled,
     Transient,
     Unsupported,
+)
+from image_operator.providers.oci_client import (
+    CopyStats,
+    Descriptor,
+    Manifest,
+    RegistryClient,
+    default_scheme,
+)
+from image_operator.providers.oci_reference import (
+    DOCKER_HUB,
+    INDEX_TYPES,
+    MANIFEST_TYPES,
+    Reference,
+    check_repository,
 )
 from image_operator.providers.ratelimit import TokenBucket
 
@@ -54,99 +62,11 @@ if TYPE_CHECKING:
     from image_operator.api.image import ImageSpec
     from image_operator.providers.factory import ProviderConfig
 
-OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
-OCI_INDEX = "application/vnd.oci.image.index.v1+json"
-DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
-DOCKER_MANIFEST_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
-INDEX_TYPES = frozenset({OCI_INDEX, DOCKER_MANIFEST_LIST})
-MANIFEST_TYPES = frozenset({OCI_MANIFEST, DOCKER_MANIFEST}) | INDEX_TYPES
-# distribution 2.8 answers a manifest HEAD/GET only for media types the client names.
-ACCEPT = ", ".join(sorted(MANIFEST_TYPES))
-
 KEY_TAG_PREFIX = "imageops-"
 # Opt-in: copy the source again when its tag moves (spec.tags is otherwise unused here: OCI
 # tags are names, not key/value pairs, and annotations would change the digest).
 TRACK_SOURCE = "imageops.io/track-source"
-
-# The distribution reference grammar (github.com/distribution/reference), anchored pieces.
-_COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|[-]+)[a-z0-9]+)*"
-_REPOSITORY = re.compile(rf"^{_COMPONENT}(?:/{_COMPONENT})*$")
-_TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
-_DIGEST = re.compile(r"^sha256:[a-f0-9]{64}$")
-_HOST = re.compile(
-    r"^(?:[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*"
-    r"|\[[0-9A-Fa-f:.]+\])(?::[0-9]+)?$"
-)
-_MAX_REPOSITORY = 255  # distribution's limit on a repository name
 _MAX_NESTING = 4  # index -> manifest is 1; deeper trees are not images
-_CHUNK = 1 << 20
-_DOCKER_HUB = frozenset({"docker.io", "index.docker.io", "registry-1.docker.io"})
-
-
-# -- references --------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Reference:
-    """`[host/]repository[:tag][@digest]`; `host` None means the provider's own registry."""
-
-    host: str | None
-    repository: str
-    tag: str | None = None
-    digest: str | None = None
-
-    @classmethod
-    def parse(cls, text: str, *, what: str = "image reference") -> Reference:
-        rest, digest = text, None
-        if "@" in rest:
-            rest, digest = rest.split("@", 1)
-            if not _DIGEST.match(digest):
-                raise InvalidInput(f"{what} {text!r}: the digest must be sha256:<64 hex digits>")
-        first, slash, remainder = rest.partition("/")
-        host = None
-        # docker's rule: the first component is a registry host when it has a dot or a port,
-        # is `localhost`, or has capitals (repository names cannot).
-        if slash and (
-            any(c in first for c in ".:") or first == "localhost" or first != first.lower()
-        ):
-            host, rest = first, remainder
-            if not _HOST.match(host):
-                raise InvalidInput(f"{what} {text!r}: {host!r} is not a registry host[:port]")
-        tag = None
-        last_colon = rest.rfind(":")
-        if last_colon > rest.rfind("/"):
-            rest, tag = rest[:last_colon], rest[last_colon + 1 :]
-            if not _TAG.match(tag):
-                raise InvalidInput(
-                    f"{what} {text!r}: tag {tag!r} must be 1-128 of letters, digits, _ . - "
-                    "and not start with . or -"
-                )
-        check_repository(rest, what=f"{what} {text!r}")
-        if host in _DOCKER_HUB and "/" not in rest:
-            rest = f"library/{rest}"  # Docker Hub's official images live under library/
-        return cls(host=host, repository=rest, tag=tag, digest=digest)
-
-    def __str__(self) -> str:
-        text = f"{self.host}/{self.repository}" if self.host else self.repository
-        if self.tag:
-            text += f":{self.tag}"
-        if self.digest:
-            text += f"@{self.digest}"
-        return text
-
-
-def check_repository(name: str, *, what: str) -> None:
-    if len(name) > _MAX_REPOSITORY:
-        raise InvalidInput(f"{what}: the repository name is longer than {_MAX_REPOSITORY} chars")
-    if not _REPOSITORY.match(name):
-        raise InvalidInput(
-            f"{what}: repository {name!r} must be lowercase path components of letters and "
-            "digits, separated by '/', joined inside by '.', '_', '__' or dashes"
-        )
-
-
-def sha256_digest(data: bytes) -> str:
-    return f"sha256:{hashlib.sha256(data).hexdigest()}"
 
 
 def key_tag(uid: str) -> str:
@@ -163,401 +83,6 @@ def user_tag(source: Reference) -> str | None:
 
 def tracks_source(spec: ImageSpec) -> bool:
     return (spec.tags or {}).get(TRACK_SOURCE, "").lower() == "true"
-
-
-# -- wire models -------------------------------------------------------------------------------
-
-
-class Descriptor(BaseModel):
-    """A content descriptor inside a manifest (only what copying needs)."""
-
-    model_config = ConfigDict(extra="allow", populate_by_name=True)
-
-    media_type: str = Field(default="", alias="mediaType")
-    digest: str = Field(pattern=_DIGEST.pattern)
-    size: int = Field(ge=0)
-    urls: list[str] | None = None  # set on non-distributable (foreign) layers
-
-
-class Manifest(BaseModel):
-    """An image manifest (config + layers) or an index (manifests); extra fields are kept in
-    the bytes we copy, never re-serialised from this model."""
-
-    model_config = ConfigDict(extra="allow", populate_by_name=True)
-
-    schema_version: int = Field(alias="schemaVersion")
-    media_type: str | None = Field(default=None, alias="mediaType")
-    config: Descriptor | None = None
-    layers: list[Descriptor] = Field(default_factory=list)
-    manifests: list[Descriptor] = Field(default_factory=list)
-
-
-class _ErrorDetail(BaseModel):
-    code: str = "UNKNOWN"
-    message: str = ""
-
-
-class _ErrorBody(BaseModel):
-    errors: list[_ErrorDetail] = Field(default_factory=list)
-
-
-class _TagList(BaseModel):
-    name: str = ""
-    tags: list[str] | None = None
-
-
-# -- errors ------------------------------------------------------------------------------------
-
-_INVALID_STATUSES = frozenset({400, 411, 413, 415, 416, 422})
-
-
-def map_error(response: httpx.Response, host: str, action: str) -> ProviderError:
-    """The one place registry answers become provider errors. `action` says what was tried,
-    in words (upload URLs carry session state and are never quoted)."""
-    detail = _ErrorDetail()
-    try:
-        body = _ErrorBody.model_validate_json(response.read())
-        if body.errors:
-            detail = body.errors[0]
-    except (ValidationError, ValueError):
-        pass
-    code = response.status_code
-    words = detail.message or response.reason_phrase or "no message"
-    text = f"registry {host} answered {code} {detail.code} to {action}: {words}"
-    if code == 429 or detail.code == "TOOMANYREQUESTS":
-        return Throttled(text, vendor_code=detail.code, retry_after=_retry_after(response))
-    if code in (401, 403):
-        return Forbidden(text, vendor_code=detail.code)
-    if code == 404:
-        return NotFound(text, vendor_code=detail.code)
-    if code == 405:
-        return Unsupported(text, vendor_code=detail.code)
-    if code == 409:
-        return Conflict(text, vendor_code=detail.code)
-    if code in _INVALID_STATUSES:
-        return InvalidInput(text, vendor_code=detail.code)
-    return Transient(text, vendor_code=detail.code)
-
-
-def _retry_after(response: httpx.Response) -> float | None:
-    value = response.headers.get("Retry-After", "")
-    try:
-        return max(float(value), 0.0)
-    except ValueError:
-        return None  # an HTTP date: the reconciler's own backoff applies
-
-
-# -- auth --------------------------------------------------------------------------------------
-
-_CHALLENGE_PARAM = re.compile(r'(\w+)="([^"]*)"')
-_PATH_REPOSITORY = re.compile(r"^/v2/(.+?)/(?:manifests|blobs|tags)/")
-
-
-class RegistryAuth(httpx.Auth):
-    """Whatever the registry's challenge asks for: Basic with the Secret's keys, or a bearer
-    token from the realm it names (distribution's token spec; anonymous when there are no
-    keys). Tokens are cached per repository and access kind, because a token only holds the
-    scope it was issued for."""
-
-    def __init__(self, username: str | None, password: str | None, timeout: float) -> None:
-        self._basic: str | None = None
-        if username and password:
-            self._basic = "Basic " + base64.b64encode(f"{username}:{password}".encode()).decode()
-        self._use_basic = False
-        self._tokens: dict[tuple[str, bool], str] = {}
-        self._lock = threading.Lock()
-        self._timeout = timeout
-
-    @staticmethod
-    def _key(request: httpx.Request) -> tuple[str, bool]:
-        match = _PATH_REPOSITORY.match(request.url.path)
-        return (match.group(1) if match else "", request.method not in ("GET", "HEAD"))
-
-    def _authorize(self, request: httpx.Request) -> None:
-        with self._lock:
-            token = self._tokens.get(self._key(request))
-        if token:
-            request.headers["Authorization"] = f"Bearer {token}"
-        elif self._use_basic and self._basic is not None:
-            request.headers["Authorization"] = self._basic
-
-    def sync_auth_flow(
-        self, request: httpx.Request
-    ) -> Generator[httpx.Request, httpx.Response, None]:
-        self._authorize(request)
-        response = yield request
-        if response.status_code != 401:
-            return
-        # One more try at most: with Basic once the registry asked for it, or with a token for
-        # the scope this challenge names. A second 401 goes to the caller (Forbidden).
-        scheme, _, params = response.headers.get("WWW-Authenticate", "").partition(" ")
-        if scheme.lower() == "basic":
-            if self._basic is None or self._use_basic:
-                return
-            self._use_basic = True
-        elif scheme.lower() == "bearer":
-            token = self._fetch_token(dict(_CHALLENGE_PARAM.findall(params)))
-            if token is None:
-                return
-            with self._lock:
-                self._tokens[self._key(request)] = token
-        else:
-            return
-        self._authorize(request)
-        yield request
-
-    def _fetch_token(self, challenge: Mapping[str, str]) -> str | None:
-        realm = challenge.get("realm", "")
-        if not realm.startswith(("https://", "http://")):
-            return None
-        params = {k: v for k, v in challenge.items() if k in ("service", "scope")}
-        # The realm is the registry's token service: the one place besides the registry the
-        # keys go, as the token spec has it.
-        headers = {"Authorization": self._basic} if self._basic else {}
-        try:
-            with httpx.Client(timeout=self._timeout) as client:
-                reply = client.get(realm, params=params, headers=headers)
-        except httpx.TransportError:
-            return None
-        if reply.status_code != 200:
-            return None
-        try:
-            body = reply.json()
-        except ValueError:
-            return None
-        token = body.get("token") or body.get("access_token")
-        return str(token) if token else None
-
-
-# -- one registry --------------------------------------------------------------------------
-
-
-def default_scheme(host: str) -> str:
-    """https, except for loopback registries (docker's default insecure registries)."""
-    name = httpx.URL(f"http://{host}/").host
-    if name == "localhost":
-        return "http"
-    try:
-        return "http" if ipaddress.ip_address(name).is_loopback else "https"
-    except ValueError:
-        return "https"
-
-
-@dataclass
-class CopyStats:
-    """What a copy did: blobs mounted from another repository, uploaded, or already there;
-    child manifests of an index copied."""
-
-    mounted: int = 0
-    uploaded: int = 0
-    present: int = 0
-    manifests: int = 0
-
-
-class RegistryClient:
-    """The distribution API of one registry, each answer checked and mapped to provider errors."""
-
-    def __init__(
-        self,
-        base_url: str,
-        *,
-        username: str | None = None,
-        password: str | None = None,
-        limiter: TokenBucket | None = None,
-        timeout: float = 60.0,
-    ) -> None:
-        url = httpx.URL(base_url)
-        self.host = url.netloc.decode()
-        self._limiter = limiter
-        self._http = httpx.Client(
-            base_url=f"{url.scheme}://{self.host}",
-            auth=RegistryAuth(username, password, timeout),
-            timeout=timeout,
-            follow_redirects=True,  # blob GETs may redirect to storage; httpx drops auth there
-            event_hooks={"request": [self._throttle]},
-        )
-
-    def _throttle(self, _request: httpx.Request) -> None:
-        if self._limiter is not None:
-            self._limiter.acquire()
-
-    def close(self) -> None:
-        self._http.close()
-
-    def _send(
-        self, method: str, url: str | httpx.URL, action: str, *, expect: Iterable[int], **kw: Any
-    ) -> httpx.Response:
-        try:
-            response = self._http.request(method, url, **kw)
-        except httpx.TransportError as exc:
-            raise Transient(
-                f"registry {self.host} is unreachable ({action}): {type(exc).__name__}"
-            ) from exc
-        except httpx.StreamError as exc:  # a streamed body cannot be sent twice
-            raise Transient(f"registry {self.host}: {action} failed: {type(exc).__name__}") from exc
-        if response.status_code not in expect:
-            raise map_error(response, self.host, action)
-        return response
-
-    def ping(self) -> httpx.Response:
-        return self._send("GET", "/v2/", "GET /v2/", expect=(200,))
-
-    def head_manifest(self, repository: str, reference: str) -> tuple[str, str, int]:
-        """(digest, media type, size) of a manifest, without its body."""
-        response = self._send(
-            "HEAD",
-            f"/v2/{repository}/manifests/{reference}",
-            f"HEAD manifest {repository}:{reference}",
-            expect=(200,),
-            headers={"Accept": ACCEPT},
-        )
-        digest = response.headers.get("Docker-Content-Digest", "")
-        if not _DIGEST.match(digest):
-            if not _DIGEST.match(reference):
-                # A registry that omits the header: the body's hash is the digest.
-                digest, media_type, body = self.get_manifest(repository, reference)
-                return digest, media_type, len(body)
-            digest = reference
-        media_type = response.headers.get("Content-Type", "").split(";")[0]
-        return digest, media_type, int(response.headers.get("Content-Length") or 0)
-
-    def get_manifest(self, repository: str, reference: str) -> tuple[str, str, bytes]:
-        """(digest, media type, exact bytes); a digest reference is checked against the bytes."""
-        action = f"GET manifest {repository}:{reference}"
-        response = self._send(
-            "GET",
-            f"/v2/{repository}/manifests/{reference}",
-            action,
-            expect=(200,),
-            headers={"Accept": ACCEPT},
-        )
-        body = response.content
-        digest = sha256_digest(body)
-        if _DIGEST.match(reference) and digest != reference:
-            raise Transient(f"registry {self.host} sent a manifest that is not {reference}")
-        media_type = response.headers.get("Content-Type", "").split(";")[0]
-        return digest, media_type, body
-
-    def put_manifest(self, repository: str, reference: str, body: bytes, media_type: str) -> str:
-        response = self._send(
-            "PUT",
-            f"/v2/{repository}/manifests/{reference}",
-            f"PUT manifest {repository}:{reference}",
-            expect=(201,),
-            content=body,
-            headers={"Content-Type": media_type},
-        )
-        return response.headers.get("Docker-Content-Digest") or sha256_digest(body)
-
-    def delete_manifest(self, repository: str, digest: str) -> None:
-        self._send(
-            "DELETE",
-            f"/v2/{repository}/manifests/{digest}",
-            f"DELETE manifest {repository}@{digest}",
-            expect=(202, 200),
-        )
-
-    def tags(self, repository: str) -> list[str]:
-        """All tags of a repository ([] when it is unknown). distribution 2.8 ignores `n`, so
-        there is one page; a `Link` to a next page (other registries) is followed."""
-        found: list[str] = []
-        url: str | httpx.URL = f"/v2/{repository}/tags/list"
-        for _ in range(1000):  # a bound, not a retry: pages of a very large repository
-            try:
-                response = self._send("GET", url, f"GET tags {repository}", expect=(200,))
-            except NotFound:
-                return found
-            found.extend(_TagList.model_validate_json(response.content).tags or [])
-            next_link = response.links.get("next", {}).get("url")
-            if not next_link:
-                break
-            url = response.url.join(next_link)
-        return found
-
-    def blob_exists(self, repository: str, digest: str) -> bool:
-        try:
-            self._send(
-                "HEAD", f"/v2/{repository}/blobs/{digest}", f"HEAD blob {digest}", expect=(200,)
-            )
-        except NotFound:
-            return False
-        return True
-
-    def mount_blob(self, repository: str, digest: str, source: str) -> httpx.URL | None:
-        """Cross-repository mount: None when mounted (201), else the upload session the
-        registry opened instead (202: it could not mount, e.g. it lacks the blob there)."""
-        response = self._send(
-            "POST",
-            f"/v2/{repository}/blobs/uploads/",
-            f"mount blob {digest} from {source} into {repository}",
-            expect=(201, 202),
-            params={"mount": digest, "from": source},
-        )
-        return None if response.status_code == 201 else self._location(response)
-
-    def start_upload(self, repository: str) -> httpx.URL:
-        response = self._send(
-            "POST",
-            f"/v2/{repository}/blobs/uploads/",
-            f"start blob upload into {repository}",
-            expect=(202,),
-        )
-        return self._location(response)
-
-    def _location(self, response: httpx.Response) -> httpx.URL:
-        location = response.headers.get("Location")
-        if not location:
-            raise Transient(f"registry {self.host} opened an upload without a Location header")
-        url = response.url.join(location)
-        # Credentials go only to the registry itself, never to a host a Location names.
-        if url.netloc.decode() != self.host:
-            raise Transient(f"registry {self.host} sent an upload to another host; refused")
-        return url
-
-    def finish_upload(self, session: httpx.URL, blob: Descriptor, chunks: Iterator[bytes]) -> None:
-        """Monolithic PUT of a streamed body with the size known up front."""
-        self._send(
-            "PUT",
-            session.copy_merge_params({"digest": blob.digest}),
-            f"upload blob {blob.digest}",
-            expect=(201,),
-            content=chunks,
-            headers={"Content-Type": "application/octet-stream", "Content-Length": str(blob.size)},
-        )
-
-    def cancel_upload(self, session: httpx.URL) -> None:
-        # Best effort: the registry purges abandoned uploads itself.
-        with contextlib.suppress(httpx.TransportError):
-            self._http.request("DELETE", session)
-
-    @contextlib.contextmanager
-    def stream_blob(self, repository: str, digest: str) -> Iterator[Iterator[bytes]]:
-        """The blob's bytes in 1 MiB chunks, read from the network as they are consumed."""
-        action = f"GET blob {digest} from {repository}"
-        try:
-            with self._http.stream("GET", f"/v2/{repository}/blobs/{digest}") as response:
-                if response.status_code != 200:
-                    raise map_error(response, self.host, action)
-                yield response.iter_bytes(_CHUNK)
-        except httpx.TransportError as exc:
-            raise Transient(
-                f"registry {self.host} is unreachable ({action}): {type(exc).__name__}"
-            ) from exc
-
-    def copy_blob_from(
-        self, source: RegistryClient, source_repo: str, repository: str, blob: Descriptor
-    ) -> None:
-        """Stream one blob from `source` into an upload session here: never all in memory."""
-        with source.stream_blob(source_repo, blob.digest) as chunks:
-            session = self.start_upload(repository)
-            try:
-                self.finish_upload(session, blob, chunks)
-            except ProviderError:
-                self.cancel_upload(session)
-                raise
-
-
-# -- the provider ------------------------------------------------------------------------------
 
 
 @dataclass
@@ -607,7 +132,7 @@ class RegistryProvider(Provider):
         """The provider's registry (credentials and all), or an anonymous client for another."""
         if ref.host is None or ref.host == self.host:
             return self.registry
-        host = "registry-1.docker.io" if ref.host in _DOCKER_HUB else ref.host
+        host = "registry-1.docker.io" if ref.host in DOCKER_HUB else ref.host
         with self._lock:
             client = self._others.get(host)
             if client is None:

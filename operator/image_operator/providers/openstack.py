@@ -19,26 +19,18 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import hashlib
-import html
-import json
-import re
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator
 from enum import StrEnum
 from typing import IO, TYPE_CHECKING, Any, Literal, TypeVar
-from urllib.parse import urlsplit, urlunsplit
 
 import openstack
 import openstack.connection
-import requests
-from keystoneauth1 import exceptions as ks_exceptions
 from openstack import exceptions as sdk_exceptions
 from openstack.image.v2 import image as glance_image
 from openstack.image.v2 import member as glance_member
 from openstack.image.v2._proxy import Proxy as ImageProxy
 from pydantic import BaseModel, ConfigDict
 
-from image_operator.api.image import ImageSpec, OsInfo
 from image_operator.providers.base import (
     CREATE_OPERATION,
     CloudImage,
@@ -54,8 +46,21 @@ from image_operator.providers.errors import (
     InvalidInput,
     NotFound,
     ProviderError,
-    Throttled,
-    Transient,
+)
+from image_operator.providers.openstack_connect import connect
+from image_operator.providers.openstack_errors import map_error, safe_url
+from image_operator.providers.openstack_metadata import (
+    MANAGED_PROPERTIES,
+    SHA256_PROPERTY,
+    desired_fingerprint,
+    desired_properties,
+    desired_tags,
+    expected_sha256,
+    fingerprint,
+    glance_state,
+    idempotency_tag,
+    managed_properties,
+    untouched,
 )
 from image_operator.providers.ratelimit import TokenBucket
 
@@ -64,34 +69,12 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 
-#: The tag that carries the idempotency key (the Kubernetes UID).
-IDEMPOTENCY_TAG_PREFIX = "imageops.io-uid-"
-#: Properties the operator sets from the spec and keeps in line with it (drift is pushed back).
-#: OpenStack's common image properties for the OS, so that Nova and Horizon understand them.
-MANAGED_PROPERTIES = ("description", "os_type", "os_distro", "os_version", "architecture")
-#: Where the expected sha256 of the data is recorded: openstacksdk's own convention (what
-#: `openstack image create --sha256` writes), compared with Glance's hash once the image is active.
-SHA256_PROPERTY = "owner_specified.openstack.sha256"
 #: Huawei IMS accepts data through PUT /v2/images/{id}/file only below 2 GB (seed 002); larger
 #: files are staged and imported (`glance-direct`), where the service offers it.
 PUT_UPLOAD_LIMIT = 2 * 1024**3
 # IDs per list call: Glance's default page size (`limit_param_default`), so one call answers
 # them all without a `limit`, which would make openstacksdk ask for one more page to be sure.
 _BATCH = 25
-_CREDENTIAL_KEYS = (
-    "applicationCredentialId",
-    "applicationCredentialSecret",
-    "username",
-    "password",
-    "token",
-)
-
-# Glance's image statuses that mean "data is on its way".
-_IN_FLIGHT = {
-    "saving": "Glance is receiving the image data",
-    "uploading": "the image data is staged, waiting for its import",
-    "importing": "Glance is importing the image data",
-}
 
 
 class UploadMethod(StrEnum):
@@ -117,194 +100,6 @@ class ImageMember(BaseModel):
     status: MemberStatus
 
 
-def idempotency_tag(request: ImageRequest) -> str:
-    return f"{IDEMPOTENCY_TAG_PREFIX}{request.idempotency_key}"
-
-
-def spec_tags(spec: ImageSpec) -> list[str]:
-    """spec.tags as Glance tags: `key.value` (Huawei IMS reads a native tag of that form as a
-    key/value pair), or `key` alone for an empty value."""
-    return [f"{key}.{value}" if value else key for key, value in sorted((spec.tags or {}).items())]
-
-
-def desired_tags(request: ImageRequest) -> list[str]:
-    return sorted({idempotency_tag(request), *spec_tags(request.spec)})
-
-
-def _os_properties(os: OsInfo | None) -> dict[str, str]:
-    if os is None:
-        return {}
-    return {
-        "os_type": os.type.lower(),
-        "os_distro": os.distribution.lower(),
-        "os_version": os.version,
-        "architecture": os.arch,
-    }
-
-
-def desired_properties(spec: ImageSpec) -> dict[str, str]:
-    """The managed properties this spec asks for (a key absent here is removed on update)."""
-    source = spec.source.url or spec.source.upload
-    properties = _os_properties(source.os if source else None)
-    if spec.description:
-        properties["description"] = spec.description
-    return properties
-
-
-def managed_properties(image: glance_image.Image) -> dict[str, str]:
-    """The managed properties an image has. openstacksdk keeps the ones it models (os_distro,
-    architecture, ...) as attributes and only the others in `properties`."""
-    extra = image.properties or {}
-    found = {}
-    for key in MANAGED_PROPERTIES:
-        value = extra.get(key, getattr(image, key, None))
-        if value is not None:
-            found[key] = str(value)
-    return found
-
-
-def _fingerprint(name: str | None, tags: Iterable[str], properties: Mapping[str, Any]) -> str:
-    managed = {key: properties[key] for key in MANAGED_PROPERTIES if properties.get(key)}
-    canonical = json.dumps(
-        {"name": name, "tags": sorted(set(tags)), "properties": managed},
-        sort_keys=True,
-        ensure_ascii=False,
-    )
-    return hashlib.sha256(canonical.encode()).hexdigest()
-
-
-def _desired_fingerprint(request: ImageRequest) -> str:
-    return _fingerprint(
-        request.spec.display_name, desired_tags(request), desired_properties(request.spec)
-    )
-
-
-def _expected_sha256(spec: ImageSpec) -> str | None:
-    source = spec.source.url or spec.source.upload
-    return source.checksum if source else None
-
-
-def _untouched(image: glance_image.Image) -> bool:
-    """Queued without any import record: nobody has sent data or started an import yet."""
-    properties = image.properties or {}
-    return image.status == "queued" and not any(
-        properties.get(key)
-        for key in (
-            "os_glance_import_task",
-            "os_glance_importing_to_stores",
-            "os_glance_failed_import",
-        )
-    )
-
-
-def _state(image: glance_image.Image) -> tuple[CloudState, str | None]:
-    """Glance's status (and its import bookkeeping properties) as a CloudState + a sentence."""
-    status = str(image.status or "")
-    properties = image.properties or {}
-    if status == "active":
-        expected = properties.get(SHA256_PROPERTY)
-        if expected and image.hash_algo == "sha256" and image.hash_value != expected:
-            return CloudState.FAILED, (
-                f"the image data's sha256 is {image.hash_value}, not the expected {expected}"
-            )
-        return CloudState.AVAILABLE, None
-    if status == "queued":
-        failed = properties.get("os_glance_failed_import")
-        importing = properties.get("os_glance_importing_to_stores")
-        if failed and not importing:
-            return CloudState.FAILED, (
-                f"Glance could not import the image data into store(s) {failed} (the source "
-                "URL may be unreachable, refused by the import filter, or not of the declared "
-                "disk format); the image's import task says more"
-            )
-        if importing or properties.get("os_glance_import_task"):
-            return CloudState.CREATING, "Glance is importing the image data"
-        return CloudState.PENDING, "the image has no data yet: waiting for an upload or import"
-    if status in _IN_FLIGHT:
-        return CloudState.CREATING, _IN_FLIGHT[status]
-    if status == "killed":
-        return CloudState.FAILED, "Glance killed the image: storing its data failed"
-    if status == "pending_delete":
-        return CloudState.DELETING, None
-    if status == "deactivated":
-        # An administrator's decision, not ours to undo: report it and keep waiting.
-        return CloudState.PENDING, "the image is deactivated: an administrator must reactivate it"
-    return CloudState.PENDING, f"Glance reports the unknown status {status!r}"
-
-
-def _detail(exc: sdk_exceptions.HttpException) -> str:
-    """Glance's own explanation, as a short plain sentence (its bodies are HTML-escaped)."""
-    text = str(exc.details or exc.message or "")
-    response = exc.response
-    if response is not None and text in ("", response.reason) and response.text:
-        # openstacksdk reads JSON and HTML bodies only; Glance answers some errors in plain text.
-        text = response.text
-    text = html.unescape(re.sub(r"<[^>]+>", " ", text))
-    text = re.sub(r"\s+", " ", text).strip()
-    return text[:400] or "no details given"
-
-
-def _safe_url(url: str) -> str:
-    """The URL without user info, query or fragment (they may carry credentials)."""
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    if parts.port:
-        host = f"{host}:{parts.port}"
-    return urlunsplit((parts.scheme, host, parts.path, "", ""))
-
-
-def map_error(exc: Exception, action: str) -> ProviderError:
-    """Every openstacksdk / keystoneauth failure as one of the provider errors."""
-    if isinstance(exc, ProviderError):
-        return exc
-    if isinstance(exc, sdk_exceptions.HttpException) and exc.status_code is not None:
-        code = int(exc.status_code)
-        text = f"glance answered {code} to {action}: {_detail(exc)}"
-        vendor_code = str(code)
-        if code in (401, 403):
-            return Forbidden(text, vendor_code=vendor_code)
-        if code == 404:
-            return NotFound(text, vendor_code=vendor_code)
-        if code == 409:
-            return Conflict(text, vendor_code=vendor_code)
-        if code == 429 or (code == 413 and exc.response is not None and _retry_after(exc)):
-            return Throttled(text, vendor_code=vendor_code, retry_after=_retry_after(exc))
-        if code in (400, 406, 411, 413, 415, 422):
-            return InvalidInput(text, vendor_code=vendor_code)
-        return Transient(text, vendor_code=vendor_code)
-    if isinstance(exc, ks_exceptions.Unauthorized | ks_exceptions.Forbidden):
-        return Forbidden(f"the identity service refused the credentials while trying to {action}")
-    if isinstance(exc, ks_exceptions.EndpointNotFound):
-        return InvalidInput(
-            f"the service catalog has no image (Glance) endpoint for this region: cannot {action}"
-        )
-    if isinstance(exc, ks_exceptions.DiscoveryFailure):
-        return Transient(
-            f"glance is unreachable, or the endpoint is not an image service: cannot {action}"
-        )
-    if isinstance(exc, ks_exceptions.ConnectionError):
-        return Transient(f"glance is unreachable: cannot {action} ({type(exc).__name__})")
-    if isinstance(exc, ks_exceptions.ClientException):
-        return Transient(f"glance client error while trying to {action} ({type(exc).__name__})")
-    if isinstance(exc, requests.RequestException):
-        return Transient(
-            f"the connection to glance failed while trying to {action} ({type(exc).__name__})"
-        )
-    if isinstance(exc, sdk_exceptions.InvalidRequest):
-        return InvalidInput(f"cannot {action}: {exc}")
-    if isinstance(exc, sdk_exceptions.SDKException):
-        return Transient(f"openstacksdk failed to {action}: {exc}")
-    raise exc
-
-
-def _retry_after(exc: sdk_exceptions.HttpException) -> float | None:
-    header = exc.response.headers.get("Retry-After") if exc.response is not None else None
-    try:
-        return float(header) if header else None
-    except ValueError:
-        return None
-
-
 class OpenStackProvider(Provider, PlaceholderUploads):
     type_name = "openstack"
     operations = frozenset(
@@ -319,7 +114,7 @@ class OpenStackProvider(Provider, PlaceholderUploads):
         limiter: TokenBucket | None = None,
     ) -> None:
         self._conn = connection
-        self.endpoint = _safe_url(endpoint)
+        self.endpoint = safe_url(endpoint)
         self._limiter = limiter
 
     @property
@@ -348,13 +143,13 @@ class OpenStackProvider(Provider, PlaceholderUploads):
         return image
 
     def _cloud_image(self, image: glance_image.Image) -> CloudImage:
-        state, message = _state(image)
+        state, message = glance_state(image)
         return CloudImage(
             external_id=str(image.id),
             state=state,
             progress=100 if state is CloudState.AVAILABLE else None,
             message=message,
-            fingerprint=_fingerprint(image.name, image.tags or [], managed_properties(image)),
+            fingerprint=fingerprint(image.name, image.tags or [], managed_properties(image)),
             raw=image.to_dict(computed=False),
         )
 
@@ -374,7 +169,7 @@ class OpenStackProvider(Provider, PlaceholderUploads):
             endpoint = self._image.get_endpoint()
         except Exception as exc:
             raise map_error(exc, "read the image endpoint") from exc
-        return f"glance image API v2 at {_safe_url(str(endpoint or self.endpoint))}: {seen}"
+        return f"glance image API v2 at {safe_url(str(endpoint or self.endpoint))}: {seen}"
 
     def create_image(self, request: ImageRequest) -> CloudImage:
         kind = request.spec.source.kind()
@@ -383,7 +178,7 @@ class OpenStackProvider(Provider, PlaceholderUploads):
         assert source is not None  # require() let only url and upload through
         properties = desired_properties(request.spec)
         properties["imageops.io-object"] = f"{request.namespace}/{request.name}"
-        expected = _expected_sha256(request.spec)
+        expected = expected_sha256(request.spec)
         if expected:
             properties[SHA256_PROPERTY] = expected
         # Image.create, not the proxy's create_image: that helper treats a name naming an
@@ -411,7 +206,7 @@ class OpenStackProvider(Provider, PlaceholderUploads):
             sdk_exceptions.raise_from_response(response)
 
         try:
-            self._call(f"import image {external_id} from {_safe_url(url)}", start)
+            self._call(f"import image {external_id} from {safe_url(url)}", start)
         except (InvalidInput, Forbidden):
             if cleanup:  # the metadata alone is useless: do not leave it behind (best effort;
                 # find_image would find a leftover, and deletion of the Image cleans it too)
@@ -430,7 +225,7 @@ class OpenStackProvider(Provider, PlaceholderUploads):
             return None
         image = min(found, key=lambda i: (str(i.created_at or ""), str(i.id)))
         url = request.spec.source.url
-        if url is not None and _untouched(image):
+        if url is not None and untouched(image):
             # The metadata was created but the import call never went out (a crash in between):
             # finish the create now. Only a queued image without any import record qualifies.
             self._start_web_download(image, url.url, cleanup=False)
@@ -452,7 +247,7 @@ class OpenStackProvider(Provider, PlaceholderUploads):
         return found
 
     def needs_update(self, request: ImageRequest, current: CloudImage) -> bool:
-        return _desired_fingerprint(request) != current.fingerprint
+        return desired_fingerprint(request) != current.fingerprint
 
     def update_image(self, external_id: str, request: ImageRequest) -> CloudImage:
         """One JSON patch (via the SDK) setting name, tags and the managed properties."""
@@ -635,72 +430,6 @@ def _member(external_id: str, member: glance_member.Member) -> ImageMember:
         project_id=str(member.member_id or member.id),
         status=MemberStatus(str(member.status)),
     )
-
-
-def connect(
-    endpoint: str, credentials: Mapping[str, str], *, region: str | None, project: str | None
-) -> openstack.connection.Connection:
-    """An openstacksdk connection for the Secret's keys (see docs/providers/openstack.md):
-
-    - application credential (`applicationCredentialId` + `applicationCredentialSecret`) or
-      `username` + `password` (project `spec.project`): `endpoint` is Keystone's URL and the
-      image endpoint comes from the catalog (region `spec.region`);
-    - `token` (e.g. a Huawei IAM token): sent as X-Auth-Token to the image `endpoint`;
-    - none: no authentication, `endpoint` is the image service itself.
-    """
-    keys = {key for key in _CREDENTIAL_KEYS if credentials.get(key)}
-    auth: dict[str, str]
-    if keys & {"applicationCredentialId", "applicationCredentialSecret"}:
-        _require(keys, ("applicationCredentialId", "applicationCredentialSecret"))
-        auth_type = "v3applicationcredential"
-        auth = {
-            "auth_url": endpoint,
-            "application_credential_id": credentials["applicationCredentialId"],
-            "application_credential_secret": credentials["applicationCredentialSecret"],
-        }
-    elif keys & {"username", "password"}:
-        _require(keys, ("username", "password"))
-        if not project:
-            raise InvalidInput(
-                "spec.project (the OpenStack project name) is required for type openstack "
-                "with username/password credentials"
-            )
-        auth_type = "password"
-        auth = {
-            "auth_url": endpoint,
-            "username": credentials["username"],
-            "password": credentials["password"],
-            "project_name": project,
-            "user_domain_name": credentials.get("userDomainName") or "Default",
-            "project_domain_name": credentials.get("projectDomainName") or "Default",
-        }
-    elif "token" in keys:
-        auth_type = "admin_token"
-        auth = {"endpoint": endpoint, "token": credentials["token"]}
-    else:
-        auth_type = "none"
-        auth = {"endpoint": endpoint}
-    try:
-        return openstack.connect(
-            auth_type=auth_type,
-            auth=auth,
-            region_name=region,
-            app_name="image-operator",
-            # Only what the ImageProvider says: never a clouds.yaml or OS_* variables of the host.
-            load_yaml_config=False,
-            load_envvars=False,
-        )
-    except Exception as exc:
-        raise map_error(exc, "configure the openstack connection") from exc
-
-
-def _require(present: set[str], keys: tuple[str, ...]) -> None:
-    missing = [key for key in keys if key not in present]
-    if missing:
-        raise InvalidInput(
-            f"the credentials Secret sets {' and '.join(sorted(present))} but lacks "
-            f"{', '.join(missing)}, which type openstack needs with it"
-        )
 
 
 def build(config: ProviderConfig) -> OpenStackProvider:

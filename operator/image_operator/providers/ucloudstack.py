@@ -3,7 +3,8 @@
 Every RPC goes through the SDK's generic `Client.invoke(action, params)`, which signs, encodes
 and sends exactly as the SDK's typed services do; the IMAGE actions have no typed service.
 Local-import parts go to the region's S3-style data route (`<endpoint>/s3/...`) with httpx:
-the SDK has no client for that data plane.
+the SDK has no client for that data plane (`ucloudstack_data.DataPlane`). The API's answers
+and tag encoding are modelled in `ucloudstack_wire`.
 
 The API has no client token, so the idempotency key is a tag: every image carries
 `imageops.io/uid:<Kubernetes UID>` (Base64-encoded on the wire, as TagKeyValuePairs must be),
@@ -13,20 +14,16 @@ that tag.
 
 from __future__ import annotations
 
-import base64
-import hashlib
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any, Final
-from urllib.parse import urlsplit
 
 import httpx
 import requests
-from pydantic import BaseModel, ConfigDict, Field
 from ucloud.client import Client  # type: ignore[import-untyped]
 from ucloud.core.exc import UCloudException  # type: ignore[import-untyped]
 from ucloud.core.utils.middleware import Middleware  # type: ignore[import-untyped]
 
-from image_operator.api.image import ImageFormat, ImageSpec, OsInfo
+from image_operator.api.image import ImageFormat, OsInfo
 from image_operator.providers.base import (
     CREATE_OPERATION,
     CloudImage,
@@ -45,17 +42,30 @@ from image_operator.providers.capabilities import (
 )
 from image_operator.providers.errors import InvalidInput, NotFound, ProviderError, Transient
 from image_operator.providers.ratelimit import TokenBucket
-from image_operator.providers.ucloud_errors import data_error, rpc_error, transport_error
+from image_operator.providers.ucloud_errors import rpc_error
+from image_operator.providers.ucloudstack_data import DataPlane
+from image_operator.providers.ucloudstack_wire import (
+    SERVICE,
+    STATES,
+    UID_TAG,
+    BaseImageWire,
+    DownloadURL,
+    ImageInfo,
+    OSVersion,
+    fingerprint,
+    image_tags,
+    os_differs,
+    os_of,
+    os_params,
+    tag_pairs,
+)
 
 if TYPE_CHECKING:
     from image_operator.providers.factory import ProviderConfig
 
-SERVICE: Final = "ucloudstack"
-UID_TAG: Final = "imageops.io/uid"
 NAME_MAX: Final = 50
 PAGE: Final = 100  # DescribeImage's largest page (Limit)
 FORMATS: Final = ("qcow2", "iso")
-DATA_SLICE: Final = 1024 * 1024  # bytes per write of an uploaded part
 # The two actions whose parameters (seed) have no CompanyID: the key pair's tenant applies.
 WITHOUT_COMPANY: Final = frozenset({"DescribeBaseImage", "GetImageDownloadURL"})
 
@@ -68,143 +78,10 @@ RET_CODES: Final[Mapping[int, type[ProviderError]]] = {
     8030: InvalidInput,  # the uploaded parts cannot be completed
 }
 
-STATES: Final = {
-    "WaitMaking": CloudState.PENDING,
-    "Making": CloudState.CREATING,
-    "Uploading": CloudState.CREATING,
-    "Importing": CloudState.CREATING,
-    "Available": CloudState.AVAILABLE,
-    "MakeFailed": CloudState.FAILED,
-    "UploadFailed": CloudState.FAILED,
-    "Aborting": CloudState.DELETING,
-    "Deleting": CloudState.DELETING,
-}
-
-
-class _Wire(BaseModel):
-    # The API's own field names; fields we do not model are kept in CloudImage.raw.
-    model_config = ConfigDict(populate_by_name=True, extra="ignore", frozen=True)
-
-
-class Tag(_Wire):
-    key: str = Field(alias="Key")
-    value: str = Field(default="", alias="Value")
-
-
-class ImageInfo(_Wire):
-    """The parts of DescribeImage's ImageInfo the provider decides on."""
-
-    image_id: str = Field(alias="ImageID")
-    image_name: str = Field(default="", alias="ImageName")
-    image_type: str = Field(default="Custom", alias="ImageType")
-    image_status: str = Field(default="", alias="ImageStatus")
-    import_type: str = Field(default="", alias="ImportType")
-    percent: int | None = Field(default=None, alias="PreparePrecent")
-    reason: str = Field(default="", alias="Reason")
-    tags: list[Tag] = Field(default_factory=list, alias="Tags")
-    os_type: str = Field(default="", alias="OSType")
-    os_name: str = Field(default="", alias="OSName")
-    os_distribution: str = Field(default="", alias="OSDistribution")
-    set_arch: str = Field(default="", alias="SetArch")
-    create_time: int = Field(default=0, alias="CreateTime")
-
-    def tag(self, key: str) -> str | None:
-        return next((tag.value for tag in self.tags if tag.key == key), None)
-
-
-class OSVersion(_Wire):
-    """One entry of DescribeImageOSVersions."""
-
-    image_os_id: str = Field(alias="ImageOSID")
-    os_type: str = Field(alias="OSType")
-    set_arch: str = Field(alias="SetArch")
-    os_distribution: str = Field(alias="OSDistribution")
-    os_version: str = Field(alias="OSVersion")
-    network_mode: str = Field(default="", alias="NetworkMode")
-    remark: str = Field(default="", alias="Remark")
-    status: str = Field(default="", alias="Status")
-
-    def matches(self, os: OsInfo) -> bool:
-        return (self.os_type, self.set_arch, self.os_distribution, self.os_version) == (
-            os.type,
-            os.arch,
-            os.distribution,
-            os.version,
-        )
-
-
-class _BaseImageWire(_Wire):
-    """One entry of DescribeBaseImage."""
-
-    image_id: str = Field(alias="ImageID")
-    name: str = Field(default="", alias="Name")
-    description: str = Field(default="", alias="Description")
-    region: str = Field(default="", alias="Region")
-    permission: str = Field(default="", alias="Permission")
-    create_time: int = Field(default=0, alias="CreateTime")
-    update_time: int = Field(default=0, alias="UpdateTime")
-
-
-class DownloadURL(BaseModel):
-    model_config = ConfigDict(frozen=True)
-
-    url: str
-    expires_at: int  # Unix seconds (the API's ExpiredTime)
-
 
 def cloud_name(request: ImageRequest) -> str:
     """The ImageName: the Kubernetes name (its characters are all allowed), cut to 50."""
     return request.name[:NAME_MAX]
-
-
-def encode_tag(key: str, value: str) -> str:
-    """One TagKeyValuePairs element: base64(key):base64(value)."""
-    encode = base64.b64encode
-    return f"{encode(key.encode()).decode()}:{encode(value.encode()).decode()}"
-
-
-def _tag_pairs(idempotency_key: str, tags: Mapping[str, str] | None) -> list[str]:
-    """TagKeyValuePairs: the idempotency tag first, then the spec's tags (sorted)."""
-    extra = sorted((tags or {}).items())
-    return [encode_tag(UID_TAG, idempotency_key)] + [
-        encode_tag(key, value) for key, value in extra if key != UID_TAG
-    ]
-
-
-def _tags(request: ImageRequest) -> list[str]:
-    return _tag_pairs(request.idempotency_key, request.spec.tags)
-
-
-def _os_of(spec: ImageSpec) -> OsInfo | None:
-    source = spec.source
-    if source.url is not None:
-        return source.url.os
-    if source.upload is not None:
-        return source.upload.os
-    return None
-
-
-def _os_params(os: OsInfo) -> dict[str, str]:
-    return {
-        "OSType": os.type,
-        "SetArch": os.arch,
-        "OSDistribution": os.distribution,
-        "OSVersion": os.version,
-    }
-
-
-def _fingerprint(info: ImageInfo) -> str:
-    return "|".join((info.os_type, info.set_arch, info.os_distribution, info.os_name))
-
-
-def _os_differs(os: OsInfo, info: ImageInfo) -> bool:
-    # ImageInfo has no OSVersion field: OSName reads "<distribution> <version> <arch>" (the
-    # seed's example: "OpenEuler 22.03_SP4 x86_64"), so the version is one of its words.
-    return (info.os_type, info.set_arch, info.os_distribution) != (
-        os.type,
-        os.arch,
-        os.distribution,
-    ) or os.version not in info.os_name.split()
 
 
 class UCloudStackProvider(Provider, BaseImages, ExportsImages, MultipartUploads):
@@ -249,9 +126,8 @@ class UCloudStackProvider(Provider, BaseImages, ExportsImages, MultipartUploads)
             },
             middleware=Middleware(),
         )
-        parts = urlsplit(endpoint)
-        self.data_url = f"{parts.scheme}://{parts.netloc}/s3"
-        self._data = httpx.Client(timeout=timeout, trust_env=False)
+        self._data = DataPlane(endpoint, limiter=limiter, timeout=timeout)
+        self.data_url = self._data.url
 
     # -- plumbing --
 
@@ -270,15 +146,7 @@ class UCloudStackProvider(Provider, BaseImages, ExportsImages, MultipartUploads)
         return response
 
     def _data_call(self, method: str, url: str, operation: str, **kwargs: Any) -> httpx.Response:
-        if self._limiter is not None:
-            self._limiter.acquire()
-        try:
-            response = self._data.request(method, url, **kwargs)
-        except httpx.TransportError as exc:
-            raise transport_error(exc, service=SERVICE, operation=operation) from exc
-        if response.is_error:
-            raise data_error(response, service=SERVICE, operation=operation)
-        return response
+        return self._data.request(method, url, operation, **kwargs)
 
     def _describe(self, **params: Any) -> Iterable[dict[str, Any]]:
         """Every ImageInfo DescribeImage returns for `params`, page by page."""
@@ -299,7 +167,7 @@ class UCloudStackProvider(Provider, BaseImages, ExportsImages, MultipartUploads)
             state=STATES.get(info.image_status, CloudState.CREATING),
             progress=percent,
             message=info.reason or None,
-            fingerprint=_fingerprint(info),
+            fingerprint=fingerprint(info),
             raw=raw,
         )
 
@@ -326,7 +194,7 @@ class UCloudStackProvider(Provider, BaseImages, ExportsImages, MultipartUploads)
             "ProjectID": self.project_id,
             "ImageName": cloud_name(request),
             "ImageDescription": spec.description,
-            "TagKeyValuePairs": _tags(request),
+            "TagKeyValuePairs": image_tags(request),
         }
         if spec.source.vm is not None:
             vm = spec.source.vm
@@ -362,7 +230,7 @@ class UCloudStackProvider(Provider, BaseImages, ExportsImages, MultipartUploads)
                 ImageFormat=url.format.value,
                 ImportType="Remote",
                 LoadURL=url.url,
-                **_os_params(url.os),
+                **os_params(url.os),
             )
         return CloudImage(external_id=str(response["ImageID"]), state=CloudState.PENDING)
 
@@ -393,12 +261,12 @@ class UCloudStackProvider(Provider, BaseImages, ExportsImages, MultipartUploads)
         return found
 
     def needs_update(self, request: ImageRequest, current: CloudImage) -> bool:
-        os = _os_of(request.spec)
-        return os is not None and _os_differs(os, ImageInfo.model_validate(current.raw))
+        os = os_of(request.spec)
+        return os is not None and os_differs(os, ImageInfo.model_validate(current.raw))
 
     def update_image(self, external_id: str, request: ImageRequest) -> CloudImage:
         self.require(Operation.UPDATE)
-        os = _os_of(request.spec)
+        os = os_of(request.spec)
         if os is not None:
             self.update_os(external_id, os)
         return self.get_image(external_id)
@@ -440,7 +308,7 @@ class UCloudStackProvider(Provider, BaseImages, ExportsImages, MultipartUploads)
         )
 
     def update_os(self, image_id: str, os: OsInfo) -> None:
-        self._call("UpdateImage", ImageID=image_id, **_os_params(os))
+        self._call("UpdateImage", ImageID=image_id, **os_params(os))
 
     def describe_os_versions(self, image_os_ids: Iterable[str] | None = None) -> list[OSVersion]:
         entries: list[OSVersion] = []
@@ -466,7 +334,7 @@ class UCloudStackProvider(Provider, BaseImages, ExportsImages, MultipartUploads)
 
     def describe_base_images(self, image_ids: Iterable[str] | None = None) -> list[BaseImageInfo]:
         page = self._call("DescribeBaseImage", ImageIDs=list(image_ids or []) or None)
-        wires = [_BaseImageWire.model_validate(info) for info in page.get("Infos") or []]
+        wires = [BaseImageWire.model_validate(info) for info in page.get("Infos") or []]
         return [BaseImageInfo(**wire.model_dump()) for wire in wires]
 
     def delete_base_image(self, image_id: str) -> None:
@@ -517,11 +385,11 @@ class UCloudStackProvider(Provider, BaseImages, ExportsImages, MultipartUploads)
             ProjectID=self.project_id,
             ImageName=name[:NAME_MAX],
             ImageDescription=description,
-            TagKeyValuePairs=_tag_pairs(idempotency_key, tags),
+            TagKeyValuePairs=tag_pairs(idempotency_key, tags),
             ImageFormat=image_format,
             ImportType="Local",
             ImageSize=size_gib,
-            **_os_params(os),
+            **os_params(os),
         )
         return UploadSession(
             image_id=str(response["ImageID"]),
@@ -531,24 +399,7 @@ class UCloudStackProvider(Provider, BaseImages, ExportsImages, MultipartUploads)
 
     def upload_part(self, upload: UploadSession, part_number: int, data: bytes) -> str:
         """PUT one part (numbered from 1) with its MD5 and SHA-256; returns its ETag."""
-        md5 = hashlib.md5(data).digest()  # noqa: S324 - S3's Content-MD5, not for security
-        response = self._data_call(
-            "PUT",
-            f"{self.data_url}/{upload.bucket}/{upload.image_id}",
-            f"upload part {part_number}",
-            params={"uploadId": upload.upload_id, "partNumber": str(part_number)},
-            # In 1 MiB slices, not the bytes object: httpx's request/response objects form
-            # reference cycles that keep a whole-bytes body alive until the cycle collector
-            # runs, so a streamed upload's memory grew by one part per part (bench/README.md).
-            content=(data[i : i + DATA_SLICE] for i in range(0, len(data), DATA_SLICE)),
-            headers={
-                "Content-Length": str(len(data)),
-                "Content-MD5": base64.b64encode(md5).decode(),
-                "x-amz-content-sha256": hashlib.sha256(data).hexdigest(),
-                "Content-Type": "application/octet-stream",
-            },
-        )
-        return str(response.headers.get("ETag", "")).strip('"')
+        return self._data.put_part(upload, part_number, data)
 
     def complete_upload(self, upload: UploadSession) -> None:
         self._call(
@@ -581,20 +432,7 @@ class UCloudStackProvider(Provider, BaseImages, ExportsImages, MultipartUploads)
 
     def image_sha256(self, external_id: str) -> str:
         """GetImageDownloadURL, then the file streamed through SHA-256 (1 MiB at a time)."""
-        url = self.get_download_url(external_id)
-        digest = hashlib.sha256()
-        if self._limiter is not None:
-            self._limiter.acquire()
-        try:
-            with self._data.stream("GET", url.url) as response:
-                if response.is_error:
-                    response.read()
-                    raise data_error(response, service=SERVICE, operation="download")
-                for chunk in response.iter_bytes(DATA_SLICE):
-                    digest.update(chunk)
-        except httpx.TransportError as exc:
-            raise transport_error(exc, service=SERVICE, operation="download") from exc
-        return digest.hexdigest()
+        return self._data.sha256(self.get_download_url(external_id).url)
 
     def download(self, url: DownloadURL) -> bytes:
         """The image file behind a download URL (whole, in memory: for tests and small tools)."""
