@@ -73,7 +73,7 @@ PYTHON_VERSIONS ?= 3.11 3.12 3.13
 
 .venv-%/.installed: pyproject.toml dev/pyproject.toml
 	@echo "==> creating .venv-$* (python$*) with image-operator, image-operator-dev, dev tools"
-	python$* -m venv .venv-$*
+	"$$(hack/find-python.sh $*)" -m venv .venv-$*
 	.venv-$*/bin/pip install --quiet --upgrade pip
 	.venv-$*/bin/pip install --quiet -e '.[dev]' -e ./dev
 	@touch $@
@@ -83,7 +83,7 @@ pythons: $(STAMP) ## the unit and contract tiers on every other Python 3.11-3.13
 	@main=$$($(BIN)/python -c 'import sys; print("%d.%d" % sys.version_info[:2])'); \
 	for v in $(PYTHON_VERSIONS); do \
 	  if [[ $$v == "$$main" ]]; then echo "==> python$$v: covered by $(VENV)"; continue; fi; \
-	  if ! command -v python$$v >/dev/null; then echo "==> python$$v: not installed here, skipped"; continue; fi; \
+	  if ! hack/find-python.sh $$v >/dev/null; then echo "==> python$$v: not installed here, skipped"; continue; fi; \
 	  $(MAKE) --no-print-directory .venv-$$v/.installed || exit 1; \
 	  echo "==> python$$v: unit + contract tiers"; \
 	  .venv-$$v/bin/pytest -m "unit or contract" -q -p no:cacheprovider || exit 1; \

@@ -82,9 +82,10 @@ def main() -> None:
     wall = time.monotonic() - start
 
     stats = emulator.emulator.stats("argon")
-    routes = stats["routes"]  # type: ignore[index]
+    routes = stats["routes"]
+    assert isinstance(routes, dict)
     lists = routes.get("GET /api/v1/namespaces/{namespace}/images", {}).get("count", 0)
-    total = stats["total"]  # type: ignore[index]
+    total = stats["total"]
     emulator.stop()
     rss_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"images                 {args.images}")

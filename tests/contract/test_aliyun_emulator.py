@@ -17,10 +17,10 @@ from urllib.parse import urlencode
 
 import httpx
 import pytest
-from alibabacloud_ecs20140526 import models as m
-from alibabacloud_tea_openapi import exceptions as sdk_errors
-from alibabacloud_tea_openapi.utils import Utils
-from darabonba.request import DaraRequest
+from alibabacloud_ecs20140526 import models as m  # type: ignore[import-untyped]
+from alibabacloud_tea_openapi import exceptions as sdk_errors  # type: ignore[import-untyped]
+from alibabacloud_tea_openapi.utils import Utils  # type: ignore[import-untyped]
+from darabonba.request import DaraRequest  # type: ignore[import-untyped]
 
 from image_operator_dev.emulator.aliyun_testing import AliyunHarness, aliyun_config
 from image_operator_dev.emulator.clock import ManualClock

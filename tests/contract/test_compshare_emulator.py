@@ -18,11 +18,15 @@ from typing import Any
 import httpx
 import pytest
 from pydantic import ValidationError
-from ucloud.client import Client
-from ucloud.core.auth import Credential
-from ucloud.core.exc import HTTPStatusException, RetCodeException, ValidationException
-from ucloud.core.typesystem import encoder
-from ucloud.core.utils.middleware import Middleware
+from ucloud.client import Client  # type: ignore[import-untyped]
+from ucloud.core.auth import Credential  # type: ignore[import-untyped]
+from ucloud.core.exc import (  # type: ignore[import-untyped]
+    HTTPStatusException,
+    RetCodeException,
+    ValidationException,
+)
+from ucloud.core.typesystem import encoder  # type: ignore[import-untyped]
+from ucloud.core.utils.middleware import Middleware  # type: ignore[import-untyped]
 
 from image_operator_dev.emulator.clock import Clock, ManualClock
 from image_operator_dev.emulator.config import CompShareSettings, EmulatorConfig

@@ -166,7 +166,7 @@ def test_get_images_describes_many_in_one_call(cs: CompShare, clock: ManualClock
 
     assert cs.calls() == 1
     assert described["compshareImage-missing"] is None
-    assert {described[i].state for i in ids if described[i]} == {CloudState.AVAILABLE}
+    assert {image.state for i in ids if (image := described[i])} == {CloudState.AVAILABLE}
     assert all(described[i] is not None for i in ids)
 
 
@@ -182,8 +182,8 @@ def test_get_images_asks_progress_only_for_images_being_made(
     described = p.get_images([done, *making])
 
     assert cs.calls() == 3  # one describe, one progress call per image still being made
-    assert described[done] is not None and described[done].progress == 100
-    assert [described[m].progress for m in making if described[m]] == [50, 50]
+    assert (image := described[done]) is not None and image.progress == 100
+    assert [image.progress for m in making if (image := described[m])] == [50, 50]
 
 
 def test_get_images_reads_further_pages_or_single_images_whichever_is_fewer(

@@ -18,15 +18,18 @@ from typing import Any
 
 import httpx
 import pytest
-from ucloud.client import Client
-from ucloud.core.exc import HTTPStatusException, RetCodeException
-from ucloud.core.utils.middleware import Middleware
+from ucloud.client import Client  # type: ignore[import-untyped]
+from ucloud.core.exc import (  # type: ignore[import-untyped]
+    HTTPStatusException,
+    RetCodeException,
+)
+from ucloud.core.utils.middleware import Middleware  # type: ignore[import-untyped]
 
 from image_operator_dev.emulator.clock import Clock, ManualClock, system_clock
 from image_operator_dev.emulator.config import EmulatorConfig
 from image_operator_dev.emulator.server import EmulatorThread
 from image_operator_dev.emulator.testing import poll_until
-from image_operator_dev.emulator.ucloudstack import synthetic_qcow2
+from image_operator_dev.emulator.ucloudstack import UCloudStackService, synthetic_qcow2
 
 PUBLIC_KEY = "contract-ucloudstack-public"
 PRIVATE_KEY = "contract-ucloudstack-private"
@@ -91,7 +94,10 @@ class UCloudStackHarness:
         self.sdk = self.client()
 
     def client(
-        self, public_key: str = PUBLIC_KEY, private_key: str = PRIVATE_KEY, region: str = REGION
+        self,
+        public_key: str = PUBLIC_KEY,
+        private_key: str = PRIVATE_KEY,
+        region: str | None = REGION,  # None: a client that sends no Region at all
     ) -> Client:
         return Client(
             {
@@ -123,6 +129,12 @@ class UCloudStackHarness:
     def info(self, image_id: str) -> dict[str, Any] | None:
         infos = self.call("DescribeImage", ImageIDs=[image_id])["Infos"]
         return dict(infos[0]) if infos else None
+
+    def described(self, image_id: str) -> dict[str, Any]:
+        """DescribeImage's entry for an image that must exist."""
+        info = self.info(image_id)
+        assert info is not None, f"{image_id} is not described"
+        return info
 
     def status(self, image_id: str) -> str | None:
         info = self.info(image_id)
@@ -376,7 +388,9 @@ REQUIRED = [
 
 
 def test_every_seed_action_is_served(ucs: UCloudStackHarness) -> None:
-    served = ucs.emulator.emulator.service("ucloudstack").rpc.actions
+    service = ucs.emulator.emulator.service("ucloudstack")
+    assert isinstance(service, UCloudStackService)
+    served = service.rpc.actions
     assert sorted(VALID_CALLS) == served
     assert len(served) == 13
 
@@ -433,7 +447,7 @@ def test_bad_image_names_are_refused(ucs: UCloudStackHarness, name: str) -> None
 def test_good_names_cover_cjk_letters_digits_and_punctuation(ucs: UCloudStackHarness) -> None:
     for name in ["测试镜像" * 12 + "ab", "A.b_c-9", "x"]:
         image_id = ucs.make_image(name)
-        assert ucs.info(image_id)["ImageName"] == name
+        assert ucs.described(image_id)["ImageName"] == name
     ucs.refused(
         "CloneCustomImageToBaseImage",
         230,
@@ -456,7 +470,7 @@ def test_descriptions_are_limited_and_refuse_urls(ucs: UCloudStackHarness) -> No
     for text in ("see https://example.com", "HTTP://x"):
         ucs.refused("CreateCustomImage", 230, "http://", **base, ImageDescription=text)
     image_id = ucs.make_image(ImageDescription="这是一个备注" * 16 + "ab12")
-    assert len(ucs.info(image_id)["ImageDescription"]) == 100
+    assert len(ucs.described(image_id)["ImageDescription"]) == 100
 
 
 @pytest.mark.parametrize(
@@ -506,7 +520,7 @@ def test_tag_pairs_must_be_base64_key_colon_base64_value(
 def test_tags_are_stored_decoded_and_empty_values_allowed(ucs: UCloudStackHarness) -> None:
     image_id = ucs.make_image(TagKeyValuePairs=[tag("imageops.io/uid", "u-1"), tag("空", "")])
 
-    assert ucs.info(image_id)["Tags"] == [
+    assert ucs.described(image_id)["Tags"] == [
         {"Key": "imageops.io/uid", "Value": "u-1"},
         {"Key": "空", "Value": ""},
     ]
@@ -538,7 +552,7 @@ def test_vm_and_disk_ids_and_storage_sets_are_checked(ucs: UCloudStackHarness) -
     ucs.refused("CreateCustomImage", 230, "DiskID", **base, DiskID="vol-1")
     ucs.refused("CreateCustomImage", 230, "StorageSetType", **base, StorageSetType="Nope")
     image_id = ucs.make_image(DiskID="disk-2frgtg4354", StorageSetType="StorageSetNPVK")
-    assert ucs.info(image_id)["ImageFrom"] == "disk-2frgtg4354"
+    assert ucs.described(image_id)["ImageFrom"] == "disk-2frgtg4354"
 
 
 # --- describing: paging and filters -------------------------------------------------------------
@@ -820,7 +834,7 @@ def test_state_survives_a_restart(start_ucloudstack: StartUCloudStack) -> None:
     upload = import_local(first)
     assert put_part(first, upload, 1, b"a" * MIN_PART).status_code == 200
     clock.advance(4)
-    assert first.info(image_id)["PreparePrecent"] == 25
+    assert first.described(image_id)["PreparePrecent"] == 25
     first.close()
 
     second = start_ucloudstack(clock=clock, making_seconds=1)
@@ -884,7 +898,7 @@ def test_remote_import_of_a_missing_url_fails_with_the_http_status(
     image_id = import_remote(ucs, files.url("/absent"))
 
     poll_until(lambda: ucs.status(image_id), lambda s: s == "UploadFailed")
-    assert "HTTP 404" in ucs.info(image_id)["Reason"]
+    assert "HTTP 404" in ucs.described(image_id)["Reason"]
 
 
 def test_iso_remote_import(ucs: UCloudStackHarness, files: FileServer) -> None:
@@ -893,7 +907,7 @@ def test_iso_remote_import(ucs: UCloudStackHarness, files: FileServer) -> None:
 
     poll_until(lambda: ucs.status(image_id), lambda s: s == "Available")
 
-    assert ucs.info(image_id)["ImageFormat"] == "iso"
+    assert ucs.described(image_id)["ImageFormat"] == "iso"
     assert download(ucs, image_id) == content
 
 

@@ -196,7 +196,7 @@ def test_get_images_describes_a_batch_in_one_call(ucs: UCloudStackHarness) -> No
     described = p.get_images([*ids, "image-missing"])
 
     assert described["image-missing"] is None
-    assert all(described[i] is not None and described[i].external_id == i for i in ids)
+    assert all((image := described[i]) is not None and image.external_id == i for i in ids)
     assert ucs.stats()["routes"] == {"POST /": {"count": 1, "statuses": {"200": 1}}}
 
 

@@ -13,12 +13,13 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
 import httpx
+import pluggy
 import pytest
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
@@ -37,7 +38,7 @@ def wait_for(
 ) -> T:
     """Poll `probe` until it returns something truthy; fail naming `what` and the last value."""
     deadline = time.monotonic() + timeout
-    last: Any = None
+    last: T | None = None
     while time.monotonic() < deadline:
         last = probe()
         if last:
@@ -196,7 +197,9 @@ def operator(
 
 
 @pytest.hookimpl(hookwrapper=True)
-def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[Any]) -> Iterator[None]:
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[Any]
+) -> Generator[None, pluggy.Result[pytest.TestReport], None]:
     """On failure, attach the operator's log tail: the first thing anyone needs."""
     outcome = yield
     report = outcome.get_result()
@@ -204,6 +207,12 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[Any]) -> 
         process = item.funcargs.get("operator") if hasattr(item, "funcargs") else None
         if isinstance(process, OperatorProcess):
             report.sections.append(("operator log (tail)", process.log_tail()))
+
+
+def _object(answer: object) -> dict[str, Any]:
+    """A custom object as the CustomObjectsApi returns it (typed `object` there): a dict."""
+    assert isinstance(answer, dict), f"not an object: {answer!r}"
+    return dict(answer)
 
 
 @dataclass
@@ -224,7 +233,7 @@ class Kube:
     def create(self, plural: str, body: dict[str, Any]) -> dict[str, Any]:
         body.setdefault("apiVersion", f"{GROUP}/{VERSION}")
         body.setdefault("metadata", {})["namespace"] = self.namespace
-        return dict(
+        return _object(
             self.custom.create_namespaced_custom_object(
                 GROUP, VERSION, self.namespace, plural, body
             )
@@ -232,7 +241,7 @@ class Kube:
 
     def get(self, plural: str, name: str) -> dict[str, Any] | None:
         try:
-            return dict(
+            return _object(
                 self.custom.get_namespaced_custom_object(
                     GROUP, VERSION, self.namespace, plural, name
                 )
@@ -243,7 +252,7 @@ class Kube:
             raise
 
     def patch(self, plural: str, name: str, body: dict[str, Any]) -> dict[str, Any]:
-        return dict(
+        return _object(
             self.custom.patch_namespaced_custom_object(
                 GROUP, VERSION, self.namespace, plural, name, body
             )
@@ -281,11 +290,16 @@ def kube(control_plane: Any, emulator: Emulator, operator: OperatorProcess) -> I
     """A fresh namespace with a Ready argon ImageProvider named `argon` (and its Secret)."""
     api = control_plane.api_client()
     namespace = f"{TEST_NAMESPACE_PREFIX}{uuid.uuid4().hex[:8]}"
-    client.CoreV1Api(api).create_namespace({"metadata": {"name": namespace}})
+    client.CoreV1Api(api).create_namespace(
+        client.V1Namespace(metadata=client.V1ObjectMeta(name=namespace))
+    )
     kube = Kube(api, namespace)
     kube.core.create_namespaced_secret(
         namespace,
-        {"metadata": {"name": "argon-credentials"}, "stringData": {"token": ARGON_TOKEN}},
+        client.V1Secret(
+            metadata=client.V1ObjectMeta(name="argon-credentials"),
+            string_data={"token": ARGON_TOKEN},
+        ),
     )
     kube.create(
         "imageproviders",

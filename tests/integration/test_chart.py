@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import subprocess
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -130,7 +130,9 @@ def test_rendered_chart_passes_a_server_side_dry_run(helm: str, control_plane: A
 
 def _ensure_namespace(api: Any, name: str) -> None:
     try:
-        client.CoreV1Api(api).create_namespace({"metadata": {"name": name}})
+        client.CoreV1Api(api).create_namespace(
+            client.V1Namespace(metadata=client.V1ObjectMeta(name=name))
+        )
     except ApiException as exc:
         if exc.status != 409:
             raise
@@ -163,13 +165,19 @@ def chart_operator(
         stdin=yaml.safe_dump_all([d for d in docs if d["kind"] in wanted]),
         env=control_plane.env(),
     )
-    token = (
+    status = (
         client.CoreV1Api(api)
         .create_namespaced_service_account_token(
-            SA, RELEASE_NS, {"spec": {"expirationSeconds": 3600}}
+            SA,
+            RELEASE_NS,
+            client.AuthenticationV1TokenRequest(
+                spec=client.V1TokenRequestSpec(audiences=[], expiration_seconds=3600)
+            ),
         )
-        .status.token
+        .status
     )
+    assert status is not None
+    token = status.token
     kubeconfig = control_plane.cluster.write_kubeconfig(tmp_path / "sa.kubeconfig", token=token)
     sa_api = client.ApiClient(_configuration(kubeconfig))
     env = control_plane.env()
@@ -189,7 +197,11 @@ def chart_operator(
     process.start()
     kube = Kube(api, namespace)
     kube.core.create_namespaced_secret(
-        namespace, {"metadata": {"name": "argon-credentials"}, "stringData": {"token": ARGON_TOKEN}}
+        namespace,
+        client.V1Secret(
+            metadata=client.V1ObjectMeta(name="argon-credentials"),
+            string_data={"token": ARGON_TOKEN},
+        ),
     )
     kube.create(
         "imageproviders",
@@ -216,7 +228,9 @@ def _configuration(kubeconfig: Path) -> client.Configuration:
     from kubernetes import config as kube_config
 
     configuration = client.Configuration()
-    kube_config.load_kube_config(config_file=str(kubeconfig), client_configuration=configuration)
+    kube_config.load_kube_config(  # type: ignore[no-untyped-call]
+        config_file=str(kubeconfig), client_configuration=configuration
+    )
     return configuration
 
 
@@ -242,7 +256,7 @@ def test_the_service_account_gets_nothing_beyond_the_chart(
     core = client.CoreV1Api(sa_api)
 
     core.read_namespaced_secret("argon-credentials", kube.namespace)  # granted: get
-    for attempt in (
+    attempts: list[Callable[[], object]] = [
         lambda: core.list_namespaced_secret(kube.namespace),  # list is not granted
         lambda: core.read_namespaced_secret("anything", "default"),  # other namespace
         lambda: core.list_namespaced_pod(kube.namespace),
@@ -253,7 +267,8 @@ def test_the_service_account_gets_nothing_beyond_the_chart(
         lambda: client.CustomObjectsApi(sa_api).delete_namespaced_custom_object(
             "imageops.io", "v1alpha1", kube.namespace, "imageproviders", "argon"
         ),
-    ):
+    ]
+    for attempt in attempts:
         with pytest.raises(ApiException) as denied:
             attempt()
         assert denied.value.status == 403

@@ -71,9 +71,11 @@ def test_cel_rule_refuses_an_undeclared_placeholder(kube: Kube, control_plane: A
         kube.create("images", bad)
 
     assert refused.value.status == 422
-    assert "spec.command" in refused.value.body
-    assert "{{inputs.NAME}}" in refused.value.body
-    assert "spec.inputs" in refused.value.body
+    body = refused.value.body
+    assert body is not None
+    assert "spec.command" in body
+    assert "{{inputs.NAME}}" in body
+    assert "spec.inputs" in body
     assert kube.get("images", "bad-template") is None
 
 
@@ -220,7 +222,11 @@ def test_converges_while_the_cloud_fails_30_percent_of_calls(
         for name in names:
             kube.delete("images", name)
         for name in names:
-            wait_for(lambda n=name: kube.get("images", n) is None, timeout=120, what=f"{name} gone")
+
+            def gone(n: str = name) -> bool:
+                return kube.get("images", n) is None
+
+            wait_for(gone, timeout=120, what=f"{name} gone")
         injected = emulator.stats()["faults"]["error"]
     finally:
         emulator.set_faults()

@@ -8,6 +8,7 @@ from urllib.parse import quote
 
 import httpx
 import pytest
+from kubernetes import client
 
 from tests.integration.conftest import Emulator, Kube, provider_image, wait_for
 
@@ -30,10 +31,10 @@ def _add_aliyun_provider(kube: Kube, emulator: Emulator) -> str:
     key_id, key_secret = next(iter(settings.access_keys.items()))
     kube.core.create_namespaced_secret(
         kube.namespace,
-        {
-            "metadata": {"name": "aliyun-keys"},
-            "stringData": {"accessKeyId": key_id, "accessKeySecret": key_secret},
-        },
+        client.V1Secret(
+            metadata=client.V1ObjectMeta(name="aliyun-keys"),
+            string_data={"accessKeyId": key_id, "accessKeySecret": key_secret},
+        ),
     )
     endpoint = emulator.thread.url("aliyun")
     kube.create(
@@ -143,7 +144,7 @@ def test_a_copy_within_aliyun_is_made_with_copy_image(kube: Kube, emulator: Emul
     tags = {t["TagKey"]: t["TagValue"] for t in stored["Tags"]["Tag"]}
     assert tags == {UID_TAG: copy["metadata"]["uid"]}
     copying = [e for e in kube.events("debian-copy") if e.reason == "Copying"]
-    assert copying and f"copying image '{source_id}'" in copying[0].message
+    assert copying and f"copying image '{source_id}'" in (copying[0].message or "")
 
     kube.delete("images", "debian-copy")
     wait_for(

@@ -7,6 +7,7 @@ from typing import Any
 
 import httpx
 import pytest
+from kubernetes import client
 
 from tests.integration.conftest import Emulator, Kube, provider_image, wait_for
 
@@ -27,10 +28,10 @@ def _add_compshare_provider(kube: Kube, emulator: Emulator) -> str:
     region, zones = next(iter(settings.regions.items()))
     kube.core.create_namespaced_secret(
         kube.namespace,
-        {
-            "metadata": {"name": "compshare-keys"},
-            "stringData": {"publicKey": public_key, "privateKey": private_key},
-        },
+        client.V1Secret(
+            metadata=client.V1ObjectMeta(name="compshare-keys"),
+            string_data={"publicKey": public_key, "privateKey": private_key},
+        ),
     )
     kube.create(
         "imageproviders",

@@ -8,8 +8,9 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from ucloud.client import Client
-from ucloud.core.utils.middleware import Middleware
+from kubernetes import client
+from ucloud.client import Client  # type: ignore[import-untyped]
+from ucloud.core.utils.middleware import Middleware  # type: ignore[import-untyped]
 
 from tests.integration.conftest import Emulator, Kube, image_manifest, wait_for
 
@@ -44,14 +45,14 @@ def _describe(emulator: Emulator, image_id: str) -> dict[str, Any] | None:
 def _ucloudstack_provider(kube: Kube, emulator: Emulator) -> None:
     kube.core.create_namespaced_secret(
         kube.namespace,
-        {
-            "metadata": {"name": "ucloudstack-keys"},
-            "stringData": {
+        client.V1Secret(
+            metadata=client.V1ObjectMeta(name="ucloudstack-keys"),
+            string_data={
                 "publicKey": PUBLIC_KEY,
                 "privateKey": PRIVATE_KEY,
                 "companyID": COMPANY,
             },
-        },
+        ),
     )
     kube.create(
         "imageproviders",

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import yaml
+from pydantic import BaseModel
 
 from image_operator.settings import Settings
 from image_operator_dev import generated
@@ -29,7 +30,8 @@ def test_values_yaml_validates_and_sets_every_operator_setting() -> None:
 
     parsed = ChartValues.model_validate(values)
 
-    chart_settings = set(type(parsed.settings).model_fields)
+    settings: BaseModel = parsed.settings  # ChartSettings is built at runtime (create_model)
+    chart_settings = set(type(settings).model_fields)
     assert chart_settings == set(Settings.model_fields) - CHART_WIRED_SETTINGS
     assert set(values["settings"]) == {
         name.split("_")[0] + "".join(p.title() for p in name.split("_")[1:])

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 import yaml
-from lupa import LuaRuntime
+from lupa import LuaRuntime  # type: ignore[import-untyped]
 
 ARGOCD = Path(__file__).resolve().parents[2] / "examples" / "gitops" / "argocd"
 SCRIPT = (ARGOCD / "health.lua").read_text()

@@ -19,6 +19,7 @@ from image_operator.providers.capabilities import (
     ExportedImage,
     ExportsImages,
     MultipartUploads,
+    PlaceholderUploads,
     UploadSession,
 )
 from image_operator.providers.errors import Forbidden, ProviderError, Transient
@@ -182,18 +183,18 @@ def test_an_interruption_mid_stream_aborts_the_upload(tmp_path: Path) -> None:
     assert target.aborted and not target.completed
 
 
-class FakePlaceholder:
+class FakePlaceholder(PlaceholderUploads):
     """Glance-like: takes an image's data as one streamed body."""
 
     def __init__(self) -> None:
         self.received: list[bytes] = []
 
-    def upload(self, external_id: str, data: Iterable[bytes], size: int) -> Any:
+    def upload(self, external_id: str, data: Iterable[bytes], size: int) -> CloudImage:
         assert external_id == "glance-1"
         for block in data:
             self.received.append(bytes(block))
         assert sum(map(len, self.received)) == size
-        return None
+        return CloudImage(external_id=external_id, state=CloudState.CREATING)
 
 
 def test_a_placeholder_upload_streams_megabyte_chunks_and_reports_progress(
