@@ -14,13 +14,8 @@ from image_operator.api.listing import CommunityListingSpec
 from image_operator.handlers import kinds
 from image_operator.handlers.context import Context, context
 from image_operator.handlers.status import KopfLogger
-from image_operator.reconcilers.listing import (
-    Cover,
-    ListingObject,
-    ListingReconciler,
-    SourceImage,
-    resolve_cover,
-)
+from image_operator.reconcilers.cover import Cover, resolve_cover
+from image_operator.reconcilers.listing import ListingObject, ListingReconciler, SourceImage
 from image_operator.reconcilers.managed import ProviderHandle
 from image_operator.reconcilers.outcome import Outcome
 

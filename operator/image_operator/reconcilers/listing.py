@@ -14,28 +14,29 @@ everything in (the referenced Image, the cover, the provider), tests drive it wi
 
 from __future__ import annotations
 
-import base64
-import binascii
-import contextlib
-import re
-from collections.abc import Callable
 from dataclasses import dataclass
 
 from image_operator.api.image import ImageSpec
 from image_operator.api.listing import (
-    COVER_INLINE_MAX,
     CommunityListingSpec,
     CommunityListingStatus,
-    CoverSource,
     ListingVersion,
 )
 from image_operator.providers.base import CloudState, ImageRequest, Provider
 from image_operator.providers.errors import Conflict, NotFound, ProviderError, Transient
 from image_operator.providers.publishing import (
-    Listing,
     Publication,
     PublicationState,
     Publishes,
+)
+from image_operator.reconcilers.cover import Cover, resolve_cover
+from image_operator.reconcilers.listing_versions import (
+    COPYING,
+    IN_REVIEW,
+    PUBLISHED,
+    REJECTED,
+    refresh,
+    withdraw,
 )
 from image_operator.reconcilers.managed import (
     Backoff,
@@ -49,18 +50,9 @@ from image_operator.reconcilers.managed import (
 from image_operator.reconcilers.outcome import Event, Outcome, now_rfc3339
 from image_operator.reconcilers.step import Step
 
+__all__ = ["Cover", "ListingObject", "ListingReconciler", "SourceImage", "resolve_cover"]
+
 PROVIDER_TYPE = "compshare"
-
-# Version states kept in status.versions[].state.
-COPYING = "Copying"  # the copy to publish is being made (or is made, not yet submitted)
-IN_REVIEW = PublicationState.IN_REVIEW.value
-PUBLISHED = PublicationState.PUBLISHED.value
-REJECTED = PublicationState.REJECTED.value
-OFFLINE = PublicationState.OFFLINE.value
-WITHDRAWING = "Withdrawing"  # deletion terminated the copy; waiting for it to be gone
-WITHDRAWN = "Withdrawn"
-
-_BASE64 = re.compile(r"^[A-Za-z0-9+/]*={0,2}$")
 
 
 @dataclass(frozen=True)
@@ -78,59 +70,6 @@ class SourceImage:
     external_id: str | None = None
     spec: ImageSpec | None = None
     provider_name: str | None = None
-
-
-@dataclass(frozen=True)
-class Cover:
-    """The cover to send (Base64), or why it cannot be read; both None when there is none."""
-
-    value: str | None = None
-    problem: str | None = None
-
-
-def resolve_cover(
-    cover: CoverSource | None,
-    read_configmap_key: Callable[[str, str], str | None],
-    read_secret_key: Callable[[str, str], str | None],
-) -> Cover:
-    """spec.cover as Base64 text. A ConfigMap key may hold Base64 text in `data` or the raw
-    picture in `binaryData` (the API returns that Base64); a Secret key holds Base64 text."""
-    if cover is None:
-        return Cover()
-    if cover.inline is not None:
-        value, where = cover.inline, "spec.cover.inline"
-    elif cover.config_map_key_ref is not None:
-        ref = cover.config_map_key_ref
-        where = f"spec.cover.configMapKeyRef (ConfigMap {ref.name!r}, key {ref.key!r})"
-        found = read_configmap_key(ref.name, ref.key)
-        if found is None:
-            return Cover(problem=f"{where} does not exist: create it or fix the reference")
-        value = found
-    elif cover.secret_key_ref is not None:
-        sref = cover.secret_key_ref
-        where = f"spec.cover.secretKeyRef (Secret {sref.name!r}, key {sref.key!r})"
-        found = read_secret_key(sref.name, sref.key)
-        if found is None:
-            return Cover(problem=f"{where} does not exist: create it or fix the reference")
-        value = found
-    else:
-        return Cover()
-    value = "".join(value.split())  # Base64 wrapped over lines is still Base64
-    if len(value) > COVER_INLINE_MAX:
-        return Cover(
-            problem=f"{where} holds {len(value)} Base64 characters; at most "
-            f"{COVER_INLINE_MAX} are accepted: use a smaller picture"
-        )
-    try:
-        if not value or not _BASE64.fullmatch(value):
-            raise ValueError
-        base64.b64decode(value, validate=True)
-    except (ValueError, binascii.Error):
-        return Cover(
-            problem=f"{where} is not Base64 image data: put the picture Base64-encoded there "
-            "(or raw in a ConfigMap's binaryData)"
-        )
-    return Cover(value=value)
 
 
 def copy_base_name(listing: str, version: str) -> str:
@@ -237,7 +176,7 @@ class ListingReconciler:
         submitted = [v for v in versions if v.image_id and v.state != COPYING]
         if group_id and submitted:
             # One call for every version of the listing: the poll of all reviews at once.
-            self._refresh(step, publisher.describe_listing(group_id), versions)
+            refresh(step, publisher.describe_listing(group_id), versions)
 
         entry = next((v for v in versions if v.version_name == spec.version_name), None)
         if entry is None:
@@ -288,47 +227,6 @@ class ListingReconciler:
         entry.state = COPYING
         step.status.external_id = None
         return step.waiting("Copying", "copying the Image again", 1.0, phase=COPYING)
-
-    def _refresh(self, step: _Step, listing: Listing, versions: list[ListingVersion]) -> None:
-        by_image = {p.image_id: p for p in listing.versions}
-        for version in versions:
-            if not version.image_id or version.state in (COPYING, WITHDRAWN):
-                continue
-            pub = by_image.get(version.image_id)
-            if pub is None or pub.version_name != version.version_name:
-                # Not in the listing (any more): submit it again; `_publish` looks first.
-                version.state = COPYING
-                version.reason = None
-                continue
-            before = version.state
-            version.state = pub.state.value
-            version.reason = pub.reason or None
-            if before == REJECTED and pub.state is PublicationState.IN_REVIEW:
-                # Submitted again by a step whose status write was lost.
-                version.submitted_generation = step.obj.generation
-            current = step.obj.spec is not None and (
-                version.version_name == step.obj.spec.version_name
-            )
-            # The current version's rejection is the Stalled outcome's own Warning.
-            if before != version.state and not (current and version.state == REJECTED):
-                self._transition_event(step, version, listing.group_id)
-
-    @staticmethod
-    def _transition_event(step: _Step, version: ListingVersion, group_id: str) -> None:
-        name, state = version.version_name, version.state
-        if state == PUBLISHED:
-            step.events.append(
-                Event("Published", f"version {name} is published in listing group {group_id!r}")
-            )
-        elif state == REJECTED:
-            step.events.append(
-                Event(
-                    "Rejected",
-                    f"the community review rejected version {name}: "
-                    f"{version.reason or 'no reason given'}",
-                    "Warning",
-                )
-            )
 
     def _copy(
         self,
@@ -574,38 +472,4 @@ class ListingReconciler:
                         entry = ListingVersion(version_name=obj.spec.version_name, state=COPYING)
                         versions.append(entry)
                     entry.image_id = found.external_id
-        pending = []
-        for version in versions:
-            image_id = version.image_id
-            if not image_id or version.state == WITHDRAWN:
-                continue
-            if version.state != WITHDRAWING:
-                with contextlib.suppress(NotFound):  # already gone is just as good
-                    provider.delete_image(image_id)
-                version.state = WITHDRAWING
-                step.events.append(
-                    Event(
-                        "Withdrawing",
-                        f"terminating image {image_id!r} to withdraw version "
-                        f"{version.version_name}",
-                    )
-                )
-            try:
-                provider.get_image(image_id)
-            except NotFound:
-                version.state = WITHDRAWN
-                continue
-            pending.append(version.version_name)
-        if pending:
-            return step.waiting(
-                "Withdrawing",
-                f"waiting for CompShare to withdraw versions {', '.join(pending)}",
-                handle.poll_interval,
-                phase="Deleting",
-            )
-        withdrawn = [v.version_name for v in versions if v.state == WITHDRAWN]
-        if withdrawn:
-            step.events.append(
-                Event("Withdrawn", f"versions {', '.join(withdrawn)} are withdrawn (Offline)")
-            )
-        return step.outcome(phase="Deleted", ready=(False, "Deleted", "versions withdrawn"))
+        return withdraw(step, provider, versions, handle.poll_interval)

@@ -22,23 +22,18 @@ the time; tests drive it with an in-memory provider and a hand-turned clock.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 from image_operator.api.common import (
-    ANNOTATION_EXTERNAL_ID,
     ANNOTATION_PAUSED,
     GROUP,
-    VERSION,
 )
 from image_operator.api.pipeline import (
     ImagePipelineSpec,
     ImagePipelineStatus,
     OutputImageStatus,
     PipelineRun,
-    TargetResult,
 )
 from image_operator.providers.errors import InvalidInput, NotFound, ProviderError
 from image_operator.providers.pipelines import (
@@ -47,7 +42,6 @@ from image_operator.providers.pipelines import (
     PipelineBuild,
     PipelineExecution,
 )
-from image_operator.providers.pipelines import TargetResult as ExecutionTarget
 from image_operator.reconcilers.managed import (
     Backoff,
     ManagedObject,
@@ -55,23 +49,36 @@ from image_operator.reconcilers.managed import (
     delete_failed,
     finalize_preamble,
     provider_error,
-    reference,
 )
 from image_operator.reconcilers.outcome import Child, Event, Outcome
+from image_operator.reconcilers.pipeline_build import (
+    InvalidBuild,
+    Lookup,
+    WaitFor,
+    pipeline_build,
+)
+from image_operator.reconcilers.pipeline_outputs import (
+    failure_reason,
+    output_image,
+    output_image_name,
+    target_result,
+)
 from image_operator.reconcilers.schedule import Schedule, ScheduleError, format_time, parse_time
 from image_operator.reconcilers.step import Step
+
+__all__ = [
+    "ANNOTATION_RUN",
+    "PipelineObject",
+    "PipelineReconciler",
+    "output_image",
+    "output_image_name",
+]
 
 ANNOTATION_RUN = f"{GROUP}/run"
 # Named in the message for a provider without `BuildsPipelines` (the types whose providers
 # declare it); the check itself is `provider.pipelines`.
 PIPELINE_PROVIDER_TYPES = ("aliyun",)
 
-# Labels on the Image objects spec.outputImages makes (the pipeline also owns them).
-LABEL_PIPELINE = f"{GROUP}/pipeline"
-LABEL_RUN = f"{GROUP}/pipeline-run"
-MAX_LABEL_VALUE = 63
-MAX_DISPLAY_NAME = 128
-MAX_NAME = 253
 OUTPUT_PHASES = ("SUCCESS", "PARTITION_SUCCESS")  # runs that may have built an image
 
 # Why a run was started, as recorded in status.runs[].trigger.
@@ -81,29 +88,12 @@ TRIGGER_MANUAL = "Manual"
 TRIGGER_SCHEDULE = "Schedule"
 
 
-# (plural, name) -> the object's body in the pipeline's namespace, or None.
-Lookup = Callable[[str, str], Mapping[str, Any] | None]
-
-
 @dataclass(frozen=True)
 class PipelineObject(ManagedObject[ImagePipelineSpec]):
     """The parts of an `ImagePipeline` body a reconcile needs."""
 
 
 _Step = Step[PipelineObject, ImagePipelineStatus]
-
-
-class _Wait(Exception):
-    """A prerequisite is not there yet (a referenced image): wait and look again."""
-
-    def __init__(self, reason: str, message: str) -> None:
-        super().__init__(message)
-        self.reason = reason
-        self.message = message
-
-
-class _Invalid(Exception):
-    """The spec cannot be turned into a template; the message names the field."""
 
 
 def _active(runs: list[PipelineRun]) -> PipelineRun | None:
@@ -158,11 +148,11 @@ class PipelineReconciler:
         try:
             build = pipeline_build(obj, obj.spec, handle.name, lookup)
             fingerprint = pipelines.pipeline_fingerprint(build)
-        except _Invalid as exc:
+        except InvalidBuild as exc:
             return step.stalled("InvalidSpec", str(exc))
         except InvalidInput as exc:
             return step.stalled("InvalidSpec", exc.message)
-        except _Wait as exc:
+        except WaitFor as exc:
             return step.waiting(
                 exc.reason, exc.message, self.backoff.provider_wait, phase="Pending"
             )
@@ -316,11 +306,11 @@ class PipelineReconciler:
         if execution.image_id:
             run.image_id = execution.image_id
         if execution.targets:
-            run.targets = [_target_result(target) for target in execution.targets]
+            run.targets = [target_result(target) for target in execution.targets]
         if not execution.finished:
             return
         run.finished_at = format_time(now)
-        reason = _failure_reason(execution)
+        reason = failure_reason(execution)
         if reason:
             run.reason = reason
         if before == execution.status:
@@ -482,126 +472,3 @@ class PipelineReconciler:
         except ProviderError as exc:
             doing = f"cannot delete image template {template!r}"
             return delete_failed(step, exc, attempt, self.backoff, doing=doing)
-
-
-def pipeline_build(
-    obj: PipelineObject, spec: ImagePipelineSpec, provider_name: str, lookup: Lookup
-) -> PipelineBuild:
-    """What to build: the spec, the object's name (the provider makes the template's name from
-    it) and, for `baseImage.imageRef` or `baseImageRef`, the referenced object's cloud ID (it
-    must be made by the same provider and be Ready). Mapping id, family and oss onto the
-    cloud's template is the provider's."""
-    base = spec.base_image
-    base_id: str | None = None
-    if base.id is not None or base.family is not None or base.oss is not None:
-        base_id = None  # the provider maps these itself: nothing to resolve
-    elif base.image_ref is not None:
-        base_id = _referenced_id(
-            lookup, "images", "Image", "imageRef", base.image_ref.name, provider_name
-        )
-    elif base.base_image_ref is not None:
-        base_id = _referenced_id(
-            lookup,
-            "baseimages",
-            "BaseImage",
-            "baseImageRef",
-            base.base_image_ref.name,
-            provider_name,
-        )
-    return PipelineBuild(name=obj.name, spec=spec, base_image_id=base_id)
-
-
-def _referenced_id(
-    lookup: Lookup, plural: str, kind: str, field: str, name: str, provider_name: str
-) -> str:
-    body = lookup(plural, name)
-    where = f"spec.baseImage.{field}"
-    if body is None:
-        raise _Wait("WaitingForBaseImage", f"{where} names {kind} {name!r}, which does not exist")
-    ref = reference(body)
-    if ref.provider_name != provider_name:
-        raise _Invalid(
-            f"{where} names {kind} {name!r} of ImageProvider {ref.provider_name!r}, but the "
-            f"pipeline builds with {provider_name!r}: reference a {kind} of the same provider"
-        )
-    if not ref.ready or not ref.external_id:
-        raise _Wait("WaitingForBaseImage", f"{where} names {kind} {name!r}, not Ready yet")
-    return ref.external_id
-
-
-def output_image_name(pipeline: str, run: PipelineRun) -> str:
-    """`<pipeline>-<n>` for the pipeline's n-th run (the execution ID for runs recorded before
-    runs carried their number), shortened to fit a Kubernetes name."""
-    suffix = str(run.sequence or run.id).lower()
-    suffix = "".join(c if c.isalnum() or c == "-" else "-" for c in suffix).strip("-")
-    return f"{pipeline[: MAX_NAME - len(suffix) - 1].rstrip('-.')}-{suffix}"
-
-
-def output_image(
-    obj: PipelineObject, spec: ImagePipelineSpec, run: PipelineRun, image_id: str
-) -> dict[str, Any]:
-    """The `Image` manifest for a run's image: adopted by annotation, owned by the pipeline."""
-    run_id = run.id
-    labels = {}
-    if len(obj.name) <= MAX_LABEL_VALUE:
-        labels[LABEL_PIPELINE] = obj.name
-    if run.sequence:  # runs recorded before runs carried their number have none
-        labels[LABEL_RUN] = str(run.sequence)
-    display = f"{spec.name or obj.name} run {run.sequence or run_id}"
-    assert spec.output_images is not None
-    return {
-        "apiVersion": f"{GROUP}/{VERSION}",
-        "kind": "Image",
-        "metadata": {
-            "name": output_image_name(obj.name, run),
-            "namespace": obj.namespace,
-            "labels": labels,
-            "annotations": {ANNOTATION_EXTERNAL_ID: image_id},
-            "ownerReferences": [
-                {
-                    "apiVersion": f"{GROUP}/{VERSION}",
-                    "kind": "ImagePipeline",
-                    "name": obj.name,
-                    "uid": obj.uid,
-                    "controller": True,
-                    "blockOwnerDeletion": True,
-                }
-            ],
-        },
-        "spec": {
-            "providerRef": {"name": spec.provider_ref.name},
-            "source": {"pipeline": {"pipelineRef": {"name": obj.name}, "runID": run_id}},
-            "displayName": display[:MAX_DISPLAY_NAME],
-            "description": f"Built by ImagePipeline {obj.name} (execution {run_id}).",
-            "deletionPolicy": spec.output_images.deletion_policy.value,
-        },
-    }
-
-
-def _target_result(target: ExecutionTarget) -> TargetResult:
-    """status.runs[].targets[]: one of the execution's regions or accounts (empty values the
-    cloud reports are left out)."""
-    return TargetResult(
-        status="Succeeded" if target.succeeded else "Failed",
-        region_id=target.region_id or None,
-        account_id=int(target.account_id) if target.account_id else None,
-        image_id=target.image_id or None,
-        message=target.message or None,
-    )
-
-
-def _failure_reason(execution: PipelineExecution) -> str | None:
-    """ECS's error code and text, plus which targets a partial success missed."""
-    if execution.status == "SUCCESS":
-        return None
-    parts = []
-    head = ": ".join(p for p in (execution.error_code, execution.error_info) if p)
-    if head:
-        parts.append(head)
-    failed = execution.failed_targets
-    if failed:
-        names = ", ".join(
-            f"region {t.region_id}" if t.region_id else f"account {t.account_id}" for t in failed
-        )
-        parts.append(f"failed targets: {names}")
-    return "; ".join(parts) or None
