@@ -27,7 +27,7 @@ from image_operator.providers.errors import (
     Unsupported,
 )
 from image_operator.providers.factory import ProviderConfig, build_provider
-from image_operator.providers.publishing import PublicationState
+from image_operator.providers.publishing import PublicationState, PublishRequest
 from image_operator.providers.ratelimit import TokenBucket
 from image_operator_dev.emulator.clock import ManualClock
 from tests.contract.test_compshare_emulator import (
@@ -331,16 +331,18 @@ def test_publish_with_every_seed_field_then_review_publishes(
 
     p.publish(
         image_id,
-        community_image_name="我的AI环境",
-        version_name="v1.0",
-        version_desc="首次发布",
-        price="1.5",
-        cover=COVER,
-        tags=["深度学习", "PyTorch"],
-        description="预装PyTorch 2.1和CUDA 12.1",
-        readme="# 使用说明",
-        supported_gpu_types=["4090", "A100"],
-        auto_start=True,
+        PublishRequest(
+            community_image_name="我的AI环境",
+            version_name="v1.0",
+            version_desc="首次发布",
+            price="1.5",
+            cover=COVER,
+            tags=["深度学习", "PyTorch"],
+            description="预装PyTorch 2.1和CUDA 12.1",
+            readme="# 使用说明",
+            supported_gpu_types=["4090", "A100"],
+            auto_start=True,
+        ),
     )
 
     pending = p.describe_publication(image_id)
@@ -375,7 +377,7 @@ def test_a_rejected_publication_carries_the_reason(
     p = provider(start(reject_listing_pattern="广告", reject_reason="the readme is an advert"))
     image_id = made(p, clock)
 
-    p.publish(image_id, version_name="v1.0", community_image_name="广告镜像")
+    p.publish(image_id, PublishRequest(version_name="v1.0", community_image_name="广告镜像"))
     clock.advance(REVIEW)
 
     rejected = p.describe_publication(image_id)
@@ -389,14 +391,16 @@ def test_a_rejected_publication_carries_the_reason(
 def test_a_second_version_joins_the_listing(cs: CompShare, clock: ManualClock) -> None:
     p = provider(cs)
     first = made(p, clock, request("env-a"))
-    p.publish(first, version_name="v1.0", community_image_name="我的AI环境")
+    p.publish(first, PublishRequest(version_name="v1.0", community_image_name="我的AI环境"))
     clock.advance(REVIEW)
     first_publication = p.describe_publication(first)
     assert first_publication is not None
     group_id = first_publication.group_id
     second = made(p, clock, request("env-b"))
 
-    p.publish(second, version_name="v1.1", group_id=group_id, version_desc="升级CUDA")
+    p.publish(
+        second, PublishRequest(version_name="v1.1", group_id=group_id, version_desc="升级CUDA")
+    )
 
     listing = p.describe_listing(group_id)
     assert (listing.name, listing.published) == ("我的AI环境", True)
@@ -405,7 +409,9 @@ def test_a_second_version_joins_the_listing(cs: CompShare, clock: ManualClock) -
         (second, "v1.1", PublicationState.IN_REVIEW),
     ]
     with pytest.raises(Conflict, match=r"already has version v1\.1"):
-        p.publish(made(p, clock, request("env-c")), version_name="v1.1", group_id=group_id)
+        p.publish(
+            made(p, clock, request("env-c")), PublishRequest(version_name="v1.1", group_id=group_id)
+        )
 
 
 def test_publication_refusals_map_to_provider_errors(cs: CompShare, clock: ManualClock) -> None:
@@ -415,20 +421,20 @@ def test_publication_refusals_map_to_provider_errors(cs: CompShare, clock: Manua
     making = p.create_image(request("making", uid="00000009-x")).external_id
 
     with pytest.raises(InvalidInput, match="only images made from a container"):
-        p.publish(vm_image, version_name="v1.0")
+        p.publish(vm_image, PublishRequest(version_name="v1.0"))
     with pytest.raises(InvalidInput, match="is Making"):
-        p.publish(making, version_name="v1.0")
+        p.publish(making, PublishRequest(version_name="v1.0"))
     with pytest.raises(InvalidInput, match=r"Params \[VersionName\] not available"):
-        p.publish(image_id, version_name="1.0")
+        p.publish(image_id, PublishRequest(version_name="1.0"))
     with pytest.raises(InvalidInput, match=r"price '-1' must be a number ≥ 0"):
-        p.publish(image_id, version_name="v1.0", price="-1")
+        p.publish(image_id, PublishRequest(version_name="v1.0", price="-1"))
     with pytest.raises(NotFound, match=r"Group \[group-nope\] not found"):
-        p.publish(image_id, version_name="v1.0", group_id="group-nope")
+        p.publish(image_id, PublishRequest(version_name="v1.0", group_id="group-nope"))
     with pytest.raises(NotFound):
         p.describe_listing("group-nope")
-    p.publish(image_id, version_name="v1.0")
+    p.publish(image_id, PublishRequest(version_name="v1.0"))
     with pytest.raises(Conflict, match="already in review"):
-        p.publish(image_id, version_name="v1.0")
+        p.publish(image_id, PublishRequest(version_name="v1.0"))
 
 
 def test_the_publisher_judges_container_images_and_names_copies(

@@ -10,7 +10,6 @@ fakes and never noticed). These tests drive each ability through `InstrumentedPr
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
-from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -37,7 +36,7 @@ from image_operator.providers.pipelines import (
     PipelineExecution,
     PipelineInfo,
 )
-from image_operator.providers.publishing import Listing, Publication, Publishes
+from image_operator.providers.publishing import Listing, Publication, Publishes, PublishRequest
 from image_operator.reconcilers.copy import CopySource
 from image_operator.reconcilers.image import ImageReconciler, ProviderHandle
 from tests.unit.fakes import FakeProvider
@@ -105,23 +104,8 @@ class EveryAbility(
     def copy_image(self, external_id: str, target_name: str | None = None) -> str:
         return f"copy-of-{external_id}"
 
-    def publish(
-        self,
-        image_id: str,
-        *,
-        version_name: str,
-        group_id: str | None = None,
-        community_image_name: str | None = None,
-        version_desc: str | None = None,
-        price: float | str | Decimal | None = None,
-        cover: str | None = None,
-        tags: Sequence[str] | None = None,
-        description: str | None = None,
-        readme: str | None = None,
-        supported_gpu_types: Sequence[str] | None = None,
-        auto_start: bool | None = None,
-    ) -> None:
-        self.calls.append(("publish", (image_id, version_name)))
+    def publish(self, image_id: str, request: PublishRequest) -> None:
+        self.calls.append(("publish", (image_id, request.version_name)))
 
     def describe_publication(self, image_id: str) -> Publication | None:
         return None
@@ -224,7 +208,10 @@ MEASURED: list[tuple[str, Callable[[Provider], object]]] = [
     ("delete_base_image", lambda p: p.base_images and p.base_images.delete_base_image("b")),
     ("find_clone", lambda p: p.base_images and p.base_images.find_clone("n", "i")),
     ("copy_image", lambda p: p.publisher and p.publisher.copy_image("i", "n")),
-    ("publish", lambda p: p.publisher and p.publisher.publish("i", version_name="v1")),
+    (
+        "publish",
+        lambda p: p.publisher and p.publisher.publish("i", PublishRequest(version_name="v1")),
+    ),
     ("describe_publication", lambda p: p.publisher and p.publisher.describe_publication("i")),
     ("describe_listing", lambda p: p.publisher and p.publisher.describe_listing("g")),
     (

@@ -5,9 +5,8 @@ from __future__ import annotations
 
 import base64
 import itertools
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
-from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -26,6 +25,7 @@ from image_operator.providers.publishing import (
     Publication,
     PublicationState,
     Publishes,
+    PublishRequest,
 )
 from image_operator.reconcilers import outcome as outcome_module
 from image_operator.reconcilers.image import Backoff, ProviderHandle
@@ -115,22 +115,10 @@ class FakeCompShare(FakeProvider, Publishes):
             self.vm_made.add(image_id)
         return image_id
 
-    def publish(
-        self,
-        image_id: str,
-        *,
-        version_name: str,
-        group_id: str | None = None,
-        community_image_name: str | None = None,
-        version_desc: str | None = None,
-        price: float | str | Decimal | None = None,
-        cover: str | None = None,
-        tags: Sequence[str] | None = None,
-        description: str | None = None,
-        readme: str | None = None,
-        supported_gpu_types: Sequence[str] | None = None,
-        auto_start: bool | None = None,
-    ) -> None:
+    def publish(self, image_id: str, request: PublishRequest) -> None:
+        version_name, group_id = request.version_name, request.group_id
+        community_image_name = request.community_image_name
+        cover, price, tags = request.cover, request.price, request.tags
         self._enter("publish", image_id, version_name, group_id)
         if self._get(image_id).state is not CloudState.AVAILABLE:
             raise InvalidInput("only an Available image can be published")

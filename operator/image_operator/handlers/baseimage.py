@@ -12,7 +12,6 @@ from image_operator.handlers import kinds
 from image_operator.handlers.context import Context, context
 from image_operator.handlers.status import KopfLogger
 from image_operator.reconcilers.baseimage import BaseImageObject, BaseImageReconciler, SourceImage
-from image_operator.reconcilers.managed import ProviderHandle
 from image_operator.reconcilers.outcome import Outcome
 
 KIND = "BaseImage"
@@ -36,15 +35,10 @@ def decode(body: kopf.Body, ctx: Context) -> BaseImageObject:
     return kinds.decode(body, BaseImageSpec, BaseImageObject, source_image=source)
 
 
-def _handle(ctx: Context, obj: BaseImageObject, body: kopf.Body) -> ProviderHandle:
-    ref = (body.get("spec") or {}).get("providerRef") or {}
-    return ctx.providers.handle(obj.namespace, str(ref.get("name", "")))
-
-
 def reconcile_baseimage(body: kopf.Body, patch: kopf.Patch, logger: KopfLogger, **_: Any) -> None:
     ctx = context()
     obj = decode(body, ctx)
-    handle = _handle(ctx, obj, body)
+    handle = kinds.provider_handle(obj, body)
 
     def step(attempt: int) -> Outcome:
         return BaseImageReconciler(ctx.backoff).reconcile(obj, handle, attempt)
@@ -55,7 +49,7 @@ def reconcile_baseimage(body: kopf.Body, patch: kopf.Patch, logger: KopfLogger, 
 def finalize_baseimage(body: kopf.Body, patch: kopf.Patch, logger: KopfLogger, **_: Any) -> None:
     ctx = context()
     obj = decode(body, ctx)
-    handle = _handle(ctx, obj, body)
+    handle = kinds.provider_handle(obj, body)
 
     def step(attempt: int) -> Outcome:
         return BaseImageReconciler(ctx.backoff).finalize(obj, handle, attempt)

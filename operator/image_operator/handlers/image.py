@@ -12,7 +12,6 @@ from image_operator.handlers.context import context
 from image_operator.handlers.status import KopfLogger
 from image_operator.reconcilers.copy import CopySource
 from image_operator.reconcilers.image import ImageObject
-from image_operator.reconcilers.managed import ProviderHandle
 from image_operator.reconcilers.outcome import Outcome
 
 KIND = "Image"
@@ -50,14 +49,9 @@ def copy_source(obj: ImageObject) -> CopySource | None:
     )
 
 
-def _handle(obj: ImageObject, body: kopf.Body) -> ProviderHandle:
-    ref = (body.get("spec") or {}).get("providerRef") or {}
-    return context().providers.handle(obj.namespace, str(ref.get("name", "")))
-
-
 def reconcile_image(body: kopf.Body, patch: kopf.Patch, logger: KopfLogger, **_: Any) -> None:
     obj = decode(body)
-    handle = _handle(obj, body)
+    handle = kinds.provider_handle(obj, body)
 
     def step(attempt: int) -> Outcome:
         return context().image_reconciler.reconcile(obj, handle, attempt, copy_source(obj))
@@ -67,7 +61,7 @@ def reconcile_image(body: kopf.Body, patch: kopf.Patch, logger: KopfLogger, **_:
 
 def finalize_image(body: kopf.Body, patch: kopf.Patch, logger: KopfLogger, **_: Any) -> None:
     obj = decode(body)
-    handle = _handle(obj, body)
+    handle = kinds.provider_handle(obj, body)
 
     def step(attempt: int) -> Outcome:
         return context().image_reconciler.finalize(obj, handle, attempt)

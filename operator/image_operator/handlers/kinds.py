@@ -14,7 +14,7 @@ from image_operator import metrics
 from image_operator.api.common import GROUP, VERSION, DeletionPolicy
 from image_operator.handlers.context import context
 from image_operator.handlers.status import KopfLogger, apply_outcome
-from image_operator.reconcilers.managed import ManagedObject, Reference, reference
+from image_operator.reconcilers.managed import ManagedObject, ProviderHandle, Reference, reference
 
 __all__ = ["Reference", "decode", "install", "reference", "run_finalize", "run_reconcile"]
 from image_operator.reconcilers.outcome import Outcome
@@ -68,11 +68,7 @@ def run_reconcile(
     logger: KopfLogger,
 ) -> None:
     """One reconcile step (`step(attempt)`), timed, its retry counted, its outcome written."""
-    ctx = context()
-    with metrics.timed_reconcile(kind):
-        outcome = step(ctx.errors.get(obj.uid, 0))
-    ctx.errors.record(obj.uid, outcome.retrying)
-    apply_outcome(outcome, kind=kind, body=body, old_status=obj.status, patch=patch, logger=logger)
+    _run(kind, obj, step, deleting=False, body=body, patch=patch, logger=logger)
 
 
 def run_finalize(
@@ -86,16 +82,35 @@ def run_finalize(
 ) -> None:
     """One deletion step: when done the finalizer goes (no requeue); otherwise it is asked again
     (after the provider wait when the step named no time)."""
+    _run(kind, obj, step, deleting=True, body=body, patch=patch, logger=logger)
+
+
+def _run(
+    kind: str,
+    obj: ManagedObject[Any],
+    step: Callable[[int], Outcome],
+    *,
+    deleting: bool,
+    body: kopf.Body,
+    patch: kopf.Patch,
+    logger: KopfLogger,
+) -> None:
     ctx = context()
     with metrics.timed_reconcile(kind):
         outcome = step(ctx.errors.get(obj.uid, 0))
     ctx.errors.record(obj.uid, outcome.retrying)
-    if outcome.done:
+    if deleting and outcome.done:
         outcome.requeue_after = None
         ctx.errors.forget(obj.uid)
-    elif outcome.requeue_after is None:
+    elif deleting and outcome.requeue_after is None:
         outcome.requeue_after = ctx.backoff.provider_wait
     apply_outcome(outcome, kind=kind, body=body, old_status=obj.status, patch=patch, logger=logger)
+
+
+def provider_handle(obj: ManagedObject[Any], body: Mapping[str, Any]) -> ProviderHandle:
+    """The provider `spec.providerRef` names, resolved in the object's namespace."""
+    ref = (body.get("spec") or {}).get("providerRef") or {}
+    return context().providers.handle(obj.namespace, str(ref.get("name", "")))
 
 
 class Handler(Protocol):

@@ -17,7 +17,6 @@ from image_operator.api.pipeline import ImagePipelineSpec
 from image_operator.handlers import kinds
 from image_operator.handlers.context import context
 from image_operator.handlers.status import KopfLogger
-from image_operator.reconcilers.managed import ProviderHandle
 from image_operator.reconcilers.outcome import Outcome
 from image_operator.reconcilers.pipeline import PipelineObject, PipelineReconciler
 
@@ -33,15 +32,10 @@ def decode(body: kopf.Body) -> PipelineObject:
     return kinds.decode(body, ImagePipelineSpec, PipelineObject)
 
 
-def _handle(obj: PipelineObject, body: kopf.Body) -> ProviderHandle:
-    ref = (body.get("spec") or {}).get("providerRef") or {}
-    return context().providers.handle(obj.namespace, str(ref.get("name", "")))
-
-
 def reconcile_pipeline(body: kopf.Body, patch: kopf.Patch, logger: KopfLogger, **_: Any) -> None:
     ctx = context()
     obj = decode(body)
-    handle = _handle(obj, body)
+    handle = kinds.provider_handle(obj, body)
 
     def lookup(plural: str, name: str) -> dict[str, Any] | None:
         return ctx.kube.get_object(plural, obj.namespace, name)
@@ -54,7 +48,7 @@ def reconcile_pipeline(body: kopf.Body, patch: kopf.Patch, logger: KopfLogger, *
 
 def finalize_pipeline(body: kopf.Body, patch: kopf.Patch, logger: KopfLogger, **_: Any) -> None:
     obj = decode(body)
-    handle = _handle(obj, body)
+    handle = kinds.provider_handle(obj, body)
 
     def step(attempt: int) -> Outcome:
         return reconciler().finalize(obj, handle, datetime.now(UTC), attempt)

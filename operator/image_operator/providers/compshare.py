@@ -24,7 +24,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import math
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any
@@ -49,7 +49,13 @@ from image_operator.providers.errors import (
     ProviderError,
     Unsupported,
 )
-from image_operator.providers.publishing import Listing, Publication, PublicationState, Publishes
+from image_operator.providers.publishing import (
+    Listing,
+    Publication,
+    PublicationState,
+    Publishes,
+    PublishRequest,
+)
 from image_operator.providers.ratelimit import TokenBucket
 from image_operator.providers.ucloud_errors import rpc_error
 
@@ -390,46 +396,26 @@ class CompShareProvider(Provider, CopiesWithin, Publishes):
         """A copy made to publish is named like every image: by `cloud_name`."""
         return cloud_name(request)
 
-    def publish(
-        self,
-        image_id: str,
-        *,
-        version_name: str,
-        group_id: str | None = None,
-        community_image_name: str | None = None,
-        version_desc: str | None = None,
-        price: float | str | Decimal | None = None,
-        cover: str | None = None,
-        tags: Sequence[str] | None = None,
-        description: str | None = None,
-        readme: str | None = None,
-        supported_gpu_types: Sequence[str] | None = None,
-        auto_start: bool | None = None,
-    ) -> None:
-        """Submit a container image for the community's review (PublishCompShareImage).
-
-        Every field of seed 000. `group_id` adds a version to an existing listing; without it
-        a new listing group is made. `cover` is Base64 image data. The answer carries nothing:
-        read the outcome (and a new listing's GroupId) with `describe_publication`. Not
-        idempotent: an image already in review or published is refused with `Conflict`.
-        """
+    def publish(self, image_id: str, request: PublishRequest) -> None:
+        """Submit a container image for the community's review (PublishCompShareImage), with
+        every field of seed 000."""
         args: dict[str, Any] = {
             "Zone": self.zone,
             "CompShareImageId": image_id,
-            "VersionName": version_name,
+            "VersionName": request.version_name,
             # Optional in seed 000 (0 = free) but required by the SDK's own model: always sent.
-            "Price": _price(price if price is not None else 0),
+            "Price": _price(request.price if request.price is not None else 0),
         }
         optional: dict[str, Any] = {
-            "GroupId": group_id,
-            "CommunityImageName": community_image_name,
-            "VersionDesc": version_desc,
-            "Cover": cover,
-            "Tags": list(tags) if tags is not None else None,
-            "Description": description,
-            "Readme": readme,
-            "SupportedGpuTypes": list(supported_gpu_types) if supported_gpu_types else None,
-            "AutoStart": auto_start,
+            "GroupId": request.group_id,
+            "CommunityImageName": request.community_image_name,
+            "VersionDesc": request.version_desc,
+            "Cover": request.cover,
+            "Tags": request.tags,
+            "Description": request.description,
+            "Readme": request.readme,
+            "SupportedGpuTypes": request.supported_gpu_types or None,
+            "AutoStart": request.auto_start,
         }
         args.update({key: value for key, value in optional.items() if value is not None})
         # The typed method would drop VersionName, GroupId, VersionDesc and SupportedGpuTypes.

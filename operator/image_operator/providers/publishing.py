@@ -4,7 +4,7 @@ the CommunityListing reconciler programs against, and its measured forwarder."""
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
@@ -51,6 +51,26 @@ class Listing(BaseModel):
     versions: list[Publication]
 
 
+class PublishRequest(BaseModel):
+    """One version to submit (every field of seed 000's PublishCompShareImage but the image):
+    `group_id` adds it to an existing listing, without it a new listing group is made; `cover`
+    is Base64 image data; `price` 0 or unset is free."""
+
+    model_config = ConfigDict(frozen=True)
+
+    version_name: str
+    group_id: str | None = None
+    community_image_name: str | None = None
+    version_desc: str | None = None
+    price: Decimal | float | str | None = None
+    cover: str | None = None
+    tags: list[str] | None = None
+    description: str | None = None
+    readme: str | None = None
+    supported_gpu_types: list[str] | None = None
+    auto_start: bool | None = None
+
+
 class Publishes(ABC):
     """Publishes copies of its images to the community and reports their review."""
 
@@ -68,22 +88,10 @@ class Publishes(ABC):
         """Copy an Available image; returns the new ID. A taken `target_name` is a Conflict."""
 
     @abstractmethod
-    def publish(
-        self,
-        image_id: str,
-        *,
-        version_name: str,
-        group_id: str | None = None,
-        community_image_name: str | None = None,
-        version_desc: str | None = None,
-        price: float | str | Decimal | None = None,
-        cover: str | None = None,
-        tags: Sequence[str] | None = None,
-        description: str | None = None,
-        readme: str | None = None,
-        supported_gpu_types: Sequence[str] | None = None,
-        auto_start: bool | None = None,
-    ) -> None: ...
+    def publish(self, image_id: str, request: PublishRequest) -> None:
+        """Submit `image_id` for the community's review as `request` describes the version. The
+        answer carries nothing: read the outcome with `describe_publication`. Not idempotent:
+        an image already in review or published is refused with `Conflict`."""
 
     @abstractmethod
     def describe_publication(self, image_id: str) -> Publication | None: ...
@@ -105,38 +113,8 @@ class MeasuredPublishing(Publishes):
     def copy_image(self, external_id: str, target_name: str | None = None) -> str:
         return self._meter("copy_image", self._inner.copy_image, external_id, target_name)
 
-    def publish(
-        self,
-        image_id: str,
-        *,
-        version_name: str,
-        group_id: str | None = None,
-        community_image_name: str | None = None,
-        version_desc: str | None = None,
-        price: float | str | Decimal | None = None,
-        cover: str | None = None,
-        tags: Sequence[str] | None = None,
-        description: str | None = None,
-        readme: str | None = None,
-        supported_gpu_types: Sequence[str] | None = None,
-        auto_start: bool | None = None,
-    ) -> None:
-        self._meter(
-            "publish",
-            self._inner.publish,
-            image_id,
-            version_name=version_name,
-            group_id=group_id,
-            community_image_name=community_image_name,
-            version_desc=version_desc,
-            price=price,
-            cover=cover,
-            tags=tags,
-            description=description,
-            readme=readme,
-            supported_gpu_types=supported_gpu_types,
-            auto_start=auto_start,
-        )
+    def publish(self, image_id: str, request: PublishRequest) -> None:
+        self._meter("publish", self._inner.publish, image_id, request)
 
     def describe_publication(self, image_id: str) -> Publication | None:
         return self._meter("describe_publication", self._inner.describe_publication, image_id)

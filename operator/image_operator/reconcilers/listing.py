@@ -28,6 +28,7 @@ from image_operator.providers.publishing import (
     Publication,
     PublicationState,
     Publishes,
+    PublishRequest,
 )
 from image_operator.reconcilers.cover import Cover, resolve_cover
 from image_operator.reconcilers.listing_versions import (
@@ -359,8 +360,7 @@ class ListingReconciler:
             publication: Publication | None = existing
         else:
             try:
-                publisher.publish(
-                    image_id,
+                version = PublishRequest(
                     version_name=spec.version_name,
                     group_id=group_id,
                     community_image_name=spec.community_image_name,
@@ -373,6 +373,7 @@ class ListingReconciler:
                     supported_gpu_types=spec.supported_gpu_types,
                     auto_start=spec.auto_start,
                 )
+                publisher.publish(image_id, version)
             except NotFound as exc:
                 if group_id and not step.status.group_id:
                     return step.stalled(
