@@ -25,6 +25,7 @@ import time
 from pathlib import Path
 
 from image_operator.api.image import OsInfo
+from image_operator.providers.capabilities import LocalImport
 from image_operator.providers.ucloudstack import UCloudStackProvider
 from image_operator.upload import stream_upload
 from image_operator_dev.emulator.config import EmulatorConfig
@@ -75,11 +76,13 @@ def child(size_mib: int, part_mib: int) -> None:
             private_key="bench-sk",
         )
         upload = provider.import_local(
-            name="bench",
-            image_format="qcow2",
-            os=OsInfo(type="Linux", distribution="Ubuntu", version="22.04"),
-            idempotency_key="bench",
-            size_gib=1,
+            LocalImport(
+                name="bench",
+                image_format="qcow2",
+                os=OsInfo(type="Linux", distribution="Ubuntu", version="22.04"),
+                idempotency_key="bench",
+                size_gib=1,
+            )
         )
         before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         started = time.monotonic()

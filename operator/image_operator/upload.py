@@ -35,6 +35,7 @@ from image_operator.api.image import ImageSpec, UploadSource
 from image_operator.api.provider import ImageProviderSpec
 from image_operator.providers.base import CloudImage, ImageRequest, Provider
 from image_operator.providers.capabilities import (
+    LocalImport,
     MultipartUploads,
     PlaceholderUploads,
     UploadSession,
@@ -361,13 +362,15 @@ def _multipart(
     _clear_earlier(provider, target, request, out)
     size = file.stat().st_size
     upload = target.import_local(
-        name=request.name,
-        image_format=source.format.value,
-        os=source.os,
-        idempotency_key=request.idempotency_key,
-        description=request.spec.description,
-        size_gib=max(1, math.ceil(size / GIB)),
-        tags=request.spec.tags,
+        LocalImport(
+            name=request.name,
+            image_format=source.format.value,
+            os=source.os,
+            idempotency_key=request.idempotency_key,
+            description=request.spec.description,
+            size_gib=max(1, math.ceil(size / GIB)),
+            tags=request.spec.tags,
+        )
     )
     print(f"uploading {file} ({_mib(size)} MiB) into cloud image {upload.image_id}", file=out)
     try:

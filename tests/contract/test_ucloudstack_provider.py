@@ -15,6 +15,7 @@ import pytest
 from image_operator.api.image import ImageSpec, OsInfo
 from image_operator.api.provider import ImageProviderSpec
 from image_operator.providers.base import CloudState, ImageRequest
+from image_operator.providers.capabilities import LocalImport
 from image_operator.providers.errors import (
     Forbidden,
     InvalidInput,
@@ -318,7 +319,9 @@ def test_delete_of_a_local_import_still_uploading_aborts_the_upload(
 ) -> None:
     p = provider(ucs)
     upload = p.import_local(
-        name="up", image_format="qcow2", os=OsInfo.model_validate(UBUNTU), idempotency_key=UID
+        LocalImport(
+            name="up", image_format="qcow2", os=OsInfo.model_validate(UBUNTU), idempotency_key=UID
+        )
     )
     p.upload_part(upload, 1, os.urandom(MIN_PART))
 
@@ -357,11 +360,13 @@ def test_multipart_import_through_the_provider(ucs: UCloudStackHarness) -> None:
     content = qcow2_file(payload=2 * MIN_PART + 100)
     parts = [content[i : i + MIN_PART] for i in range(0, len(content), MIN_PART)]
     upload = p.import_local(
-        name="本地镜像",
-        image_format="qcow2",
-        os=OsInfo.model_validate(UBUNTU),
-        idempotency_key=UID,
-        tags={"source": "cli"},
+        LocalImport(
+            name="本地镜像",
+            image_format="qcow2",
+            os=OsInfo.model_validate(UBUNTU),
+            idempotency_key=UID,
+            tags={"source": "cli"},
+        )
     )
 
     etags = [p.upload_part(upload, n, data) for n, data in enumerate(parts, start=1)]
@@ -382,7 +387,9 @@ def test_multipart_import_through_the_provider(ucs: UCloudStackHarness) -> None:
 def test_aborted_upload_leaves_nothing_behind(ucs: UCloudStackHarness) -> None:
     p = provider(ucs)
     upload = p.import_local(
-        name="gone", image_format="iso", os=OsInfo.model_validate(UBUNTU), idempotency_key=UID
+        LocalImport(
+            name="gone", image_format="iso", os=OsInfo.model_validate(UBUNTU), idempotency_key=UID
+        )
     )
     p.upload_part(upload, 1, os.urandom(MIN_PART))
     p.upload_part(upload, 2, os.urandom(10))
@@ -401,14 +408,18 @@ def test_import_local_checks_format_and_os(ucs: UCloudStackHarness) -> None:
     p = provider(ucs)
     with pytest.raises(InvalidInput, match="qcow2, iso"):
         p.import_local(
-            name="x", image_format="vhd", os=OsInfo.model_validate(UBUNTU), idempotency_key=UID
+            LocalImport(
+                name="x", image_format="vhd", os=OsInfo.model_validate(UBUNTU), idempotency_key=UID
+            )
         )
     with pytest.raises(InvalidInput, match="not in ucloudstack's OS catalogue"):
         p.import_local(
-            name="x",
-            image_format="qcow2",
-            os=OsInfo.model_validate({**UBUNTU, "distribution": "Arch"}),
-            idempotency_key=UID,
+            LocalImport(
+                name="x",
+                image_format="qcow2",
+                os=OsInfo.model_validate({**UBUNTU, "distribution": "Arch"}),
+                idempotency_key=UID,
+            )
         )
     assert ucs.state()["images"] == []
 
@@ -498,7 +509,9 @@ def test_unsupported_sources_name_the_operation(ucs: UCloudStackHarness) -> None
 def test_throttling_and_outages_are_retryable(ucs: UCloudStackHarness) -> None:
     p = provider(ucs)
     upload = p.import_local(
-        name="t", image_format="qcow2", os=OsInfo.model_validate(UBUNTU), idempotency_key=UID
+        LocalImport(
+            name="t", image_format="qcow2", os=OsInfo.model_validate(UBUNTU), idempotency_key=UID
+        )
     )
     ucs.set_faults(throttle_rate=1.0, retry_after_seconds=7)
     try:

@@ -10,7 +10,6 @@ fakes and never noticed). These tests drive each ability through `InstrumentedPr
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any
 
 import pytest
 from prometheus_client import REGISTRY
@@ -24,6 +23,7 @@ from image_operator.providers.capabilities import (
     CopiesWithin,
     ExportedImage,
     ExportsImages,
+    LocalImport,
     MultipartUploads,
     PlaceholderUploads,
     UploadSession,
@@ -62,7 +62,7 @@ class EveryAbility(
     def export_image(self, external_id: str) -> ExportedImage:
         return ExportedImage(url=f"https://dl/{external_id}", format=ImageFormat.RAW)
 
-    def import_local(self, **_: Any) -> UploadSession:
+    def import_local(self, request: LocalImport) -> UploadSession:
         return SESSION
 
     def upload_part(self, upload: UploadSession, part_number: int, data: bytes) -> str:
@@ -183,10 +183,12 @@ MEASURED: list[tuple[str, Callable[[Provider], object]]] = [
         lambda p: (
             p.multipart_uploads
             and p.multipart_uploads.import_local(
-                name="n",
-                image_format="qcow2",
-                os=OsInfo(type="Linux", distribution="Ubuntu", version="22.04"),
-                idempotency_key=UID,
+                LocalImport(
+                    name="n",
+                    image_format="qcow2",
+                    os=OsInfo(type="Linux", distribution="Ubuntu", version="22.04"),
+                    idempotency_key=UID,
+                )
             )
         ),
     ),

@@ -18,6 +18,7 @@ from image_operator.providers.base import CloudImage, CloudState, Operation
 from image_operator.providers.capabilities import (
     ExportedImage,
     ExportsImages,
+    LocalImport,
     MultipartUploads,
     PlaceholderUploads,
     UploadSession,
@@ -60,7 +61,7 @@ class FakeTarget(MultipartUploads):
         self.completed = False
         self.aborted = False
 
-    def import_local(self, **_: Any) -> UploadSession:
+    def import_local(self, request: LocalImport) -> UploadSession:
         return UPLOAD
 
     def upload_part(self, upload: UploadSession, part_number: int, data: bytes) -> str:
@@ -246,7 +247,7 @@ UPLOAD_SOURCE = {
 class MultipartCloud(FakeProvider, MultipartUploads):
     """A fake cloud whose uploads the uploader opens (as ucloudstack's ImportImage Local)."""
 
-    def import_local(self, **kwargs: Any) -> UploadSession:
+    def import_local(self, request: LocalImport) -> UploadSession:
         raise AssertionError("only the CLI opens uploads")
 
     def upload_part(self, upload: UploadSession, part_number: int, data: bytes) -> str:

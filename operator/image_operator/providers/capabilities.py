@@ -96,23 +96,28 @@ class UploadSession(BaseModel):
     bucket: str
 
 
+class LocalImport(BaseModel):
+    """What opening a multipart import needs: the image's name, format and OS, the idempotency
+    key it is tagged with, and what else the cloud records."""
+
+    model_config = ConfigDict(frozen=True)
+
+    name: str
+    image_format: str
+    os: OsInfo
+    idempotency_key: str
+    description: str | None = None
+    size_gib: int | None = None
+    tags: Mapping[str, str] | None = None
+
+
 class MultipartUploads(ABC):
     """The uploader opens the import itself and sends the file in parts (UCloudStack's ImportImage
     Local): the cloud image appears when `image-operator upload` starts, so the operator waits
     for it and finds it by its idempotency tag."""
 
     @abstractmethod
-    def import_local(
-        self,
-        *,
-        name: str,
-        image_format: str,
-        os: OsInfo,
-        idempotency_key: str,
-        description: str | None = None,
-        size_gib: int | None = None,
-        tags: Mapping[str, str] | None = None,
-    ) -> UploadSession: ...
+    def import_local(self, request: LocalImport) -> UploadSession: ...
 
     @abstractmethod
     def upload_part(self, upload: UploadSession, part_number: int, data: bytes) -> str: ...
@@ -133,28 +138,8 @@ class MeasuredMultipartUploads(MultipartUploads):
     def __init__(self, inner: MultipartUploads, meter: Meter) -> None:
         self._inner, self._meter = inner, meter
 
-    def import_local(
-        self,
-        *,
-        name: str,
-        image_format: str,
-        os: OsInfo,
-        idempotency_key: str,
-        description: str | None = None,
-        size_gib: int | None = None,
-        tags: Mapping[str, str] | None = None,
-    ) -> UploadSession:
-        return self._meter(
-            "import_local",
-            self._inner.import_local,
-            name=name,
-            image_format=image_format,
-            os=os,
-            idempotency_key=idempotency_key,
-            description=description,
-            size_gib=size_gib,
-            tags=tags,
-        )
+    def import_local(self, request: LocalImport) -> UploadSession:
+        return self._meter("import_local", self._inner.import_local, request)
 
     def upload_part(self, upload: UploadSession, part_number: int, data: bytes) -> str:
         return self._meter("upload_part", self._inner.upload_part, upload, part_number, data)

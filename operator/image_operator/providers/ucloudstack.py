@@ -37,6 +37,7 @@ from image_operator.providers.capabilities import (
     BaseImages,
     ExportedImage,
     ExportsImages,
+    LocalImport,
     MultipartUploads,
     UploadSession,
 )
@@ -362,18 +363,9 @@ class UCloudStackProvider(Provider, BaseImages, ExportsImages, MultipartUploads)
             matches, key=lambda image: (int(image.raw.get("CreateTime") or 0), image.external_id)
         )
 
-    def import_local(
-        self,
-        *,
-        name: str,
-        image_format: str,
-        os: OsInfo,
-        idempotency_key: str,
-        description: str | None = None,
-        size_gib: int | None = None,
-        tags: Mapping[str, str] | None = None,
-    ) -> UploadSession:
+    def import_local(self, request: LocalImport) -> UploadSession:
         """Start a Local import; its parts then go to `upload_part`, then `complete_upload`."""
+        image_format, os = request.image_format, request.os
         if image_format not in FORMATS:
             raise InvalidInput(
                 f"format {image_format!r} cannot be imported into {SERVICE}; it accepts: "
@@ -383,12 +375,12 @@ class UCloudStackProvider(Provider, BaseImages, ExportsImages, MultipartUploads)
         response = self._call(
             "ImportImage",
             ProjectID=self.project_id,
-            ImageName=name[:NAME_MAX],
-            ImageDescription=description,
-            TagKeyValuePairs=tag_pairs(idempotency_key, tags),
+            ImageName=request.name[:NAME_MAX],
+            ImageDescription=request.description,
+            TagKeyValuePairs=tag_pairs(request.idempotency_key, request.tags),
             ImageFormat=image_format,
             ImportType="Local",
-            ImageSize=size_gib,
+            ImageSize=request.size_gib,
             **os_params(os),
         )
         return UploadSession(
