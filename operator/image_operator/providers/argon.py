@@ -24,13 +24,12 @@ from image_operator.providers.base import (
     Provider,
 )
 from image_operator.providers.errors import (
-    Conflict,
-    Forbidden,
     InvalidInput,
     NotFound,
     ProviderError,
-    Throttled,
     Transient,
+    from_http_status,
+    parse_retry_after,
 )
 from image_operator.providers.ratelimit import TokenBucket
 
@@ -118,21 +117,12 @@ def _error(response: httpx.Response) -> ProviderError:
         message = f"{message} ({fields})"
     reason = str(body.get("reason") or response.status_code)
     text = f"argon answered {response.status_code} {reason}: {message}"
-    code = response.status_code
-    if code in (401, 403):
-        return Forbidden(text, vendor_code=reason)
-    if code == 404:
-        return NotFound(text, vendor_code=reason)
-    if code == 409:
-        return Conflict(text, vendor_code=reason)
-    if code == 429:
-        retry_after = response.headers.get("Retry-After")
-        return Throttled(
-            text, vendor_code=reason, retry_after=float(retry_after) if retry_after else None
-        )
-    if code in (400, 422):
-        return InvalidInput(text, vendor_code=reason)
-    return Transient(text, vendor_code=reason)
+    return from_http_status(
+        response.status_code,
+        text,
+        vendor_code=reason,
+        retry_after=parse_retry_after(response.headers.get("Retry-After")),
+    )
 
 
 class ArgonProvider(Provider):

@@ -6,6 +6,8 @@ backoff, the rest make the object `Stalled` until its spec changes.
 
 from __future__ import annotations
 
+from collections.abc import Collection
+
 
 class ProviderError(Exception):
     """Base of all provider errors. `message` is safe to show users (never holds secrets)."""
@@ -67,3 +69,38 @@ class Unsupported(ProviderError):
     """The provider type cannot perform the requested operation."""
 
     reason = "Unsupported"
+
+
+_BY_STATUS: dict[int, type[ProviderError]] = {
+    401: Forbidden,
+    403: Forbidden,
+    404: NotFound,
+    409: Conflict,
+    429: Throttled,
+}
+
+
+def from_http_status(
+    status: int,
+    message: str,
+    *,
+    vendor_code: str | None = None,
+    retry_after: float | None = None,
+    invalid: Collection[int] = (400, 422),
+) -> ProviderError:
+    """The error an HTTP status means, the same for every vendor that answers in HTTP:
+    401/403 Forbidden, 404 NotFound, 409 Conflict, 429 Throttled (after `retry_after` seconds),
+    the statuses in `invalid` InvalidInput (vendors differ there), anything else Transient."""
+    kind = _BY_STATUS.get(status) or (InvalidInput if status in invalid else Transient)
+    if kind is Throttled:
+        return Throttled(message, vendor_code=vendor_code, retry_after=retry_after)
+    return kind(message, vendor_code=vendor_code)
+
+
+def parse_retry_after(value: str | None) -> float | None:
+    """Seconds from a Retry-After header; None for an HTTP date or nothing (the reconciler's own
+    backoff applies then)."""
+    try:
+        return max(float(value), 0.0) if value else None
+    except ValueError:
+        return None

@@ -19,14 +19,13 @@ import httpx
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from image_operator.providers.errors import (
-    Conflict,
-    Forbidden,
-    InvalidInput,
     NotFound,
     ProviderError,
     Throttled,
     Transient,
     Unsupported,
+    from_http_status,
+    parse_retry_after,
 )
 from image_operator.providers.oci_reference import ACCEPT, DIGEST, sha256_digest
 from image_operator.providers.ratelimit import TokenBucket
@@ -93,27 +92,14 @@ def map_error(response: httpx.Response, host: str, action: str) -> ProviderError
     code = response.status_code
     words = detail.message or response.reason_phrase or "no message"
     text = f"registry {host} answered {code} {detail.code} to {action}: {words}"
-    if code == 429 or detail.code == "TOOMANYREQUESTS":
-        return Throttled(text, vendor_code=detail.code, retry_after=_retry_after(response))
-    if code in (401, 403):
-        return Forbidden(text, vendor_code=detail.code)
-    if code == 404:
-        return NotFound(text, vendor_code=detail.code)
+    retry_after = parse_retry_after(response.headers.get("Retry-After"))
+    if detail.code == "TOOMANYREQUESTS":
+        return Throttled(text, vendor_code=detail.code, retry_after=retry_after)
     if code == 405:
         return Unsupported(text, vendor_code=detail.code)
-    if code == 409:
-        return Conflict(text, vendor_code=detail.code)
-    if code in _INVALID_STATUSES:
-        return InvalidInput(text, vendor_code=detail.code)
-    return Transient(text, vendor_code=detail.code)
-
-
-def _retry_after(response: httpx.Response) -> float | None:
-    value = response.headers.get("Retry-After", "")
-    try:
-        return max(float(value), 0.0)
-    except ValueError:
-        return None  # an HTTP date: the reconciler's own backoff applies
+    return from_http_status(
+        code, text, vendor_code=detail.code, retry_after=retry_after, invalid=_INVALID_STATUSES
+    )
 
 
 # -- auth --------------------------------------------------------------------------------------

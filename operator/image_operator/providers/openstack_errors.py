@@ -14,13 +14,13 @@ from keystoneauth1 import exceptions as ks_exceptions
 from openstack import exceptions as sdk_exceptions
 
 from image_operator.providers.errors import (
-    Conflict,
     Forbidden,
     InvalidInput,
-    NotFound,
     ProviderError,
     Throttled,
     Transient,
+    from_http_status,
+    parse_retry_after,
 )
 
 
@@ -45,6 +45,10 @@ def safe_url(url: str) -> str:
     return urlunsplit((parts.scheme, host, parts.path, "", ""))
 
 
+# Statuses Glance answers for a request that will not succeed as it stands.
+_INVALID_STATUSES = frozenset({400, 406, 411, 413, 415, 422})
+
+
 def map_error(exc: Exception, action: str) -> ProviderError:
     """Every openstacksdk / keystoneauth failure as one of the provider errors."""
     if isinstance(exc, ProviderError):
@@ -52,18 +56,14 @@ def map_error(exc: Exception, action: str) -> ProviderError:
     if isinstance(exc, sdk_exceptions.HttpException) and exc.status_code is not None:
         code = int(exc.status_code)
         text = f"glance answered {code} to {action}: {_detail(exc)}"
-        vendor_code = str(code)
-        if code in (401, 403):
-            return Forbidden(text, vendor_code=vendor_code)
-        if code == 404:
-            return NotFound(text, vendor_code=vendor_code)
-        if code == 409:
-            return Conflict(text, vendor_code=vendor_code)
-        if code == 429 or (code == 413 and exc.response is not None and _retry_after(exc)):
-            return Throttled(text, vendor_code=vendor_code, retry_after=_retry_after(exc))
-        if code in (400, 406, 411, 413, 415, 422):
-            return InvalidInput(text, vendor_code=vendor_code)
-        return Transient(text, vendor_code=vendor_code)
+        retry_after = parse_retry_after(
+            exc.response.headers.get("Retry-After") if exc.response is not None else None
+        )
+        if code == 413 and retry_after:  # Glance's way of saying "too much at once"
+            return Throttled(text, vendor_code=str(code), retry_after=retry_after)
+        return from_http_status(
+            code, text, vendor_code=str(code), retry_after=retry_after, invalid=_INVALID_STATUSES
+        )
     if isinstance(exc, ks_exceptions.Unauthorized | ks_exceptions.Forbidden):
         return Forbidden(f"the identity service refused the credentials while trying to {action}")
     if isinstance(exc, ks_exceptions.EndpointNotFound):
@@ -87,11 +87,3 @@ def map_error(exc: Exception, action: str) -> ProviderError:
     if isinstance(exc, sdk_exceptions.SDKException):
         return Transient(f"openstacksdk failed to {action}: {exc}")
     raise exc
-
-
-def _retry_after(exc: sdk_exceptions.HttpException) -> float | None:
-    header = exc.response.headers.get("Retry-After") if exc.response is not None else None
-    try:
-        return float(header) if header else None
-    except ValueError:
-        return None
