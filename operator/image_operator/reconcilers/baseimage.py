@@ -20,14 +20,10 @@ from image_operator.providers.capabilities import BaseImages
 from image_operator.providers.errors import ProviderError
 from image_operator.providers.observer import ImageObserver
 from image_operator.reconcilers.managed import (
-    Backoff,
     ManagedObject,
+    ManagedReconciler,
     ProviderHandle,
     delete_and_wait,
-    delete_failed,
-    finalize_preamble,
-    preamble,
-    provider_error,
 )
 from image_operator.reconcilers.outcome import (
     Event,
@@ -60,18 +56,14 @@ class BaseImageObject(ManagedObject[BaseImageSpec]):
 _Step = Step[BaseImageObject, BaseImageStatus]
 
 
-class BaseImageReconciler:
-    def __init__(self, backoff: Backoff | None = None) -> None:
-        self.backoff = backoff or Backoff()
-
+class BaseImageReconciler(ManagedReconciler):
     # -- create / observe -------------------------------------------------------------------
     def reconcile(self, obj: BaseImageObject, handle: ProviderHandle, attempt: int = 0) -> Outcome:
         step = _Step.start(obj, BaseImageStatus)
         problem = obj.spec_error if obj.spec is None else spec_problem(obj.spec)
-        early = preamble(
+        early = self.preamble(
             step,
             handle,
-            self.backoff,
             problem=problem or (None if obj.spec else "spec is invalid"),
             never_ready="paused before the base image was cloned",
         )
@@ -90,7 +82,7 @@ class BaseImageReconciler:
         try:
             return self._reconcile(step, obj.spec, cloud, handle.observer, handle)
         except ProviderError as exc:
-            return provider_error(step, exc, attempt, self.backoff)
+            return self.provider_error(step, exc, attempt)
 
     def _reconcile(
         self,
@@ -270,12 +262,10 @@ class BaseImageReconciler:
     def finalize(self, obj: BaseImageObject, handle: ProviderHandle, attempt: int = 0) -> Outcome:
         step = _Step.start(obj, BaseImageStatus)
         external_id = step.status.external_id
-        early = finalize_preamble(
+        early = self.finalize_preamble(
             step,
             handle,
-            self.backoff,
-            what="the base image",
-            orphaned=external_id and f"left base image {external_id!r} in place (Orphan)",
+            noun="base image",
         )
         if early is not None:
             return early
@@ -297,7 +287,7 @@ class BaseImageReconciler:
             )
         except ProviderError as exc:
             doing = f"cannot delete base image {external_id!r}"
-            return delete_failed(step, exc, attempt, self.backoff, doing=doing)
+            return self.delete_failed(step, exc, attempt, doing=doing)
 
     def _unrecorded_clone(self, step: _Step, cloud: BaseImages) -> str | None:
         """A clone whose status write was lost: found by name and source, never leaked."""

@@ -35,12 +35,9 @@ from image_operator.reconcilers.copy import CopySource, export_request
 from image_operator.reconcilers.managed import (
     Backoff,
     ManagedObject,
+    ManagedReconciler,
     ProviderHandle,
     delete_and_wait,
-    delete_failed,
-    finalize_preamble,
-    preamble,
-    provider_error,
 )
 from image_operator.reconcilers.outcome import (
     Event,
@@ -68,10 +65,7 @@ class ImageObject(ManagedObject[ImageSpec]):
 _Step = Step[ImageObject, ImageStatus]
 
 
-class ImageReconciler:
-    def __init__(self, backoff: Backoff | None = None) -> None:
-        self.backoff = backoff or Backoff()
-
+class ImageReconciler(ManagedReconciler):
     # -- create / update -------------------------------------------------------------------
     def reconcile(
         self,
@@ -82,10 +76,9 @@ class ImageReconciler:
     ) -> Outcome:
         step = _Step.start(obj, ImageStatus)
         problem = obj.spec_error if obj.spec is None else spec_problem(obj.spec)
-        early = preamble(
+        early = self.preamble(
             step,
             handle,
-            self.backoff,
             problem=problem,
             never_ready="paused before the image was made",
         )
@@ -96,7 +89,7 @@ class ImageReconciler:
         try:
             return self._reconcile(step, handle.provider, handle.observer, handle, copy_source)
         except ProviderError as exc:
-            return provider_error(step, exc, attempt, self.backoff)
+            return self.provider_error(step, exc, attempt)
 
     def _reconcile(
         self,
@@ -436,12 +429,10 @@ class ImageReconciler:
     def finalize(self, obj: ImageObject, handle: ProviderHandle, attempt: int = 0) -> Outcome:
         step = _Step.start(obj, ImageStatus)
         external_id = step.status.external_id
-        early = finalize_preamble(
+        early = self.finalize_preamble(
             step,
             handle,
-            self.backoff,
-            what="the cloud image",
-            orphaned=external_id and f"left cloud image {external_id!r} in place (Orphan)",
+            noun="cloud image",
         )
         if early is not None:
             return early
@@ -463,7 +454,7 @@ class ImageReconciler:
             )
         except ProviderError as exc:
             doing = f"cannot delete cloud image {external_id!r}"
-            return delete_failed(step, exc, attempt, self.backoff, doing=doing)
+            return self.delete_failed(step, exc, attempt, doing=doing)
 
 
 def spec_problem(spec: ImageSpec) -> str | None:

@@ -40,13 +40,9 @@ from image_operator.reconcilers.listing_versions import (
     withdraw,
 )
 from image_operator.reconcilers.managed import (
-    Backoff,
     ManagedObject,
+    ManagedReconciler,
     ProviderHandle,
-    delete_failed,
-    finalize_preamble,
-    preamble,
-    provider_error,
 )
 from image_operator.reconcilers.outcome import Event, Outcome, now_rfc3339
 from image_operator.reconcilers.step import Step
@@ -89,10 +85,7 @@ def _versions(step: _Step) -> list[ListingVersion]:
     return step.status.versions
 
 
-class ListingReconciler:
-    def __init__(self, backoff: Backoff | None = None) -> None:
-        self.backoff = backoff or Backoff()
-
+class ListingReconciler(ManagedReconciler):
     # -- create / update -------------------------------------------------------------------
     def reconcile(
         self,
@@ -103,10 +96,9 @@ class ListingReconciler:
         attempt: int = 0,
     ) -> Outcome:
         step = _Step.start(obj, CommunityListingStatus)
-        early = preamble(
+        early = self.preamble(
             step,
             None,  # the referenced Image comes first: its absence is what to report
-            self.backoff,
             problem=None if obj.spec else (obj.spec_error or "spec is invalid"),
             never_ready="paused before anything was published",
         )
@@ -153,7 +145,7 @@ class ListingReconciler:
         try:
             return self._reconcile(step, handle.provider, publisher, source, cover, handle)
         except ProviderError as exc:
-            return provider_error(step, exc, attempt, self.backoff)
+            return self.provider_error(step, exc, attempt)
 
     def _reconcile(
         self,
@@ -424,11 +416,10 @@ class ListingReconciler:
         step = _Step.start(obj, CommunityListingStatus)
         versions = _versions(step)
         live = [v.version_name for v in versions if v.image_id]
-        early = finalize_preamble(
+        early = self.finalize_preamble(
             step,
             handle,
-            self.backoff,
-            what="the versions",
+            noun="versions",
             verb="withdrawn",
             orphaned=f"left versions {', '.join(live)} published (Orphan)" if live else None,
             needs_provider=False,
@@ -452,7 +443,7 @@ class ListingReconciler:
             return self._withdraw(step, handle.provider, source, versions, handle)
         except ProviderError as exc:
             doing = "cannot withdraw the published versions"
-            return delete_failed(step, exc, attempt, self.backoff, doing=doing)
+            return self.delete_failed(step, exc, attempt, doing=doing)
 
     def _withdraw(
         self,

@@ -251,3 +251,55 @@ def reference(body: Mapping[str, Any] | None) -> Reference:
         provider_name=str(((body.get("spec") or {}).get("providerRef") or {}).get("name", "")),
         message=str(ready.get("message") or ""),
     )
+
+
+class ManagedReconciler:
+    """What every kind's reconciler holds and the shared rules, bound to its backoff: a kind's
+    reconciler subclasses this and writes only its own steps."""
+
+    def __init__(self, backoff: Backoff | None = None) -> None:
+        self.backoff = backoff or Backoff()
+
+    def preamble(
+        self,
+        step: Step[Any, Any],
+        handle: ProviderHandle | None,
+        *,
+        problem: str | None,
+        never_ready: str,
+    ) -> Outcome | None:
+        return preamble(step, handle, self.backoff, problem=problem, never_ready=never_ready)
+
+    def provider_error(self, step: Step[Any, Any], exc: ProviderError, attempt: int) -> Outcome:
+        return provider_error(step, exc, attempt, self.backoff)
+
+    def finalize_preamble(
+        self,
+        step: Step[Any, Any],
+        handle: ProviderHandle,
+        *,
+        noun: str,
+        what: str | None = None,
+        orphaned: str | None = None,
+        verb: str = "deleted",
+        needs_provider: bool = True,
+    ) -> Outcome | None:
+        """`finalize_preamble` for a kind whose cloud object is `noun` ("cloud image"): by
+        default the Orphan event names `status.externalID` when there is one."""
+        external_id = step.status.external_id
+        if orphaned is None and external_id:
+            orphaned = f"left {noun} {external_id!r} in place (Orphan)"
+        return finalize_preamble(
+            step,
+            handle,
+            self.backoff,
+            what=what or f"the {noun}",
+            orphaned=orphaned,
+            verb=verb,
+            needs_provider=needs_provider,
+        )
+
+    def delete_failed(
+        self, step: Step[Any, Any], exc: ProviderError, attempt: int, *, doing: str
+    ) -> Outcome:
+        return delete_failed(step, exc, attempt, self.backoff, doing=doing)

@@ -43,12 +43,9 @@ from image_operator.providers.pipelines import (
     PipelineExecution,
 )
 from image_operator.reconcilers.managed import (
-    Backoff,
     ManagedObject,
+    ManagedReconciler,
     ProviderHandle,
-    delete_failed,
-    finalize_preamble,
-    provider_error,
 )
 from image_operator.reconcilers.outcome import Child, Event, Outcome
 from image_operator.reconcilers.pipeline_build import (
@@ -102,10 +99,7 @@ def _active(runs: list[PipelineRun]) -> PipelineRun | None:
     return None
 
 
-class PipelineReconciler:
-    def __init__(self, backoff: Backoff | None = None) -> None:
-        self.backoff = backoff or Backoff()
-
+class PipelineReconciler(ManagedReconciler):
     # -- create / update -------------------------------------------------------------------
     def reconcile(
         self,
@@ -161,7 +155,7 @@ class PipelineReconciler:
                 step, obj, obj.spec, pipelines, build, fingerprint, schedule, handle, now
             )
         except ProviderError as exc:
-            return provider_error(step, exc, attempt, self.backoff)
+            return self.provider_error(step, exc, attempt)
 
     def _reconcile(
         self,
@@ -411,12 +405,11 @@ class PipelineReconciler:
         template = step.status.external_id
         runs = step.status.runs or []
         step.status.runs = runs
-        early = finalize_preamble(
+        early = self.finalize_preamble(
             step,
             handle,
-            self.backoff,
+            noun="image template",
             what="the template",
-            orphaned=template and f"left image template {template!r} in place (Orphan)",
             needs_provider=False,
         )
         if early is not None:
@@ -471,4 +464,4 @@ class PipelineReconciler:
             return step.outcome(phase="Deleted", ready=(False, "Deleted", "the template is gone"))
         except ProviderError as exc:
             doing = f"cannot delete image template {template!r}"
-            return delete_failed(step, exc, attempt, self.backoff, doing=doing)
+            return self.delete_failed(step, exc, attempt, doing=doing)
