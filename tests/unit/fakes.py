@@ -18,16 +18,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from image_operator.api.image import ImageSpec
-from image_operator.providers.base import (
-    CREATE_OPERATION,
-    CloudImage,
-    CloudState,
-    ImageRequest,
-    Operation,
-    Provider,
-)
+from image_operator.providers.base import Provider
 from image_operator.providers.capabilities import CopiesWithin
 from image_operator.providers.errors import Conflict, InvalidInput, NotFound, ProviderError
+from image_operator.providers.model import CloudImage, CloudState, ImageRequest, Operation
 
 ALL_OPERATIONS = frozenset(Operation)
 
@@ -174,7 +168,7 @@ class FakeProvider(Provider, CopiesWithin):
 
     def create_image(self, request: ImageRequest) -> CloudImage:
         self._enter("create_image", request.idempotency_key)
-        self.require(CREATE_OPERATION[request.spec.source.kind()])
+        self.require_source(request.spec.source.kind())
         if any(image.key == request.idempotency_key for image in self.images.values()):
             raise Conflict(f"an image with client token {request.idempotency_key!r} exists")
         return self._add(request)

@@ -50,16 +50,10 @@ from image_operator.providers.aliyun_pipelines import (
     pipeline_template,
     template_hash,
 )
-from image_operator.providers.base import (
-    CREATE_OPERATION,
-    CloudImage,
-    CloudState,
-    ImageRequest,
-    Operation,
-    Provider,
-)
+from image_operator.providers.base import Provider
 from image_operator.providers.capabilities import CopiesWithin
 from image_operator.providers.errors import InvalidInput, NotFound, Unsupported
+from image_operator.providers.model import CloudImage, CloudState, ImageRequest, Operation
 from image_operator.providers.pipelines import (
     BuildsPipelines,
     PipelineBuild,
@@ -162,7 +156,7 @@ class AliyunProvider(Provider, CopiesWithin, BuildsPipelines):
 
     def create_image(self, request: ImageRequest) -> CloudImage:
         source = request.spec.source
-        self.require(CREATE_OPERATION[source.kind()])
+        self.require_source(source.kind())
         if source.url is None:
             # A copy needs its source's image ID, which only the reconciler knows.
             raise Unsupported(

@@ -16,13 +16,7 @@ import httpx
 
 from image_operator.api.image import ImageSpec
 from image_operator.api.parameters import Parameter, ParameterKind
-from image_operator.providers.base import (
-    CloudImage,
-    CloudState,
-    ImageRequest,
-    Operation,
-    Provider,
-)
+from image_operator.providers.base import Provider
 from image_operator.providers.errors import (
     InvalidInput,
     NotFound,
@@ -31,6 +25,7 @@ from image_operator.providers.errors import (
     from_http_status,
     parse_retry_after,
 )
+from image_operator.providers.model import CloudImage, CloudState, ImageRequest, Operation
 from image_operator.providers.ratelimit import TokenBucket
 
 if TYPE_CHECKING:

@@ -46,6 +46,10 @@ class Provider(ABC):
                 f"it supports: {supported}"
             )
 
+    def require_source(self, kind: str) -> None:
+        """`require` the operation that creates an image from a source of `kind` (`url`, ...)."""
+        self.require(CREATE_OPERATION[kind])
+
     @abstractmethod
     def probe(self) -> str:
         """A cheap authenticated call; returns a short description of the endpoint."""

@@ -34,13 +34,7 @@ from ucloud.client import Client  # type: ignore[import-untyped]
 from ucloud.core import exc as sdk_errors  # type: ignore[import-untyped]
 from ucloud.core.utils.middleware import Middleware  # type: ignore[import-untyped]
 
-from image_operator.providers.base import (
-    CloudImage,
-    CloudState,
-    ImageRequest,
-    Operation,
-    Provider,
-)
+from image_operator.providers.base import Provider
 from image_operator.providers.capabilities import CopiesWithin
 from image_operator.providers.errors import (
     Conflict,
@@ -49,6 +43,7 @@ from image_operator.providers.errors import (
     ProviderError,
     Unsupported,
 )
+from image_operator.providers.model import CloudImage, CloudState, ImageRequest, Operation
 from image_operator.providers.publishing import (
     Listing,
     Publication,

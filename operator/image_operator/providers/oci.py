@@ -27,14 +27,7 @@ from typing import TYPE_CHECKING, Any
 import httpx
 from pydantic import ValidationError
 
-from image_operator.providers.base import (
-    CREATE_OPERATION,
-    CloudImage,
-    CloudState,
-    ImageRequest,
-    Operation,
-    Provider,
-)
+from image_operator.providers.base import Provider
 from image_operator.providers.errors import (
     Conflict,
     InvalidInput,
@@ -42,6 +35,7 @@ from image_operator.providers.errors import (
     Transient,
     Unsupported,
 )
+from image_operator.providers.model import CloudImage, CloudState, ImageRequest, Operation
 from image_operator.providers.oci_client import (
     CopyStats,
     Descriptor,
@@ -158,7 +152,7 @@ class RegistryProvider(Provider):
         return ref
 
     def _source(self, request: ImageRequest) -> Reference:
-        self.require(CREATE_OPERATION[request.spec.source.kind()])
+        self.require_source(request.spec.source.kind())
         repository = request.spec.source.repository
         if repository is None:  # require() above refuses every other kind
             raise Unsupported(f"provider type {self.type_name!r} copies container images only")
@@ -293,7 +287,7 @@ class RegistryProvider(Provider):
         return f"OCI registry {self.host} ({version}{scope})"
 
     def create_image(self, request: ImageRequest) -> CloudImage:
-        self.require(CREATE_OPERATION[request.spec.source.kind()])
+        self.require_source(request.spec.source.kind())
         source = self._source(request)
         repository = self.repository_for(request)
         key = key_tag(request.idempotency_key)

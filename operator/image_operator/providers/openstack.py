@@ -31,14 +31,7 @@ from openstack.image.v2 import member as glance_member
 from openstack.image.v2._proxy import Proxy as ImageProxy
 from pydantic import BaseModel, ConfigDict
 
-from image_operator.providers.base import (
-    CREATE_OPERATION,
-    CloudImage,
-    CloudState,
-    ImageRequest,
-    Operation,
-    Provider,
-)
+from image_operator.providers.base import Provider
 from image_operator.providers.capabilities import PlaceholderUploads
 from image_operator.providers.errors import (
     Conflict,
@@ -47,6 +40,7 @@ from image_operator.providers.errors import (
     NotFound,
     ProviderError,
 )
+from image_operator.providers.model import CloudImage, CloudState, ImageRequest, Operation
 from image_operator.providers.openstack_connect import connect
 from image_operator.providers.openstack_errors import map_error, safe_url
 from image_operator.providers.openstack_metadata import (
@@ -173,7 +167,7 @@ class OpenStackProvider(Provider, PlaceholderUploads):
 
     def create_image(self, request: ImageRequest) -> CloudImage:
         kind = request.spec.source.kind()
-        self.require(CREATE_OPERATION[kind])
+        self.require_source(kind)
         source = request.spec.source.url or request.spec.source.upload
         assert source is not None  # require() let only url and upload through
         properties = desired_properties(request.spec)

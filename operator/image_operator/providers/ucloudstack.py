@@ -24,14 +24,7 @@ from ucloud.core.exc import UCloudException  # type: ignore[import-untyped]
 from ucloud.core.utils.middleware import Middleware  # type: ignore[import-untyped]
 
 from image_operator.api.image import ImageFormat, OsInfo
-from image_operator.providers.base import (
-    CREATE_OPERATION,
-    CloudImage,
-    CloudState,
-    ImageRequest,
-    Operation,
-    Provider,
-)
+from image_operator.providers.base import Provider
 from image_operator.providers.capabilities import (
     BaseImageInfo,
     BaseImages,
@@ -42,6 +35,7 @@ from image_operator.providers.capabilities import (
     UploadSession,
 )
 from image_operator.providers.errors import InvalidInput, NotFound, ProviderError, Transient
+from image_operator.providers.model import CloudImage, CloudState, ImageRequest, Operation
 from image_operator.providers.ratelimit import TokenBucket
 from image_operator.providers.ucloud_errors import rpc_error
 from image_operator.providers.ucloudstack_data import DataPlane
@@ -190,7 +184,7 @@ class UCloudStackProvider(Provider, BaseImages, ExportsImages, MultipartUploads)
 
     def create_image(self, request: ImageRequest) -> CloudImage:
         spec = request.spec
-        self.require(CREATE_OPERATION[spec.source.kind()])
+        self.require_source(spec.source.kind())
         common = {
             "ProjectID": self.project_id,
             "ImageName": cloud_name(request),

@@ -14,14 +14,7 @@ from dataclasses import dataclass
 from image_operator import commandtemplate
 from image_operator.api.common import ANNOTATION_EXTERNAL_ID, ConditionStatus
 from image_operator.api.image import CopySourceStatus, ImageSpec, ImageStatus
-from image_operator.providers.base import (
-    CREATE_OPERATION,
-    CloudImage,
-    CloudState,
-    ImageRequest,
-    Operation,
-    Provider,
-)
+from image_operator.providers.base import Provider
 from image_operator.providers.errors import (
     Conflict,
     NotFound,
@@ -29,6 +22,7 @@ from image_operator.providers.errors import (
     Transient,
     Unsupported,
 )
+from image_operator.providers.model import CloudImage, CloudState, ImageRequest, Operation
 from image_operator.providers.observer import ImageObserver
 from image_operator.reconcilers import progress
 from image_operator.reconcilers.copy import CopySource, export_request
@@ -105,7 +99,7 @@ class ImageReconciler(ManagedReconciler):
         copying = obj.spec.source.image is not None
         built = obj.spec.source.pipeline  # made by a pipeline run: adopted, never created
         if not copying and built is None:  # a copy needs what _copy_request decides
-            provider.require(CREATE_OPERATION[obj.spec.source.kind()])
+            provider.require_source(obj.spec.source.kind())
         external_id = step.status.external_id
         adopt = obj.annotations.get(ANNOTATION_EXTERNAL_ID)
 
