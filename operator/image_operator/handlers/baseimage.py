@@ -43,7 +43,7 @@ def reconcile_baseimage(body: kopf.Body, patch: kopf.Patch, logger: KopfLogger, 
     def step(attempt: int) -> Outcome:
         return BaseImageReconciler(ctx.backoff).reconcile(obj, handle, attempt)
 
-    kinds.run_reconcile(KIND, obj, step, body=body, patch=patch, logger=logger)
+    kinds.run(KIND, obj, step, body=body, patch=patch, logger=logger)
 
 
 def finalize_baseimage(body: kopf.Body, patch: kopf.Patch, logger: KopfLogger, **_: Any) -> None:
@@ -54,7 +54,7 @@ def finalize_baseimage(body: kopf.Body, patch: kopf.Patch, logger: KopfLogger, *
     def step(attempt: int) -> Outcome:
         return BaseImageReconciler(ctx.backoff).finalize(obj, handle, attempt)
 
-    kinds.run_finalize(KIND, obj, step, body=body, patch=patch, logger=logger)
+    kinds.run(KIND, obj, step, deleting=True, body=body, patch=patch, logger=logger)
 
 
 kinds.install("baseimages", reconcile_baseimage, finalize_baseimage)

@@ -56,7 +56,7 @@ def reconcile_image(body: kopf.Body, patch: kopf.Patch, logger: KopfLogger, **_:
     def step(attempt: int) -> Outcome:
         return context().image_reconciler.reconcile(obj, handle, attempt, copy_source(obj))
 
-    kinds.run_reconcile(KIND, obj, step, body=body, patch=patch, logger=logger)
+    kinds.run(KIND, obj, step, body=body, patch=patch, logger=logger)
 
 
 def finalize_image(body: kopf.Body, patch: kopf.Patch, logger: KopfLogger, **_: Any) -> None:
@@ -66,7 +66,7 @@ def finalize_image(body: kopf.Body, patch: kopf.Patch, logger: KopfLogger, **_: 
     def step(attempt: int) -> Outcome:
         return context().image_reconciler.finalize(obj, handle, attempt)
 
-    kinds.run_finalize(KIND, obj, step, body=body, patch=patch, logger=logger)
+    kinds.run(KIND, obj, step, deleting=True, body=body, patch=patch, logger=logger)
 
 
 kinds.install("images", reconcile_image, finalize_image)

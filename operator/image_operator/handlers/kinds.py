@@ -16,7 +16,7 @@ from image_operator.handlers.context import context
 from image_operator.handlers.status import KopfLogger, apply_outcome
 from image_operator.reconcilers.managed import ManagedObject, ProviderHandle, Reference, reference
 
-__all__ = ["Reference", "decode", "install", "reference", "run_finalize", "run_reconcile"]
+__all__ = ["Reference", "decode", "install", "reference", "run"]
 from image_operator.reconcilers.outcome import Outcome
 from image_operator.validation import describe_validation_error
 
@@ -58,43 +58,19 @@ def decode(
     )
 
 
-def run_reconcile(
+def run(
     kind: str,
     obj: ManagedObject[Any],
     step: Callable[[int], Outcome],
     *,
+    deleting: bool = False,
     body: kopf.Body,
     patch: kopf.Patch,
     logger: KopfLogger,
 ) -> None:
-    """One reconcile step (`step(attempt)`), timed, its retry counted, its outcome written."""
-    _run(kind, obj, step, deleting=False, body=body, patch=patch, logger=logger)
-
-
-def run_finalize(
-    kind: str,
-    obj: ManagedObject[Any],
-    step: Callable[[int], Outcome],
-    *,
-    body: kopf.Body,
-    patch: kopf.Patch,
-    logger: KopfLogger,
-) -> None:
-    """One deletion step: when done the finalizer goes (no requeue); otherwise it is asked again
-    (after the provider wait when the step named no time)."""
-    _run(kind, obj, step, deleting=True, body=body, patch=patch, logger=logger)
-
-
-def _run(
-    kind: str,
-    obj: ManagedObject[Any],
-    step: Callable[[int], Outcome],
-    *,
-    deleting: bool,
-    body: kopf.Body,
-    patch: kopf.Patch,
-    logger: KopfLogger,
-) -> None:
+    """One reconcile step (`step(attempt)`), timed, its retry counted, its outcome written. While
+    `deleting`, a done step lets the finalizer go (no requeue); any other is asked again (after
+    the provider wait when the step named no time)."""
     ctx = context()
     with metrics.timed_reconcile(kind):
         outcome = step(ctx.errors.get(obj.uid, 0))

@@ -87,7 +87,7 @@ def reconcile_listing(body: kopf.Body, patch: kopf.Patch, logger: KopfLogger, **
     def step(attempt: int) -> Outcome:
         return reconciler().reconcile(obj, source, cover, handle, attempt)
 
-    kinds.run_reconcile(KIND, obj, step, body=body, patch=patch, logger=logger)
+    kinds.run(KIND, obj, step, body=body, patch=patch, logger=logger)
 
 
 def finalize_listing(body: kopf.Body, patch: kopf.Patch, logger: KopfLogger, **_: Any) -> None:
@@ -101,7 +101,7 @@ def finalize_listing(body: kopf.Body, patch: kopf.Patch, logger: KopfLogger, **_
     def step(attempt: int) -> Outcome:
         return reconciler().finalize(obj, source, handle, attempt)
 
-    kinds.run_finalize(KIND, obj, step, body=body, patch=patch, logger=logger)
+    kinds.run(KIND, obj, step, deleting=True, body=body, patch=patch, logger=logger)
 
 
 kinds.install("communitylistings", reconcile_listing, finalize_listing)

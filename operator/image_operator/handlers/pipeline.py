@@ -43,7 +43,7 @@ def reconcile_pipeline(body: kopf.Body, patch: kopf.Patch, logger: KopfLogger, *
     def step(attempt: int) -> Outcome:
         return reconciler().reconcile(obj, handle, lookup, datetime.now(UTC), attempt)
 
-    kinds.run_reconcile(KIND, obj, step, body=body, patch=patch, logger=logger)
+    kinds.run(KIND, obj, step, body=body, patch=patch, logger=logger)
 
 
 def finalize_pipeline(body: kopf.Body, patch: kopf.Patch, logger: KopfLogger, **_: Any) -> None:
@@ -53,7 +53,7 @@ def finalize_pipeline(body: kopf.Body, patch: kopf.Patch, logger: KopfLogger, **
     def step(attempt: int) -> Outcome:
         return reconciler().finalize(obj, handle, datetime.now(UTC), attempt)
 
-    kinds.run_finalize(KIND, obj, step, body=body, patch=patch, logger=logger)
+    kinds.run(KIND, obj, step, deleting=True, body=body, patch=patch, logger=logger)
 
 
 kinds.install("imagepipelines", reconcile_pipeline, finalize_pipeline)

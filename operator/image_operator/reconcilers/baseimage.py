@@ -24,6 +24,7 @@ from image_operator.reconcilers.managed import (
     ManagedReconciler,
     ProviderHandle,
     delete_and_wait,
+    vanished,
 )
 from image_operator.reconcilers.outcome import (
     Event,
@@ -120,22 +121,17 @@ class BaseImageReconciler(ManagedReconciler):
 
         image = observer.observe(external_id)
         if image is None:
-            if adopt:
-                return step.stalled(
-                    "AdoptedImageGone",
-                    f"the adopted base image {adopt!r} no longer exists in {handle.label}: "
-                    f"remove the {ANNOTATION_EXTERNAL_ID} annotation to clone a new one",
-                )
-            step.status.external_id = None
-            step.status.permission = None
-            step.events.append(
-                Event(
-                    "CloudImageMissing",
-                    f"base image {external_id!r} no longer exists; cloning it again",
-                    "Warning",
-                )
+            if not adopt:
+                step.status.permission = None
+            return vanished(
+                step,
+                handle,
+                external_id,
+                adopted=bool(adopt),
+                noun="base image",
+                anew="clone a new one",
+                again="cloning it again",
             )
-            return step.waiting("Recreating", "the base image is gone", 1.0, phase="Pending")
         source = cloud.clone_source(image)
         if source and step.status.source_external_id is None:
             step.status.source_external_id = source

@@ -32,6 +32,7 @@ from image_operator.reconcilers.managed import (
     ManagedReconciler,
     ProviderHandle,
     delete_and_wait,
+    vanished,
 )
 from image_operator.reconcilers.outcome import (
     Event,
@@ -148,27 +149,18 @@ class ImageReconciler(ManagedReconciler):
         else:
             cloud = observer.observe(external_id)
             if cloud is None:
-                if adopt:
-                    return step.stalled(
-                        "AdoptedImageGone",
-                        f"the adopted cloud image {adopt!r} no longer exists in {handle.label}: "
-                        f"remove the {ANNOTATION_EXTERNAL_ID} annotation to create a new one",
-                    )
-                step.status.external_id = None
-                step.status.progress = None
-                again = (
-                    "waiting for a new upload"
-                    if obj.spec.source.upload is not None
-                    else "creating it again"
+                if not adopt:
+                    step.status.progress = None
+                uploads = obj.spec.source.upload is not None
+                return vanished(
+                    step,
+                    handle,
+                    external_id,
+                    adopted=bool(adopt),
+                    noun="cloud image",
+                    anew="create a new one",
+                    again="waiting for a new upload" if uploads else "creating it again",
                 )
-                step.events.append(
-                    Event(
-                        "CloudImageMissing",
-                        f"cloud image {external_id!r} no longer exists; {again}",
-                        "Warning",
-                    )
-                )
-                return step.waiting("Recreating", "the cloud image is gone", 1.0, phase="Pending")
 
         assert cloud is not None
         return self._observe(step, provider, observer, request, cloud, handle)

@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
-from image_operator.api.common import ANNOTATION_PAUSED, DeletionPolicy
+from image_operator.api.common import ANNOTATION_EXTERNAL_ID, ANNOTATION_PAUSED, DeletionPolicy
 from image_operator.providers.base import CloudImage, Provider
 from image_operator.providers.errors import NotFound, ProviderError
 from image_operator.providers.observer import ImageObserver
@@ -194,6 +194,32 @@ def delete_and_wait(
         handle.poll_interval,
         phase="Deleting",
     )
+
+
+def vanished(
+    step: Step[Any, Any],
+    handle: ProviderHandle,
+    external_id: str,
+    *,
+    adopted: bool,
+    noun: str,
+    anew: str,
+    again: str,
+) -> Outcome:
+    """The cloud object this status names is gone (deleted behind the operator's back). An
+    adopted one is not ours to make again: stall; otherwise forget its ID and make it again
+    (`again` says how, `anew` what removing the adoption annotation would do)."""
+    if adopted:
+        return step.stalled(
+            "AdoptedImageGone",
+            f"the adopted {noun} {external_id!r} no longer exists in {handle.label}: "
+            f"remove the {ANNOTATION_EXTERNAL_ID} annotation to {anew}",
+        )
+    step.status.external_id = None
+    step.events.append(
+        Event("CloudImageMissing", f"{noun} {external_id!r} no longer exists; {again}", "Warning")
+    )
+    return step.waiting("Recreating", f"the {noun} is gone", 1.0, phase="Pending")
 
 
 def _deleted(step: Step[Any, Any], external_id: str, noun: str) -> Outcome:
