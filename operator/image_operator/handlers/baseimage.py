@@ -41,7 +41,7 @@ def reconcile_baseimage(body: kopf.Body, patch: kopf.Patch, logger: KopfLogger, 
     handle = kinds.provider_handle(obj, body)
 
     def step(attempt: int) -> Outcome:
-        return BaseImageReconciler(ctx.backoff).reconcile(obj, handle, attempt)
+        return kinds.reconciler(BaseImageReconciler).reconcile(obj, handle, attempt)
 
     kinds.run(KIND, obj, step, body=body, patch=patch, logger=logger)
 
@@ -52,7 +52,7 @@ def finalize_baseimage(body: kopf.Body, patch: kopf.Patch, logger: KopfLogger, *
     handle = kinds.provider_handle(obj, body)
 
     def step(attempt: int) -> Outcome:
-        return BaseImageReconciler(ctx.backoff).finalize(obj, handle, attempt)
+        return kinds.reconciler(BaseImageReconciler).finalize(obj, handle, attempt)
 
     kinds.run(KIND, obj, step, deleting=True, body=body, patch=patch, logger=logger)
 

@@ -8,7 +8,7 @@ from functools import lru_cache
 
 from image_operator.handlers.kube import KubeAccess
 from image_operator.handlers.providers import ProviderRegistry
-from image_operator.reconcilers.image import Backoff, ImageReconciler
+from image_operator.reconcilers.managed import Backoff
 from image_operator.settings import Settings
 
 
@@ -41,7 +41,6 @@ class Context:
     kube: KubeAccess
     providers: ProviderRegistry
     backoff: Backoff
-    image_reconciler: ImageReconciler
     errors: ErrorCounter = field(default_factory=ErrorCounter)
 
 
@@ -59,5 +58,4 @@ def context() -> Context:
         kube=kube,
         providers=ProviderRegistry(kube),
         backoff=backoff,
-        image_reconciler=ImageReconciler(backoff),
     )

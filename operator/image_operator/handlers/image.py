@@ -11,7 +11,7 @@ from image_operator.handlers import kinds
 from image_operator.handlers.context import context
 from image_operator.handlers.status import KopfLogger
 from image_operator.reconcilers.copy import CopySource
-from image_operator.reconcilers.image import ImageObject
+from image_operator.reconcilers.image import ImageObject, ImageReconciler
 from image_operator.reconcilers.outcome import Outcome
 
 KIND = "Image"
@@ -54,7 +54,7 @@ def reconcile_image(body: kopf.Body, patch: kopf.Patch, logger: KopfLogger, **_:
     handle = kinds.provider_handle(obj, body)
 
     def step(attempt: int) -> Outcome:
-        return context().image_reconciler.reconcile(obj, handle, attempt, copy_source(obj))
+        return kinds.reconciler(ImageReconciler).reconcile(obj, handle, attempt, copy_source(obj))
 
     kinds.run(KIND, obj, step, body=body, patch=patch, logger=logger)
 
@@ -64,7 +64,7 @@ def finalize_image(body: kopf.Body, patch: kopf.Patch, logger: KopfLogger, **_: 
     handle = kinds.provider_handle(obj, body)
 
     def step(attempt: int) -> Outcome:
-        return context().image_reconciler.finalize(obj, handle, attempt)
+        return kinds.reconciler(ImageReconciler).finalize(obj, handle, attempt)
 
     kinds.run(KIND, obj, step, deleting=True, body=body, patch=patch, logger=logger)
 

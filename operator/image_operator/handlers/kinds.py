@@ -14,9 +14,23 @@ from image_operator import metrics
 from image_operator.api.common import GROUP, VERSION, DeletionPolicy
 from image_operator.handlers.context import context
 from image_operator.handlers.status import KopfLogger, apply_outcome
-from image_operator.reconcilers.managed import ManagedObject, ProviderHandle, Reference, reference
+from image_operator.reconcilers.managed import (
+    ManagedObject,
+    ManagedReconciler,
+    ProviderHandle,
+    Reference,
+    reference,
+)
 
-__all__ = ["Reference", "decode", "install", "reference", "run"]
+__all__ = [
+    "Reference",
+    "decode",
+    "install",
+    "provider_handle",
+    "reconciler",
+    "reference",
+    "run",
+]
 from image_operator.reconcilers.outcome import Outcome
 from image_operator.validation import describe_validation_error
 
@@ -81,6 +95,20 @@ def run(
     elif deleting and outcome.requeue_after is None:
         outcome.requeue_after = ctx.backoff.provider_wait
     apply_outcome(outcome, kind=kind, body=body, old_status=obj.status, patch=patch, logger=logger)
+
+
+ReconcilerT = TypeVar("ReconcilerT", bound=ManagedReconciler)
+_RECONCILERS: dict[type[ManagedReconciler], ManagedReconciler] = {}
+
+
+def reconciler(kind: type[ReconcilerT]) -> ReconcilerT:
+    """The one reconciler of a kind in this process, made with the settings' backoff on first
+    use (reconcilers hold nothing but it, so one serves every object)."""
+    made = _RECONCILERS.get(kind)
+    if made is None:
+        made = _RECONCILERS[kind] = kind(context().backoff)
+    assert isinstance(made, kind)
+    return made
 
 
 def provider_handle(obj: ManagedObject[Any], body: Mapping[str, Any]) -> ProviderHandle:

@@ -3,7 +3,6 @@ cover, call the reconciler, write what it returns."""
 
 from __future__ import annotations
 
-from functools import lru_cache
 from typing import Any
 
 import kopf
@@ -20,11 +19,6 @@ from image_operator.reconcilers.managed import ProviderHandle
 from image_operator.reconcilers.outcome import Outcome
 
 KIND = "CommunityListing"
-
-
-@lru_cache(maxsize=1)
-def reconciler() -> ListingReconciler:
-    return ListingReconciler(context().backoff)
 
 
 def decode(body: kopf.Body) -> ListingObject:
@@ -85,7 +79,7 @@ def reconcile_listing(body: kopf.Body, patch: kopf.Patch, logger: KopfLogger, **
     handle = provider_handle(ctx, obj, source)
 
     def step(attempt: int) -> Outcome:
-        return reconciler().reconcile(obj, source, cover, handle, attempt)
+        return kinds.reconciler(ListingReconciler).reconcile(obj, source, cover, handle, attempt)
 
     kinds.run(KIND, obj, step, body=body, patch=patch, logger=logger)
 
@@ -99,7 +93,7 @@ def finalize_listing(body: kopf.Body, patch: kopf.Patch, logger: KopfLogger, **_
     handle = provider_handle(ctx, obj, source)
 
     def step(attempt: int) -> Outcome:
-        return reconciler().finalize(obj, source, handle, attempt)
+        return kinds.reconciler(ListingReconciler).finalize(obj, source, handle, attempt)
 
     kinds.run(KIND, obj, step, deleting=True, body=body, patch=patch, logger=logger)
 

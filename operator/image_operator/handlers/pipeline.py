@@ -8,7 +8,6 @@ is a change kopf reports as an update.
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from functools import lru_cache
 from typing import Any
 
 import kopf
@@ -21,11 +20,6 @@ from image_operator.reconcilers.outcome import Outcome
 from image_operator.reconcilers.pipeline import PipelineObject, PipelineReconciler
 
 KIND = "ImagePipeline"
-
-
-@lru_cache(maxsize=1)
-def reconciler() -> PipelineReconciler:
-    return PipelineReconciler(context().backoff)
 
 
 def decode(body: kopf.Body) -> PipelineObject:
@@ -41,7 +35,9 @@ def reconcile_pipeline(body: kopf.Body, patch: kopf.Patch, logger: KopfLogger, *
         return ctx.kube.get_object(plural, obj.namespace, name)
 
     def step(attempt: int) -> Outcome:
-        return reconciler().reconcile(obj, handle, lookup, datetime.now(UTC), attempt)
+        return kinds.reconciler(PipelineReconciler).reconcile(
+            obj, handle, lookup, datetime.now(UTC), attempt
+        )
 
     kinds.run(KIND, obj, step, body=body, patch=patch, logger=logger)
 
@@ -51,7 +47,9 @@ def finalize_pipeline(body: kopf.Body, patch: kopf.Patch, logger: KopfLogger, **
     handle = kinds.provider_handle(obj, body)
 
     def step(attempt: int) -> Outcome:
-        return reconciler().finalize(obj, handle, datetime.now(UTC), attempt)
+        return kinds.reconciler(PipelineReconciler).finalize(
+            obj, handle, datetime.now(UTC), attempt
+        )
 
     kinds.run(KIND, obj, step, deleting=True, body=body, patch=patch, logger=logger)
 
