@@ -55,6 +55,7 @@ def _render(args: argparse.Namespace) -> int:
 
 def _run(args: argparse.Namespace) -> int:
     import logging
+    import secrets
 
     import kopf
     import prometheus_client
@@ -78,8 +79,13 @@ def _run(args: argparse.Namespace) -> int:
     if settings.metrics_port:
         prometheus_client.start_http_server(settings.metrics_port)
     liveness = f"http://0.0.0.0:{settings.health_port}/healthz" if settings.health_port else None
+    # Distinct priorities elect one active replica; equal ones would pause them all.
+    priority = settings.peering_priority
+    if priority is None:
+        priority = secrets.randbelow(2**31 - 1) + 1
     kopf.run(
         standalone=standalone,
+        priority=priority,
         # Naming a peering makes it mandatory in kopf, which a standalone run must not ask for.
         peering_name=None if standalone else settings.peering_name,
         clusterwide=not namespaces,

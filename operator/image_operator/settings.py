@@ -34,6 +34,21 @@ class Settings(BaseSettings):
         default="image-operator",
         description="KopfPeering object used to keep a single active replica.",
     )
+    peering_priority: int | None = Field(
+        default=None,
+        ge=0,
+        description="kopf peering priority: the live replica with the highest one works, the "
+        "others stand by. Unset (the default): a random one per process start, so replicas "
+        "never tie; kopf pauses every replica of equal priority, so never give several "
+        "replicas one value (leave it unset in the chart).",
+    )
+    peering_lifetime_seconds: int = Field(
+        default=10,
+        ge=2,
+        le=300,
+        description="How long a replica's peering record lives without a keepalive: a standby "
+        "takes over at most this long after the active replica dies.",
+    )
     poll_backoff_max_seconds: float = Field(
         default=300.0, ge=1, description="Upper bound of the retry backoff after cloud errors."
     )

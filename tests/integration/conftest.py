@@ -21,6 +21,7 @@ from typing import Any, TypeVar
 import httpx
 import pluggy
 import pytest
+import yaml
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
@@ -28,6 +29,10 @@ from image_operator_dev.emulator.config import ArgonSettings, CompShareSettings,
 from image_operator_dev.emulator.server import EmulatorThread
 
 GROUP, VERSION = "imageops.io", "v1alpha1"
+ROOT = Path(__file__).resolve().parents[2]
+CHART = ROOT / "charts" / "image-operator"
+RELEASE, RELEASE_NS = "rel", "imageops-system"
+KUBE_VERSION = "1.35.4"
 ARGON_TOKEN = "integration-test-token"
 TEST_NAMESPACE_PREFIX = "it-"
 T = TypeVar("T")
@@ -351,3 +356,28 @@ def image_manifest(name: str, **spec: Any) -> dict[str, Any]:
     }
     body["spec"].update(spec)
     return body
+
+
+@pytest.fixture(scope="session")
+def helm() -> str:
+    result = subprocess.run(
+        [str(ROOT / "hack" / "build-helm.sh")], check=True, capture_output=True, text=True
+    )
+    return result.stdout.strip().splitlines()[-1]
+
+
+def run_command(*args: str, stdin: str | None = None, env: dict[str, str] | None = None) -> str:
+    """Run a command to completion; fail the test with its stderr if it fails."""
+    result = subprocess.run(
+        list(args), check=False, capture_output=True, text=True, input=stdin, env=env, timeout=120
+    )
+    assert result.returncode == 0, f"{' '.join(args[:3])}...: {result.stderr}"
+    return result.stdout
+
+
+def render_chart(helm: str, *sets: str) -> list[dict[str, Any]]:
+    """`helm template` of the chart (release `rel` in `imageops-system`), as objects."""
+    args = [helm, "template", RELEASE, str(CHART), "-n", RELEASE_NS, "--kube-version", KUBE_VERSION]
+    for item in sets:
+        args += ["--set", item]
+    return [doc for doc in yaml.safe_load_all(run_command(*args)) if doc]

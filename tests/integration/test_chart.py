@@ -7,7 +7,6 @@ to Ready and back through deletion with nothing but the chart's Role.
 
 from __future__ import annotations
 
-import subprocess
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -20,43 +19,22 @@ from kubernetes.client.exceptions import ApiException
 
 from tests.integration.conftest import (
     ARGON_TOKEN,
+    CHART,
+    KUBE_VERSION,
+    RELEASE,
+    RELEASE_NS,
     Emulator,
     Kube,
     OperatorProcess,
     image_manifest,
+    render_chart,
+    run_command,
     wait_for,
 )
 
 pytestmark = pytest.mark.integration
 
-ROOT = Path(__file__).resolve().parents[2]
-CHART = ROOT / "charts" / "image-operator"
-RELEASE, RELEASE_NS = "rel", "imageops-system"
 SA = f"{RELEASE}-image-operator"
-KUBE_VERSION = "1.35.4"
-
-
-@pytest.fixture(scope="session")
-def helm() -> str:
-    result = subprocess.run(
-        [str(ROOT / "hack" / "build-helm.sh")], check=True, capture_output=True, text=True
-    )
-    return result.stdout.strip().splitlines()[-1]
-
-
-def _run(*args: str, stdin: str | None = None, env: dict[str, str] | None = None) -> str:
-    result = subprocess.run(
-        list(args), check=False, capture_output=True, text=True, input=stdin, env=env, timeout=120
-    )
-    assert result.returncode == 0, f"{' '.join(args[:3])}...: {result.stderr}"
-    return result.stdout
-
-
-def _template(helm: str, *sets: str) -> list[dict[str, Any]]:
-    args = [helm, "template", RELEASE, str(CHART), "-n", RELEASE_NS, "--kube-version", KUBE_VERSION]
-    for item in sets:
-        args += ["--set", item]
-    return [doc for doc in yaml.safe_load_all(_run(*args)) if doc]
 
 
 @pytest.mark.parametrize("sets", [(), ("watchNamespaces={a,b}", "replicaCount=1")])
@@ -64,11 +42,11 @@ def test_helm_lint(helm: str, sets: tuple[str, ...]) -> None:
     args = [helm, "lint", str(CHART), "--strict", "--kube-version", KUBE_VERSION]
     for item in sets:
         args += ["--set", item]
-    assert "0 chart(s) failed" in _run(*args)
+    assert "0 chart(s) failed" in run_command(*args)
 
 
 def test_rendered_chart_is_hardened(helm: str) -> None:
-    docs = _template(helm, "metrics.serviceMonitor.enabled=true")
+    docs = render_chart(helm, "metrics.serviceMonitor.enabled=true")
     kinds = sorted(f"{d['kind']}/{d['metadata']['name']}" for d in docs)
     assert kinds == [
         "ClusterKopfPeering/image-operator",
@@ -108,12 +86,12 @@ def test_rendered_chart_is_hardened(helm: str) -> None:
     assert secrets["verbs"] == ["get"]
 
 
-def test_rendered_chart_passes_a_server_side_dry_run(helm: str, control_plane: Any) -> None:
+def test_rendered_chart_passes_a_server_side_dryrun_command(helm: str, control_plane: Any) -> None:
     api = control_plane.api_client()
     _ensure_namespace(api, RELEASE_NS)
-    manifest = yaml.safe_dump_all(_template(helm))
+    manifest = yaml.safe_dump_all(render_chart(helm))
 
-    out = _run(
+    out = run_command(
         str(control_plane.kubectl),
         "apply",
         "--dry-run=server",
@@ -147,7 +125,7 @@ def chart_operator(
     namespace = f"rbac-{uuid.uuid4().hex[:6]}"
     for name in (RELEASE_NS, namespace):
         _ensure_namespace(api, name)
-    docs = _template(helm, f"watchNamespaces={{{namespace}}}", "replicaCount=1")
+    docs = render_chart(helm, f"watchNamespaces={{{namespace}}}", "replicaCount=1")
     wanted = {
         "ServiceAccount",
         "ClusterRole",
@@ -156,7 +134,7 @@ def chart_operator(
         "RoleBinding",
         "KopfPeering",
     }
-    _run(
+    run_command(
         str(control_plane.kubectl),
         "apply",
         "--server-side",

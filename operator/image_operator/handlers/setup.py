@@ -9,6 +9,7 @@ from typing import Any
 import kopf
 
 from image_operator.api.common import FINALIZER, GROUP
+from image_operator.handlers.context import context
 from image_operator.handlers.status import QuietRequeues
 
 
@@ -31,4 +32,7 @@ def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
     settings.posting.reporting_instance = socket.gethostname()
     settings.posting.event_name_prefix = "image-operator-"
     settings.watching.server_timeout = 300
+    # A dead active replica's peering record blocks the standby until it expires (kopf renews a
+    # live one every 1 to 5 s at this lifetime).
+    settings.peering.lifetime = context().settings.peering_lifetime_seconds
     logging.getLogger("kopf.objects").addFilter(QuietRequeues())

@@ -1,0 +1,170 @@
+"""Two replicas as the chart runs them: exactly one works, the other stands by and takes over
+within 15 s of a kill -9, and no Image gets a second cloud image.
+
+The processes run with the container's args and `IMAGE_OPERATOR_*` environment taken from the
+rendered chart (its defaults: two replicas, peering on), changed only where two processes on
+one host must differ from two pods (the metrics and health ports) and to authenticate as the
+test's admin. Which replica works is read from each process's own metrics: the standby has
+reconciled nothing.
+"""
+
+from __future__ import annotations
+
+import re
+import socket
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import yaml
+from kubernetes import client
+
+from tests.integration.conftest import (
+    ARGON_TOKEN,
+    Emulator,
+    Kube,
+    OperatorProcess,
+    image_manifest,
+    render_chart,
+    run_command,
+    wait_for,
+)
+
+pytestmark = pytest.mark.integration
+
+TAKEOVER_LIMIT = 15.0  # seconds from the kill of the active replica to the standby's first step
+_RECONCILES = re.compile(r"^imageops_reconciles_total\{[^}]*\} ([0-9.e+]+)$", re.MULTILINE)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def reconciles(process: OperatorProcess) -> float:
+    """How many reconcile steps this process has run (every kind), from its /metrics."""
+    try:
+        text = httpx.get(process.metrics_url, timeout=5).text
+    except httpx.HTTPError:
+        return 0.0
+    return sum(float(value) for value in _RECONCILES.findall(text))
+
+
+def chart_container(helm: str, namespace: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """The chart's operator container (defaults, watching `namespace`) and the other objects."""
+    docs = render_chart(helm, f"watchNamespaces={{{namespace}}}")
+    deployment = next(d for d in docs if d["kind"] == "Deployment")
+    assert deployment["spec"]["replicas"] == 2, "the chart's default is two replicas"
+    return deployment["spec"]["template"]["spec"]["containers"][0], docs
+
+
+@pytest.fixture
+def replicas(
+    helm: str, control_plane: Any, emulator: Emulator, tmp_path: Path
+) -> Iterator[tuple[Kube, list[OperatorProcess]]]:
+    api = control_plane.api_client()
+    namespace = f"ha-{uuid.uuid4().hex[:8]}"  # not it-*: the session's own operator stays out
+    client.CoreV1Api(api).create_namespace(
+        client.V1Namespace(metadata=client.V1ObjectMeta(name=namespace))
+    )
+    container, docs = chart_container(helm, namespace)
+    peering = [d for d in docs if d["kind"] == "KopfPeering"]
+    run_command(
+        str(control_plane.kubectl),
+        "apply",
+        "--server-side",
+        "-f",
+        "-",
+        stdin=yaml.safe_dump_all(peering),
+        env=control_plane.env(),
+    )
+    processes = []
+    for index in range(2):
+        env = control_plane.env()
+        env.update({e["name"]: str(e["value"]) for e in container["env"]})
+        metrics_port = _free_port()
+        env.update(
+            {
+                "IMAGE_OPERATOR_METRICS_PORT": str(metrics_port),  # two pods, one host
+                "IMAGE_OPERATOR_HEALTH_PORT": "0",
+                "PYTHONUNBUFFERED": "1",
+            }
+        )
+        process = OperatorProcess(env, tmp_path / f"replica-{index}.log")
+        process.args = list(container["args"])
+        process.metrics_url = f"http://127.0.0.1:{metrics_port}/metrics"
+        processes.append(process)
+    for process in processes:
+        process.start()
+    kube = Kube(api, namespace)
+    kube.core.create_namespaced_secret(
+        namespace,
+        client.V1Secret(
+            metadata=client.V1ObjectMeta(name="argon-credentials"),
+            string_data={"token": ARGON_TOKEN},
+        ),
+    )
+    kube.create(
+        "imageproviders",
+        {
+            "kind": "ImageProvider",
+            "metadata": {"name": "argon"},
+            "spec": {
+                "type": "argon",
+                "endpoint": emulator.argon_url,
+                "project": "default",
+                "credentialsSecretRef": {"name": "argon-credentials"},
+                "pollIntervalSeconds": 1,
+            },
+        },
+    )
+    try:
+        yield kube, processes
+    finally:
+        for process in processes:
+            process.stop()
+        for process in processes:
+            print(process.log_tail(30))
+        api.close()
+
+
+def test_one_replica_works_the_other_takes_over_after_a_kill(
+    replicas: tuple[Kube, list[OperatorProcess]], emulator: Emulator
+) -> None:
+    kube, processes = replicas
+    kube.wait_ready("imageproviders", "argon", timeout=90)
+    first = [f"ha-{n}" for n in range(4)]
+    for name in first:
+        kube.create("images", image_manifest(name))
+    for name in first:
+        kube.wait_ready("images", name, timeout=90)
+
+    counts = [reconciles(p) for p in processes]
+    active, standby = (0, 1) if counts[0] > counts[1] else (1, 0)
+    assert counts[active] > 0 and counts[standby] == 0, f"reconciles per replica: {counts}"
+
+    processes[active].kill()
+    killed_at = time.monotonic()
+    second = [f"ha-after-{n}" for n in range(3)]
+    for name in second:
+        kube.create("images", image_manifest(name))
+    wait_for(
+        lambda: reconciles(processes[standby]) > 0 or None,
+        timeout=TAKEOVER_LIMIT + 30,
+        what="the standby's first reconcile",
+    )
+    takeover = time.monotonic() - killed_at
+    for name in second:
+        kube.wait_ready("images", name, timeout=90)
+
+    assert takeover <= TAKEOVER_LIMIT, f"the standby took over after {takeover:.1f}s"
+    cloud_names = list(emulator.argon_images())
+    for name in first + second:
+        made = [n for n in cloud_names if n.startswith(f"{name}-")]
+        assert len(made) == 1, f"Image {name} has cloud images {made}"
+    print(f"takeover after kill -9: {takeover:.1f}s")
