@@ -14,9 +14,11 @@ from pydantic.alias_generators import to_camel
 
 from image_operator.settings import Settings
 
-# Set by the chart from other values (watchNamespaces, peering, metrics.port, healthPort).
+# Set by the chart from other values (watchNamespaces, peering, metrics.port, healthPort), or
+# deliberately never (peering_priority: one value for every replica would make them all pause;
+# each process picks its own).
 CHART_WIRED_SETTINGS = frozenset(
-    {"namespaces", "standalone", "peering_name", "metrics_port", "health_port"}
+    {"namespaces", "standalone", "peering_name", "peering_priority", "metrics_port", "health_port"}
 )
 
 

@@ -111,6 +111,7 @@ def settings_reference() -> str:
         "namespaces": "`watchNamespaces`",
         "standalone": "`peering.enabled: false`",
         "peering_name": "`peering.name`",
+        "peering_priority": "never (each replica picks its own)",
         "metrics_port": "`metrics.port`",
         "health_port": "`healthPort`",
     }
