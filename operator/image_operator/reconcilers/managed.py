@@ -85,10 +85,14 @@ def preamble(
         return step.stalled("InvalidSpec", problem)
     if step.obj.paused:
         message = f"{ANNOTATION_PAUSED} is true: no calls to the cloud until it is removed"
+        # Nothing of a spec changed while paused is applied: observedGeneration stays behind,
+        # so kstatus reads InProgress and `kubectl wait` does not succeed on it (one rule for
+        # every kind; the Ready condition is kept as it was).
         return step.outcome(
             phase="Paused",
             ready=step.kept_ready(never_ready),
             reconciling=(False, "Paused", message),
+            applied=False,
         )
     if handle is not None:
         return wait_for_provider(step, handle, backoff)

@@ -26,7 +26,6 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from image_operator.api.common import (
-    ANNOTATION_PAUSED,
     GROUP,
 )
 from image_operator.api.pipeline import (
@@ -118,13 +117,11 @@ class PipelineReconciler(ManagedReconciler):
                 schedule = Schedule.parse(obj.spec.schedule.cron, obj.spec.schedule.time_zone)
             except ScheduleError as exc:
                 return step.stalled("InvalidSpec", str(exc))
-        if obj.paused:
-            message = f"{ANNOTATION_PAUSED} is true: no calls to the cloud until it is removed"
-            return step.outcome(
-                phase="Paused",
-                ready=(False, "Paused", message),
-                reconciling=(False, "Paused", message),
-            )
+        early = self.preamble(
+            step, None, problem=None, never_ready="paused before the template was made"
+        )
+        if early is not None:
+            return early
         if handle.provider is None:
             return step.waiting(
                 "WaitingForProvider",

@@ -78,12 +78,18 @@ class Step(Generic[ObjectT, StatusT]):
         requeue_after: float | None = None,
         retrying: bool = False,
         done: bool = True,
+        applied: bool = True,
     ) -> Outcome:
+        """The outcome with kstatus conditions. `applied=False` (paused) leaves
+        `observedGeneration` where it was, in status and conditions: the current spec has not
+        been acted on, and kstatus and `kubectl wait` must not read it as done."""
         self.status.phase = phase
-        self.status.observed_generation = self.obj.generation
+        if applied:
+            self.status.observed_generation = self.obj.generation
+        generation = self.status.observed_generation
         wire = set_conditions(
             [c.to_wire() for c in self.status.conditions or []],
-            self.obj.generation,
+            generation,
             ready=ready,
             reconciling=reconciling,
             stalled=stalled,
