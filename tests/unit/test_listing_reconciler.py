@@ -461,10 +461,12 @@ def test_missing_image_stalls_and_looks_again(h: Harness) -> None:
     assert h.provider.calls == []
 
 
-def test_image_not_ready_stalls_and_looks_again(h: Harness) -> None:
+def test_an_image_not_ready_yet_is_waited_for_not_failed(h: Harness) -> None:
     source = replace(SOURCE, ready=False)
     outcome = h.reconcile(make_obj(), source=source)
-    assert cond(outcome, "Stalled")["reason"] == "ImageNotReady"
+    # kstatus reads Reconciling as in progress; a Stalled here read as Failed (issue 10).
+    assert cond(outcome, "Reconciling")["reason"] == "WaitingForImage"
+    assert condition(outcome.status, "Stalled") is None
     assert outcome.requeue_after == BACKOFF.provider_wait
     assert h.provider.calls == []
 

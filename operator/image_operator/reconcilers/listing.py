@@ -136,11 +136,13 @@ class ListingReconciler(ManagedReconciler):
             )
         step.status.provider_name = handle.name
         if not copied and (not source.ready or not source.external_id):
-            return step.stalled(
-                "ImageNotReady",
-                f"spec.imageRef names Image {source.name!r}, which is not Ready; only an "
-                "Available image can be published: wait for it or fix that Image",
-                recheck=recheck,
+            # It becomes Ready by itself (or its own status says why not): waiting, not failed.
+            return step.waiting(
+                "WaitingForImage",
+                f"spec.imageRef names Image {source.name!r}, which is not Ready yet; only an "
+                "Available image can be published: publishing starts when it is",
+                recheck,
+                phase="Pending",
             )
         try:
             return self._reconcile(step, handle.provider, publisher, source, cover, handle)
