@@ -177,10 +177,8 @@ class UCloudStackProvider(Provider, BaseImages, ExportsImages, MultipartUploads)
 
     def probe(self) -> str:
         page = self._call("DescribeImage", Limit=1)
-        return (
-            f"{SERVICE} region {self.region}, company {self.company_id}: "
-            f"{int(page.get('TotalCount') or 0)} images"
-        )
+        # Not the company ID: it comes from the Secret, and the answer goes to status and events.
+        return f"{SERVICE} region {self.region}: {int(page.get('TotalCount') or 0)} images"
 
     def create_image(self, request: ImageRequest) -> CloudImage:
         spec = request.spec
