@@ -755,3 +755,13 @@ def test_output_image_names_fit_kubernetes_and_orphan_policy_is_passed_on() -> N
     assert body["spec"]["deletionPolicy"] == "Orphan"
     assert "imageops.io/pipeline" not in body["metadata"]["labels"]  # over 63 characters
     ImageSpec.model_validate(body["spec"])
+
+
+def test_a_schedule_that_never_fires_stalls_naming_the_field(h: Harness) -> None:
+    # Valid cron syntax, but February has no 31st: croniter raised on every reconcile and the
+    # pipeline got no status at all (issue 10).
+    outcome = h.reconcile(make_obj(spec(schedule={"cron": "0 0 31 2 *", "timeZone": "UTC"})))
+    stalled = condition(outcome.status, "Stalled")
+    assert stalled is not None and stalled["reason"] == "InvalidSpec"
+    assert "spec.schedule.cron '0 0 31 2 *' never fires" in stalled["message"]
+    assert h.provider.calls == []

@@ -19,6 +19,7 @@ from image_operator.reconcilers.managed import (
     ManagedReconciler,
     ProviderHandle,
     Reference,
+    internal_error,
     reference,
 )
 
@@ -86,8 +87,13 @@ def run(
     `deleting`, a done step lets the finalizer go (no requeue); any other is asked again (after
     the provider wait when the step named no time)."""
     ctx = context()
-    with metrics.timed_reconcile(kind):
-        outcome = step(ctx.errors.get(obj.uid, 0))
+    attempt = ctx.errors.get(obj.uid, 0)
+    try:
+        with metrics.timed_reconcile(kind):
+            outcome = step(attempt)
+    except Exception as error:  # the handler boundary: a status is written whatever happened
+        logger.exception("%s %s/%s: internal error", kind, obj.namespace, obj.name)
+        outcome = internal_error(obj, error, attempt, ctx.backoff)
     ctx.errors.record(obj.uid, outcome.retrying)
     if deleting and outcome.done:
         outcome.requeue_after = None

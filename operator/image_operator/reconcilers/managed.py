@@ -14,7 +14,12 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
-from image_operator.api.common import ANNOTATION_EXTERNAL_ID, ANNOTATION_PAUSED, DeletionPolicy
+from image_operator.api.common import (
+    ANNOTATION_EXTERNAL_ID,
+    ANNOTATION_PAUSED,
+    DeletionPolicy,
+    ObjectStatus,
+)
 from image_operator.providers.base import CloudImage, Provider
 from image_operator.providers.errors import NotFound, ProviderError
 from image_operator.providers.observer import ImageObserver
@@ -229,6 +234,26 @@ def vanished(
 def _deleted(step: Step[Any, Any], external_id: str, noun: str) -> Outcome:
     step.events.append(Event("Deleted", f"{noun} {external_id!r} is gone"))
     return step.outcome(phase="Deleted", ready=(False, "Deleted", f"the {noun} is gone"))
+
+
+def internal_error(
+    obj: ManagedObject[Any], error: Exception, attempt: int, backoff: Backoff
+) -> Outcome:
+    """The outcome for a step that raised where nothing should (a bug, or an input no rule
+    judged): `Reconciling/InternalError`, retried with the same backoff as cloud errors, so the
+    object never stays without a status that kstatus would read as done. The message names the
+    error's type only (its text may quote anything) and points at the operator's log."""
+    step: Step[Any, ObjectStatus] = Step.start(obj, ObjectStatus)
+    delay = backoff.delay(attempt)
+    message = (
+        f"the operator failed on this object ({type(error).__name__}); retrying in "
+        f"{delay:.0f}s; the operator's log has the details"
+    )
+    if attempt == 0:
+        step.events.append(Event("InternalError", message, "Warning"))
+    outcome = step.waiting("InternalError", message, delay, phase=step.status.phase or "Pending")
+    outcome.retrying = True
+    return outcome
 
 
 def delete_failed(

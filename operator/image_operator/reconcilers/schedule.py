@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from croniter import croniter
+from croniter import CroniterError, croniter
 
 
 class ScheduleError(ValueError):
@@ -38,7 +38,17 @@ class Schedule:
                 "(minute hour day-of-month month day-of-week, e.g. '0 3 * * 1') or six, the "
                 "sixth counting seconds"
             )
-        return cls(cron, zone)
+        schedule = cls(cron, zone)
+        try:
+            # A valid expression may still never fire ('0 0 31 2 *': February has no 31st);
+            # croniter then raises on every lookup, so judge it once, here.
+            schedule.next_after(datetime(2000, 1, 1, tzinfo=UTC))
+        except CroniterError:
+            raise ScheduleError(
+                f"spec.schedule.cron {cron!r} never fires (no date matches its day and month "
+                "fields); give a schedule with a real date, e.g. '0 3 28 2 *'"
+            ) from None
+        return schedule
 
     def next_after(self, moment: datetime) -> datetime:
         """The first fire time strictly after `moment`, in UTC."""
