@@ -5,7 +5,7 @@ The processes run with the container's args and `IMAGE_OPERATOR_*` environment t
 rendered chart (its defaults: two replicas, peering on), changed only where two processes on
 one host must differ from two pods (the metrics and health ports) and to authenticate as the
 test's admin. Which replica works is read from each process's own metrics: the standby has
-reconciled nothing.
+reconciled nothing once the two have seen each other (see the fixture for the start-up window).
 """
 
 from __future__ import annotations
@@ -101,6 +101,22 @@ def replicas(
         processes.append(process)
     for process in processes:
         process.start()
+    # Two replicas started in the same second may each read the peering object before the
+    # other has written its record, and both handle events until they see each other (kopf
+    # peering; creates stay idempotent). Steady state is what this test judges: objects are
+    # made once both records are in the peering object and the watchers have had a moment to
+    # act on them (a watch event, milliseconds; 2 s of margin).
+    peers = client.CustomObjectsApi(api)
+
+    def both_records() -> bool:
+        body = peers.get_namespaced_custom_object(
+            "kopf.dev", "v1", namespace, "kopfpeerings", peering[0]["metadata"]["name"]
+        )
+        assert isinstance(body, dict)
+        return len(body.get("status") or {}) >= 2
+
+    wait_for(both_records, timeout=60, what="both replicas' peering records")
+    time.sleep(2)
     kube = Kube(api, namespace)
     kube.core.create_namespaced_secret(
         namespace,
