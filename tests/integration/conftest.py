@@ -123,7 +123,7 @@ def emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Emulator]:
         thread.stop()
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
@@ -176,7 +176,7 @@ def operator(
     control_plane: Any, emulator: Emulator, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[OperatorProcess]:
     env = control_plane.env()
-    metrics_port = _free_port()
+    metrics_port = free_port()
     env.update(
         {
             "IMAGE_OPERATOR_RETRY_BACKOFF_BASE_SECONDS": "0.5",
@@ -283,6 +283,30 @@ class Kube:
 
         return wait_for(ready, timeout=timeout, what=f"{plural}/{name} Ready (status: see log)")
 
+    def add_argon_provider(self, emulator: Emulator) -> None:
+        """An argon ImageProvider named `argon` (and its Secret) on the emulator."""
+        self.core.create_namespaced_secret(
+            self.namespace,
+            client.V1Secret(
+                metadata=client.V1ObjectMeta(name="argon-credentials"),
+                string_data={"token": ARGON_TOKEN},
+            ),
+        )
+        self.create(
+            "imageproviders",
+            {
+                "kind": "ImageProvider",
+                "metadata": {"name": "argon"},
+                "spec": {
+                    "type": "argon",
+                    "endpoint": emulator.argon_url,
+                    "project": "default",
+                    "credentialsSecretRef": {"name": "argon-credentials"},
+                    "pollIntervalSeconds": 1,
+                },
+            },
+        )
+
     def events(self, name: str) -> list[client.CoreV1Event]:
         items = self.core.list_namespaced_event(
             self.namespace, field_selector=f"involvedObject.name={name}"
@@ -299,27 +323,7 @@ def kube(control_plane: Any, emulator: Emulator, operator: OperatorProcess) -> I
         client.V1Namespace(metadata=client.V1ObjectMeta(name=namespace))
     )
     kube = Kube(api, namespace)
-    kube.core.create_namespaced_secret(
-        namespace,
-        client.V1Secret(
-            metadata=client.V1ObjectMeta(name="argon-credentials"),
-            string_data={"token": ARGON_TOKEN},
-        ),
-    )
-    kube.create(
-        "imageproviders",
-        {
-            "kind": "ImageProvider",
-            "metadata": {"name": "argon"},
-            "spec": {
-                "type": "argon",
-                "endpoint": emulator.argon_url,
-                "project": "default",
-                "credentialsSecretRef": {"name": "argon-credentials"},
-                "pollIntervalSeconds": 1,
-            },
-        },
-    )
+    kube.add_argon_provider(emulator)
     kube.wait_ready("imageproviders", "argon", timeout=60)
     yield kube
     api.close()

@@ -18,7 +18,6 @@ from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
 from tests.integration.conftest import (
-    ARGON_TOKEN,
     CHART,
     KUBE_VERSION,
     RELEASE,
@@ -174,27 +173,7 @@ def chart_operator(
     process.args = ["run"]  # no --standalone: peering through the chart's KopfPeering
     process.start()
     kube = Kube(api, namespace)
-    kube.core.create_namespaced_secret(
-        namespace,
-        client.V1Secret(
-            metadata=client.V1ObjectMeta(name="argon-credentials"),
-            string_data={"token": ARGON_TOKEN},
-        ),
-    )
-    kube.create(
-        "imageproviders",
-        {
-            "kind": "ImageProvider",
-            "metadata": {"name": "argon"},
-            "spec": {
-                "type": "argon",
-                "endpoint": emulator.argon_url,
-                "project": "default",
-                "credentialsSecretRef": {"name": "argon-credentials"},
-                "pollIntervalSeconds": 1,
-            },
-        },
-    )
+    kube.add_argon_provider(emulator)
     try:
         yield kube, sa_api
     finally:

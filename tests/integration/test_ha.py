@@ -11,7 +11,6 @@ reconciled nothing once the two have seen each other (see the fixture for the st
 from __future__ import annotations
 
 import re
-import socket
 import time
 import uuid
 from collections.abc import Iterator
@@ -24,10 +23,10 @@ import yaml
 from kubernetes import client
 
 from tests.integration.conftest import (
-    ARGON_TOKEN,
     Emulator,
     Kube,
     OperatorProcess,
+    free_port,
     image_manifest,
     render_chart,
     run_command,
@@ -38,12 +37,6 @@ pytestmark = pytest.mark.integration
 
 TAKEOVER_LIMIT = 15.0  # seconds from the kill of the active replica to the standby's first step
 _RECONCILES = re.compile(r"^imageops_reconciles_total\{[^}]*\} ([0-9.e+]+)$", re.MULTILINE)
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def reconciles(process: OperatorProcess) -> float:
@@ -87,7 +80,7 @@ def replicas(
     for index in range(2):
         env = control_plane.env()
         env.update({e["name"]: str(e["value"]) for e in container["env"]})
-        metrics_port = _free_port()
+        metrics_port = free_port()
         env.update(
             {
                 "IMAGE_OPERATOR_METRICS_PORT": str(metrics_port),  # two pods, one host
@@ -118,27 +111,7 @@ def replicas(
     wait_for(both_records, timeout=60, what="both replicas' peering records")
     time.sleep(2)
     kube = Kube(api, namespace)
-    kube.core.create_namespaced_secret(
-        namespace,
-        client.V1Secret(
-            metadata=client.V1ObjectMeta(name="argon-credentials"),
-            string_data={"token": ARGON_TOKEN},
-        ),
-    )
-    kube.create(
-        "imageproviders",
-        {
-            "kind": "ImageProvider",
-            "metadata": {"name": "argon"},
-            "spec": {
-                "type": "argon",
-                "endpoint": emulator.argon_url,
-                "project": "default",
-                "credentialsSecretRef": {"name": "argon-credentials"},
-                "pollIntervalSeconds": 1,
-            },
-        },
-    )
+    kube.add_argon_provider(emulator)
     try:
         yield kube, processes
     finally:
