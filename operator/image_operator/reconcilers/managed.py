@@ -74,103 +74,6 @@ class ManagedObject(Generic[SpecT]):
         return self.annotations.get(ANNOTATION_PAUSED, "").lower() == "true"
 
 
-def preamble(
-    step: Step[Any, Any],
-    handle: ProviderHandle | None,
-    backoff: Backoff,
-    *,
-    problem: str | None,
-    never_ready: str,
-) -> Outcome | None:
-    """The outcome that ends a reconcile before any cloud call, or None to go on: a spec
-    `problem` stalls; a paused object keeps its Ready (`never_ready` says why there is none
-    yet); a provider that is not usable is waited for (skipped when `handle` is None: kinds
-    that check their own prerequisites first call `wait_for_provider` themselves)."""
-    if problem:
-        return step.stalled("InvalidSpec", problem)
-    if step.obj.paused:
-        message = f"{ANNOTATION_PAUSED} is true: no calls to the cloud until it is removed"
-        # Nothing of a spec changed while paused is applied: observedGeneration stays behind,
-        # so kstatus reads InProgress and `kubectl wait` does not succeed on it (one rule for
-        # every kind; the Ready condition is kept as it was).
-        return step.outcome(
-            phase="Paused",
-            ready=step.kept_ready(never_ready),
-            reconciling=(False, "Paused", message),
-            applied=False,
-        )
-    if handle is not None:
-        return wait_for_provider(step, handle, backoff)
-    return None
-
-
-def wait_for_provider(
-    step: Step[Any, Any], handle: ProviderHandle, backoff: Backoff
-) -> Outcome | None:
-    if handle.provider is None or handle.observer is None:
-        return step.waiting(
-            "WaitingForProvider",
-            handle.problem or f"ImageProvider {handle.name!r} is not usable yet",
-            backoff.provider_wait,
-            phase="Pending",
-        )
-    return None
-
-
-def provider_error(
-    step: Step[Any, Any], exc: ProviderError, attempt: int, backoff: Backoff
-) -> Outcome:
-    """A retryable error waits (exponential backoff per consecutive failure, never shorter than
-    the cloud's Retry-After; one Warning for the first); any other stalls."""
-    if exc.retryable:
-        delay = backoff.delay(attempt)
-        retry_after = getattr(exc, "retry_after", None)
-        if retry_after:
-            delay = max(delay, float(retry_after))
-        message = f"{exc.message}; retrying in {delay:.0f}s"
-        if attempt == 0:
-            step.events.append(Event(exc.reason, message, "Warning"))
-        outcome = step.waiting(exc.reason, message, delay, phase=step.status.phase or "Pending")
-        outcome.retrying = True
-        return outcome
-    return step.stalled(exc.reason, exc.message)
-
-
-def finalize_preamble(
-    step: Step[Any, Any],
-    handle: ProviderHandle,
-    backoff: Backoff,
-    *,
-    what: str,
-    orphaned: str | None,
-    verb: str = "deleted",
-    needs_provider: bool = True,
-) -> Outcome | None:
-    """The outcome that ends a deletion before any cloud call, or None to go on. `what` names
-    what deletion removes ("the cloud image") and `verb` how ("deleted", "withdrawn");
-    `orphaned` is the event text when Orphan leaves something in place (None: nothing to
-    leave). Kinds for which a missing provider may still mean "nothing was made" pass
-    `needs_provider=False` and judge that themselves."""
-    obj = step.obj
-    if obj.deletion_policy is DeletionPolicy.ORPHAN:
-        if orphaned:
-            step.events.append(Event("Orphaned", orphaned))
-        return step.outcome(phase="Deleting", ready=(False, "Deleting", "orphaned"))
-    if obj.paused:
-        message = (
-            f"deletion waits: {ANNOTATION_PAUSED} is true, so {what} cannot be "
-            f"{verb}; remove the annotation or set spec.deletionPolicy: Orphan"
-        )
-        return step.waiting("Paused", message, backoff.provider_wait, phase="Deleting")
-    if needs_provider and handle.provider is None:
-        message = (
-            f"cannot delete {what}: {handle.problem or 'provider unavailable'}; "
-            "restore the ImageProvider or set spec.deletionPolicy: Orphan"
-        )
-        return step.waiting("WaitingForProvider", message, backoff.provider_wait, phase="Deleting")
-    return None
-
-
 def delete_and_wait(
     step: Step[Any, Any],
     handle: ProviderHandle,
@@ -244,35 +147,11 @@ def internal_error(
     object never stays without a status that kstatus would read as done. The message names the
     error's type only (its text may quote anything) and points at the operator's log."""
     step: Step[Any, ObjectStatus] = Step.start(obj, ObjectStatus)
-    delay = backoff.delay(attempt)
-    message = (
-        f"the operator failed on this object ({type(error).__name__}); retrying in "
-        f"{delay:.0f}s; the operator's log has the details"
+    what = (
+        f"the operator failed on this object ({type(error).__name__}; the operator's log has "
+        "the details)"
     )
-    if attempt == 0:
-        step.events.append(Event("InternalError", message, "Warning"))
-    outcome = step.waiting("InternalError", message, delay, phase=step.status.phase or "Pending")
-    outcome.retrying = True
-    return outcome
-
-
-def delete_failed(
-    step: Step[Any, Any], exc: ProviderError, attempt: int, backoff: Backoff, *, doing: str
-) -> Outcome:
-    """A cloud error while deleting: retryable ones retry; any other stalls the deletion (the
-    finalizer stays) and still looks again later, since a provider can be fixed. `doing` says
-    what failed ("cannot delete cloud image 'x'")."""
-    if exc.retryable:
-        return provider_error(step, exc, attempt, backoff)
-    message = f"{doing}: {exc.message}; fix the provider or set spec.deletionPolicy: Orphan"
-    step.events.append(Event(exc.reason, message, "Warning"))
-    return step.outcome(
-        phase="Deleting",
-        ready=(False, exc.reason, message),
-        stalled=(True, exc.reason, message),
-        requeue_after=backoff.delay(attempt),
-        done=False,
-    )
+    return _retrying(step, "InternalError", what, backoff.delay(attempt), attempt)
 
 
 @dataclass(frozen=True)
@@ -308,9 +187,20 @@ def reference(body: Mapping[str, Any] | None) -> Reference:
     )
 
 
+def _retrying(step: Step[Any, Any], reason: str, what: str, delay: float, attempt: int) -> Outcome:
+    """Wait `delay` seconds and try again, counted as a failure (the backoff grows with
+    consecutive ones); one Warning for the first."""
+    message = f"{what}; retrying in {delay:.0f}s"
+    if attempt == 0:
+        step.events.append(Event(reason, message, "Warning"))
+    outcome = step.waiting(reason, message, delay, phase=step.status.phase or "Pending")
+    outcome.retrying = True
+    return outcome
+
+
 class ManagedReconciler:
-    """What every kind's reconciler holds and the shared rules, bound to its backoff: a kind's
-    reconciler subclasses this and writes only its own steps."""
+    """What every kind's reconciler holds and the rules they share, bound to its backoff: a
+    kind's reconciler subclasses this and writes only its own steps."""
 
     def __init__(self, backoff: Backoff | None = None) -> None:
         self.backoff = backoff or Backoff()
@@ -323,10 +213,42 @@ class ManagedReconciler:
         problem: str | None,
         never_ready: str,
     ) -> Outcome | None:
-        return preamble(step, handle, self.backoff, problem=problem, never_ready=never_ready)
+        """The outcome that ends a reconcile before any cloud call, or None to go on: a spec
+        `problem` stalls; a paused object keeps its Ready (`never_ready` says why there is none
+        yet); a provider that is not usable is waited for (skipped when `handle` is None, for
+        kinds that check their own prerequisites first)."""
+        if problem:
+            return step.stalled("InvalidSpec", problem)
+        if step.obj.paused:
+            message = f"{ANNOTATION_PAUSED} is true: no calls to the cloud until it is removed"
+            # Nothing of a spec changed while paused is applied: observedGeneration stays
+            # behind, so kstatus reads InProgress and `kubectl wait` does not succeed on it (one
+            # rule for every kind; the Ready condition is kept as it was).
+            return step.outcome(
+                phase="Paused",
+                ready=step.kept_ready(never_ready),
+                reconciling=(False, "Paused", message),
+                applied=False,
+            )
+        if handle is not None and (handle.provider is None or handle.observer is None):
+            return step.waiting(
+                "WaitingForProvider",
+                handle.problem or f"ImageProvider {handle.name!r} is not usable yet",
+                self.backoff.provider_wait,
+                phase="Pending",
+            )
+        return None
 
     def provider_error(self, step: Step[Any, Any], exc: ProviderError, attempt: int) -> Outcome:
-        return provider_error(step, exc, attempt, self.backoff)
+        """A retryable error waits (exponential backoff per consecutive failure, never shorter
+        than the cloud's Retry-After); any other stalls."""
+        if exc.retryable:
+            delay = self.backoff.delay(attempt)
+            retry_after = getattr(exc, "retry_after", None)
+            if retry_after:
+                delay = max(delay, float(retry_after))
+            return _retrying(step, exc.reason, exc.message, delay, attempt)
+        return step.stalled(exc.reason, exc.message)
 
     def finalize_preamble(
         self,
@@ -339,22 +261,49 @@ class ManagedReconciler:
         verb: str = "deleted",
         needs_provider: bool = True,
     ) -> Outcome | None:
-        """`finalize_preamble` for a kind whose cloud object is `noun` ("cloud image"): by
-        default the Orphan event names `status.externalID` when there is one."""
-        external_id = step.status.external_id
-        if orphaned is None and external_id:
-            orphaned = f"left {noun} {external_id!r} in place (Orphan)"
-        return finalize_preamble(
-            step,
-            handle,
-            self.backoff,
-            what=what or f"the {noun}",
-            orphaned=orphaned,
-            verb=verb,
-            needs_provider=needs_provider,
-        )
+        """The outcome that ends a deletion before any cloud call, or None to go on. The cloud
+        object is `noun` ("cloud image"); `what` names what deletion removes (default "the
+        <noun>") and `verb` how ("deleted", "withdrawn"); `orphaned` is the event text when
+        Orphan leaves something in place (default: names `status.externalID` if there is one).
+        Kinds for which a missing provider may still mean "nothing was made" pass
+        `needs_provider=False` and judge that themselves."""
+        obj, what = step.obj, what or f"the {noun}"
+        if obj.deletion_policy is DeletionPolicy.ORPHAN:
+            external_id = step.status.external_id
+            if orphaned is None and external_id:
+                orphaned = f"left {noun} {external_id!r} in place (Orphan)"
+            if orphaned:
+                step.events.append(Event("Orphaned", orphaned))
+            return step.outcome(phase="Deleting", ready=(False, "Deleting", "orphaned"))
+        wait = self.backoff.provider_wait
+        if obj.paused:
+            message = (
+                f"deletion waits: {ANNOTATION_PAUSED} is true, so {what} cannot be "
+                f"{verb}; remove the annotation or set spec.deletionPolicy: Orphan"
+            )
+            return step.waiting("Paused", message, wait, phase="Deleting")
+        if needs_provider and handle.provider is None:
+            message = (
+                f"cannot delete {what}: {handle.problem or 'provider unavailable'}; "
+                "restore the ImageProvider or set spec.deletionPolicy: Orphan"
+            )
+            return step.waiting("WaitingForProvider", message, wait, phase="Deleting")
+        return None
 
     def delete_failed(
         self, step: Step[Any, Any], exc: ProviderError, attempt: int, *, doing: str
     ) -> Outcome:
-        return delete_failed(step, exc, attempt, self.backoff, doing=doing)
+        """A cloud error while deleting: retryable ones retry; any other stalls the deletion
+        (the finalizer stays) and still looks again later, since a provider can be fixed.
+        `doing` says what failed ("cannot delete cloud image 'x'")."""
+        if exc.retryable:
+            return self.provider_error(step, exc, attempt)
+        message = f"{doing}: {exc.message}; fix the provider or set spec.deletionPolicy: Orphan"
+        step.events.append(Event(exc.reason, message, "Warning"))
+        return step.outcome(
+            phase="Deleting",
+            ready=(False, exc.reason, message),
+            stalled=(True, exc.reason, message),
+            requeue_after=self.backoff.delay(attempt),
+            done=False,
+        )
