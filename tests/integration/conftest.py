@@ -385,3 +385,18 @@ def render_chart(helm: str, *sets: str) -> list[dict[str, Any]]:
     for item in sets:
         args += ["--set", item]
     return [doc for doc in yaml.safe_load_all(run_command(*args)) if doc]
+
+
+def kubectl_apply(control_plane: Any, docs: list[dict[str, Any]], *flags: str) -> str:
+    """`kubectl apply --server-side` of `docs` on the session cluster (`flags` e.g.
+    `--dry-run=server`); its output."""
+    return run_command(
+        str(control_plane.kubectl),
+        "apply",
+        *flags,
+        "--server-side",
+        "-f",
+        "-",
+        stdin=yaml.safe_dump_all(docs),
+        env=control_plane.env(),
+    )

@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
@@ -26,6 +25,7 @@ from tests.integration.conftest import (
     Kube,
     OperatorProcess,
     image_manifest,
+    kubectl_apply,
     render_chart,
     run_command,
     wait_for,
@@ -88,18 +88,7 @@ def test_rendered_chart_is_hardened(helm: str) -> None:
 def test_rendered_chart_passes_a_server_side_dryrun_command(helm: str, control_plane: Any) -> None:
     api = control_plane.api_client()
     _ensure_namespace(api, RELEASE_NS)
-    manifest = yaml.safe_dump_all(render_chart(helm))
-
-    out = run_command(
-        str(control_plane.kubectl),
-        "apply",
-        "--dry-run=server",
-        "--server-side",
-        "-f",
-        "-",
-        stdin=manifest,
-        env=control_plane.env(),
-    )
+    out = kubectl_apply(control_plane, render_chart(helm), "--dry-run=server")
 
     assert "deployment.apps/rel-image-operator serverside-applied (server dry run)" in out
     assert "clusterkopfpeering.kopf.dev/image-operator serverside-applied (server dry run)" in out
@@ -133,15 +122,7 @@ def chart_operator(
         "RoleBinding",
         "KopfPeering",
     }
-    run_command(
-        str(control_plane.kubectl),
-        "apply",
-        "--server-side",
-        "-f",
-        "-",
-        stdin=yaml.safe_dump_all([d for d in docs if d["kind"] in wanted]),
-        env=control_plane.env(),
-    )
+    kubectl_apply(control_plane, [d for d in docs if d["kind"] in wanted])
     status = (
         client.CoreV1Api(api)
         .create_namespaced_service_account_token(

@@ -19,7 +19,6 @@ from typing import Any
 
 import httpx
 import pytest
-import yaml
 from kubernetes import client
 
 from tests.integration.conftest import (
@@ -28,8 +27,8 @@ from tests.integration.conftest import (
     OperatorProcess,
     free_port,
     image_manifest,
+    kubectl_apply,
     render_chart,
-    run_command,
     wait_for,
 )
 
@@ -67,15 +66,7 @@ def replicas(
     )
     container, docs = chart_container(helm, namespace)
     peering = [d for d in docs if d["kind"] == "KopfPeering"]
-    run_command(
-        str(control_plane.kubectl),
-        "apply",
-        "--server-side",
-        "-f",
-        "-",
-        stdin=yaml.safe_dump_all(peering),
-        env=control_plane.env(),
-    )
+    kubectl_apply(control_plane, peering)
     processes = []
     for index in range(2):
         env = control_plane.env()
