@@ -17,7 +17,8 @@ from dataclasses import replace
 from image_operator.api.image import ImageSpec
 from image_operator.providers.argon import ArgonProvider
 from image_operator.providers.observer import ImageObserver
-from image_operator.reconcilers.image import ImageObject, ImageReconciler, ProviderHandle
+from image_operator.reconcilers.image import ImageObject, ImageReconciler
+from image_operator.reconcilers.managed import ProviderHandle
 from image_operator_dev.emulator.config import EmulatorConfig
 from image_operator_dev.emulator.server import EmulatorThread
 

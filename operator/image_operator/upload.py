@@ -33,7 +33,7 @@ from kubernetes.client.exceptions import ApiException
 from image_operator.api.common import ANNOTATION_UPLOAD_PROGRESS, GROUP, VERSION
 from image_operator.api.image import ImageSpec, UploadSource
 from image_operator.api.provider import ImageProviderSpec
-from image_operator.providers.base import CloudImage, ImageRequest, Provider
+from image_operator.providers.base import Provider
 from image_operator.providers.capabilities import (
     LocalImport,
     MultipartUploads,
@@ -42,6 +42,7 @@ from image_operator.providers.capabilities import (
 )
 from image_operator.providers.errors import ProviderError
 from image_operator.providers.factory import build_provider
+from image_operator.providers.model import CloudImage, ImageRequest
 
 DEFAULT_PART_BYTES = 16 * 1024 * 1024
 MIN_PART_BYTES = 5 * 1024 * 1024  # S3's rule, which the multipart APIs share

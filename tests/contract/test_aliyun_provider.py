@@ -21,7 +21,6 @@ from image_operator.providers.aliyun_pipelines import (
     PipelineTag,
     PipelineTemplate,
 )
-from image_operator.providers.base import CloudState, ImageRequest
 from image_operator.providers.errors import (
     Conflict,
     Forbidden,
@@ -32,6 +31,7 @@ from image_operator.providers.errors import (
     Unsupported,
 )
 from image_operator.providers.factory import build_provider
+from image_operator.providers.model import CloudState, ImageRequest
 from image_operator.providers.pipelines import PipelineBuild
 from image_operator_dev.emulator.aliyun_testing import AliyunHarness, aliyun_config
 from image_operator_dev.emulator.testing import poll_until

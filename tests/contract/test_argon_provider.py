@@ -10,7 +10,6 @@ import yaml
 
 from image_operator.api.image import ImageSpec
 from image_operator.providers.argon import ArgonProvider, cloud_name
-from image_operator.providers.base import CloudState, ImageRequest
 from image_operator.providers.errors import (
     Conflict,
     Forbidden,
@@ -19,6 +18,7 @@ from image_operator.providers.errors import (
     Throttled,
     Transient,
 )
+from image_operator.providers.model import CloudState, ImageRequest
 from image_operator_dev.emulator.config import FaultSettings
 from image_operator_dev.emulator.testing import ArgonHarness, poll_until
 from tests.contract.conftest import StartArgon

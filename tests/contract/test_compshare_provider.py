@@ -15,7 +15,6 @@ import pytest
 
 from image_operator.api.image import ImageSpec
 from image_operator.api.provider import ImageProviderSpec
-from image_operator.providers.base import CloudState, ImageRequest, Operation
 from image_operator.providers.compshare import CompShareProvider, build, cloud_name
 from image_operator.providers.errors import (
     Conflict,
@@ -27,6 +26,7 @@ from image_operator.providers.errors import (
     Unsupported,
 )
 from image_operator.providers.factory import ProviderConfig, build_provider
+from image_operator.providers.model import CloudState, ImageRequest, Operation
 from image_operator.providers.publishing import PublicationState, PublishRequest
 from image_operator.providers.ratelimit import TokenBucket
 from image_operator_dev.emulator.clock import ManualClock

@@ -14,7 +14,6 @@ import pytest
 
 from image_operator.api.image import ImageSpec, OsInfo
 from image_operator.api.provider import ImageProviderSpec
-from image_operator.providers.base import CloudState, ImageRequest
 from image_operator.providers.capabilities import LocalImport
 from image_operator.providers.errors import (
     Forbidden,
@@ -25,6 +24,7 @@ from image_operator.providers.errors import (
     Unsupported,
 )
 from image_operator.providers.factory import build_provider
+from image_operator.providers.model import CloudState, ImageRequest
 from image_operator.providers.ucloudstack import UCloudStackProvider, cloud_name
 from image_operator.providers.ucloudstack_wire import UID_TAG
 from image_operator_dev.emulator.testing import poll_until

@@ -19,7 +19,6 @@ import requests
 
 from image_operator.api.image import ImageSpec
 from image_operator.api.provider import ImageProviderSpec
-from image_operator.providers.base import CloudImage, CloudState, ImageRequest
 from image_operator.providers.errors import (
     Conflict,
     Forbidden,
@@ -29,6 +28,7 @@ from image_operator.providers.errors import (
     Unsupported,
 )
 from image_operator.providers.factory import ProviderConfig, build_provider
+from image_operator.providers.model import CloudImage, CloudState, ImageRequest
 from image_operator.providers.openstack import MemberStatus, OpenStackProvider, UploadMethod, build
 from image_operator.providers.openstack_connect import connect
 from image_operator.providers.openstack_metadata import SHA256_PROPERTY, idempotency_tag

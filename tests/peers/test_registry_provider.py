@@ -17,7 +17,6 @@ import pytest
 
 from image_operator.api.image import ImageSource, ImageSpec
 from image_operator.api.provider import ImageProviderSpec
-from image_operator.providers.base import CloudState, ImageRequest
 from image_operator.providers.errors import (
     Conflict,
     Forbidden,
@@ -28,6 +27,7 @@ from image_operator.providers.errors import (
     Unsupported,
 )
 from image_operator.providers.factory import build_provider
+from image_operator.providers.model import CloudState, ImageRequest
 from image_operator.providers.oci import TRACK_SOURCE, RegistryProvider, key_tag
 from image_operator.providers.oci_client import map_error
 from image_operator.providers.oci_reference import DOCKER_MANIFEST, OCI_MANIFEST, Reference

@@ -12,7 +12,6 @@ import pytest
 from image_operator.api.baseimage import BaseImageSpec
 from image_operator.api.common import ANNOTATION_EXTERNAL_ID, ANNOTATION_PAUSED, DeletionPolicy
 from image_operator.api.image import ImageSpec
-from image_operator.providers.base import CloudImage, CloudState
 from image_operator.providers.capabilities import BaseImageInfo, BaseImages
 from image_operator.providers.errors import (
     Forbidden,
@@ -20,6 +19,7 @@ from image_operator.providers.errors import (
     NotFound,
     Transient,
 )
+from image_operator.providers.model import CloudImage, CloudState
 from image_operator.providers.observer import ImageObserver
 from image_operator.reconcilers.baseimage import (
     BaseImageObject,
@@ -27,7 +27,7 @@ from image_operator.reconcilers.baseimage import (
     SourceImage,
     spec_problem,
 )
-from image_operator.reconcilers.image import Backoff, ProviderHandle
+from image_operator.reconcilers.managed import Backoff, ProviderHandle
 from image_operator.reconcilers.outcome import Outcome, condition
 from tests.unit.fakes import FakeProvider
 

@@ -16,7 +16,7 @@ from prometheus_client import REGISTRY
 
 from image_operator.api.image import ImageFormat, OsInfo
 from image_operator.api.pipeline import ImagePipelineSpec
-from image_operator.providers.base import CloudImage, CloudState, ImageRequest, Provider
+from image_operator.providers.base import Provider
 from image_operator.providers.capabilities import (
     BaseImageInfo,
     BaseImages,
@@ -29,6 +29,7 @@ from image_operator.providers.capabilities import (
     UploadSession,
 )
 from image_operator.providers.instrumented import InstrumentedProvider
+from image_operator.providers.model import CloudImage, CloudState, ImageRequest
 from image_operator.providers.observer import ImageObserver
 from image_operator.providers.pipelines import (
     BuildsPipelines,
@@ -38,7 +39,8 @@ from image_operator.providers.pipelines import (
 )
 from image_operator.providers.publishing import Listing, Publication, Publishes, PublishRequest
 from image_operator.reconcilers.copy import CopySource
-from image_operator.reconcilers.image import ImageReconciler, ProviderHandle
+from image_operator.reconcilers.image import ImageReconciler
+from image_operator.reconcilers.managed import ProviderHandle
 from tests.unit.fakes import FakeProvider
 from tests.unit.test_image_reconciler import BACKOFF, UID, make_obj, make_spec
 

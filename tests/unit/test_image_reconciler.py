@@ -11,7 +11,6 @@ import pytest
 
 from image_operator.api.common import ANNOTATION_EXTERNAL_ID, ANNOTATION_PAUSED, DeletionPolicy
 from image_operator.api.image import ImageSpec
-from image_operator.providers.base import CloudState, Operation
 from image_operator.providers.errors import (
     Forbidden,
     InvalidInput,
@@ -19,15 +18,11 @@ from image_operator.providers.errors import (
     Throttled,
     Transient,
 )
+from image_operator.providers.model import CloudState, Operation
 from image_operator.providers.observer import ImageObserver
 from image_operator.reconcilers import outcome as outcome_module
-from image_operator.reconcilers.image import (
-    Backoff,
-    ImageObject,
-    ImageReconciler,
-    ProviderHandle,
-    spec_problem,
-)
+from image_operator.reconcilers.image import ImageObject, ImageReconciler, spec_problem
+from image_operator.reconcilers.managed import Backoff, ProviderHandle
 from image_operator.reconcilers.outcome import Event, Outcome, condition
 from tests.unit.fakes import FakeClock, FakeProvider
 

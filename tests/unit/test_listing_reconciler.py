@@ -15,10 +15,10 @@ from prometheus_client import REGISTRY
 from image_operator.api.common import ANNOTATION_PAUSED, DeletionPolicy
 from image_operator.api.image import ImageSpec
 from image_operator.api.listing import COVER_INLINE_MAX, CommunityListingSpec, CoverSource
-from image_operator.providers.base import CloudImage, CloudState, ImageRequest
 from image_operator.providers.compshare import cloud_name
 from image_operator.providers.errors import Conflict, InvalidInput, NotFound, Transient
 from image_operator.providers.instrumented import InstrumentedProvider
+from image_operator.providers.model import CloudImage, CloudState, ImageRequest
 from image_operator.providers.publishing import (
     Listing,
     MeasuredPublishing,
@@ -28,7 +28,6 @@ from image_operator.providers.publishing import (
     PublishRequest,
 )
 from image_operator.reconcilers import outcome as outcome_module
-from image_operator.reconcilers.image import Backoff, ProviderHandle
 from image_operator.reconcilers.listing import (
     Cover,
     ListingObject,
@@ -36,6 +35,7 @@ from image_operator.reconcilers.listing import (
     SourceImage,
     resolve_cover,
 )
+from image_operator.reconcilers.managed import Backoff, ProviderHandle
 from image_operator.reconcilers.outcome import Outcome, condition
 from tests.unit.fakes import FakeImage, FakeProvider
 

@@ -7,8 +7,8 @@ import threading
 import pytest
 
 from image_operator.api.image import ImageSpec
-from image_operator.providers.base import CloudState
 from image_operator.providers.errors import Transient
+from image_operator.providers.model import CloudState
 from image_operator.providers.observer import ImageObserver
 from image_operator.providers.ratelimit import TokenBucket
 from tests.unit.fakes import FakeClock, FakeProvider

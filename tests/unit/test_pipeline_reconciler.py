@@ -30,7 +30,7 @@ from image_operator.providers.pipelines import (
     PipelineInfo,
     TargetResult,
 )
-from image_operator.reconcilers.image import Backoff, ProviderHandle
+from image_operator.reconcilers.managed import Backoff, ProviderHandle
 from image_operator.reconcilers.outcome import Outcome, condition
 from image_operator.reconcilers.pipeline import (
     ANNOTATION_RUN,

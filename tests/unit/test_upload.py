@@ -14,7 +14,6 @@ import pytest
 
 from image_operator.api.common import ANNOTATION_EXTERNAL_ID, ANNOTATION_UPLOAD_PROGRESS
 from image_operator.api.image import ImageFormat, OsInfo
-from image_operator.providers.base import CloudImage, CloudState, Operation
 from image_operator.providers.capabilities import (
     ExportedImage,
     ExportsImages,
@@ -24,6 +23,7 @@ from image_operator.providers.capabilities import (
     UploadSession,
 )
 from image_operator.providers.errors import Forbidden, ProviderError, Transient
+from image_operator.providers.model import CloudImage, CloudState, Operation
 from image_operator.reconcilers import outcome as outcome_module
 from image_operator.reconcilers.copy import CopySource
 from image_operator.upload import (

@@ -13,7 +13,7 @@ from image_operator.providers.errors import ProviderError
 from image_operator.providers.factory import build_provider
 from image_operator.providers.instrumented import InstrumentedProvider
 from image_operator.providers.observer import ImageObserver
-from image_operator.reconcilers.image import ProviderHandle
+from image_operator.reconcilers.managed import ProviderHandle
 from image_operator.validation import describe_validation_error
 
 

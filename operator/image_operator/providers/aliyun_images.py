@@ -13,8 +13,8 @@ from typing import Any, Final
 from urllib.parse import unquote, urlsplit
 
 from image_operator.api.image import ImageFormat
-from image_operator.providers.base import CloudState, ImageRequest
 from image_operator.providers.errors import InvalidInput
+from image_operator.providers.model import CloudState, ImageRequest
 
 UID_TAG: Final = "imageops.io/uid"
 MAX_TAGS: Final = 20

@@ -21,15 +21,11 @@ from image_operator.providers.errors import NotFound, Unsupported
 from image_operator.providers.model import (
     CREATE_OPERATION,
     CloudImage,
-    CloudState,
     ImageRequest,
     Operation,
 )
 from image_operator.providers.pipelines import BuildsPipelines
 from image_operator.providers.publishing import Publishes
-
-# The values live in `model` (the capability interfaces need them too); importable from here.
-__all__ = ["CREATE_OPERATION", "CloudImage", "CloudState", "ImageRequest", "Operation", "Provider"]
 
 
 class Provider(ABC):

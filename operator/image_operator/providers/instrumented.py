@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 
 from image_operator import metrics
-from image_operator.providers.base import CloudImage, ImageRequest, Provider
+from image_operator.providers.base import Provider
 from image_operator.providers.capabilities import (
     BaseImages,
     CopiesWithin,
@@ -21,6 +21,7 @@ from image_operator.providers.capabilities import (
     PlaceholderUploads,
 )
 from image_operator.providers.errors import ProviderError
+from image_operator.providers.model import CloudImage, ImageRequest
 from image_operator.providers.pipelines import BuildsPipelines, MeasuredPipelines
 from image_operator.providers.publishing import MeasuredPublishing, Publishes
 

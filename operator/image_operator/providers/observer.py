@@ -13,7 +13,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from image_operator.providers.base import CloudImage, Provider
+from image_operator.providers.base import Provider
+from image_operator.providers.model import CloudImage
 
 
 @dataclass

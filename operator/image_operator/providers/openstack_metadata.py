@@ -13,7 +13,7 @@ from typing import Any
 from openstack.image.v2 import image as glance_image
 
 from image_operator.api.image import ImageSpec, OsInfo
-from image_operator.providers.base import CloudState, ImageRequest
+from image_operator.providers.model import CloudState, ImageRequest
 
 #: The tag that carries the idempotency key (the Kubernetes UID).
 IDEMPOTENCY_TAG_PREFIX = "imageops.io-uid-"

@@ -13,7 +13,7 @@ from typing import Final
 from pydantic import BaseModel, ConfigDict, Field
 
 from image_operator.api.image import ImageSpec, OsInfo
-from image_operator.providers.base import CloudState, ImageRequest
+from image_operator.providers.model import CloudState, ImageRequest
 
 SERVICE: Final = "ucloudstack"
 UID_TAG: Final = "imageops.io/uid"

@@ -15,9 +15,9 @@ from dataclasses import dataclass
 
 from image_operator.api.baseimage import BaseImageSpec, BaseImageStatus
 from image_operator.api.common import ANNOTATION_EXTERNAL_ID
-from image_operator.providers.base import CloudImage, CloudState
 from image_operator.providers.capabilities import BaseImages
 from image_operator.providers.errors import ProviderError
+from image_operator.providers.model import CloudImage, CloudState
 from image_operator.providers.observer import ImageObserver
 from image_operator.reconcilers.managed import (
     ManagedObject,

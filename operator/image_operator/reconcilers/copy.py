@@ -12,9 +12,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from image_operator.api.image import ImageSource, ImageSpec, UrlSource
-from image_operator.providers.base import ImageRequest
 from image_operator.providers.capabilities import ExportsImages
 from image_operator.providers.errors import Unsupported
+from image_operator.providers.model import ImageRequest
 
 
 @dataclass(frozen=True)

@@ -27,7 +27,6 @@ from image_operator.providers.observer import ImageObserver
 from image_operator.reconcilers import progress
 from image_operator.reconcilers.copy import CopySource, export_request
 from image_operator.reconcilers.managed import (
-    Backoff,
     ManagedObject,
     ManagedReconciler,
     ProviderHandle,
@@ -39,9 +38,6 @@ from image_operator.reconcilers.outcome import (
     Outcome,
 )
 from image_operator.reconcilers.step import Step
-
-# Backoff and ProviderHandle live in `managed`; importable from here too.
-__all__ = ["Backoff", "ImageObject", "ImageReconciler", "ProviderHandle"]
 
 CHECKSUM_MISMATCH = "ChecksumMismatch"
 

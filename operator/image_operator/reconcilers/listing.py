@@ -22,8 +22,9 @@ from image_operator.api.listing import (
     CommunityListingStatus,
     ListingVersion,
 )
-from image_operator.providers.base import CloudState, ImageRequest, Provider
+from image_operator.providers.base import Provider
 from image_operator.providers.errors import Conflict, NotFound, ProviderError, Transient
+from image_operator.providers.model import CloudState, ImageRequest
 from image_operator.providers.publishing import (
     Publication,
     PublicationState,

@@ -20,8 +20,9 @@ from image_operator.api.common import (
     DeletionPolicy,
     ObjectStatus,
 )
-from image_operator.providers.base import CloudImage, Provider
+from image_operator.providers.base import Provider
 from image_operator.providers.errors import NotFound, ProviderError
+from image_operator.providers.model import CloudImage
 from image_operator.providers.observer import ImageObserver
 from image_operator.reconcilers.outcome import Event, Outcome
 from image_operator.reconcilers.step import Step

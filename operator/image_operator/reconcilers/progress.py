@@ -8,7 +8,7 @@ from typing import TypeVar
 
 from image_operator.api.common import ANNOTATION_UPLOAD_PROGRESS, Condition, ConditionStatus
 from image_operator.api.image import ImageSpec, ImageStatus
-from image_operator.providers.base import CloudImage
+from image_operator.providers.model import CloudImage
 from image_operator.reconcilers import outcome as outcome_module
 from image_operator.reconcilers.managed import ManagedObject
 from image_operator.reconcilers.outcome import RECONCILING
