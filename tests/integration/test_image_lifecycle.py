@@ -237,3 +237,25 @@ def test_converges_while_the_cloud_fails_30_percent_of_calls(
         assert external_id not in stored
     for name in names:  # and exactly one image was ever made per object
         assert sum(1 for e in kube.events(name) if e.reason == "Creating") <= 1
+
+
+def test_a_spec_at_the_documented_maximum_converges(kube: Kube, emulator: Emulator) -> None:
+    """A `cover` at its 262,144-character maximum: kopf's diff base used to copy the spec into
+    an annotation the API server refuses (over 262,144 bytes), so the object never converged."""
+    cover = "data:image/png;base64," + "A" * (262144 - len("data:image/png;base64,"))
+    kube.create("images", image_manifest("big-cover", cover=cover, description="d" * 1024))
+
+    obj = kube.wait_ready("images", "big-cover")
+
+    assert obj["status"]["observedGeneration"] == obj["metadata"]["generation"]
+    stored = emulator.argon_images()[obj["status"]["externalID"]]
+    assert len(stored["cover"]) == 262144
+    annotations = obj["metadata"].get("annotations") or {}
+    assert sum(len(k) + len(v) for k, v in annotations.items()) < 1024  # a digest, not the spec
+
+    kube.patch("images", "big-cover", {"spec": {"displayName": "Bigger"}})
+
+    def pushed() -> bool:
+        return bool(emulator.argon_images()[obj["status"]["externalID"]]["displayName"] == "Bigger")
+
+    wait_for(pushed, timeout=30, what="the update of a maximum-size spec pushed")

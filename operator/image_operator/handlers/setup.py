@@ -10,6 +10,7 @@ import kopf
 
 from image_operator.api.common import FINALIZER, GROUP
 from image_operator.handlers.context import context
+from image_operator.handlers.diffbase import DigestDiffBaseStorage
 from image_operator.handlers.status import QuietRequeues
 
 
@@ -20,11 +21,11 @@ def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
     # its own: kopf drops every annotation under its storage prefixes from the diff it reacts
     # to, so sharing `imageops.io/` would hide user changes to imageops.io/paused and
     # imageops.io/external-id.
-    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(
-        prefix=f"progress.kopf.{GROUP}"
-    )
-    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
-        prefix=f"kopf.{GROUP}", key="last-handled-configuration"
+    progress = kopf.AnnotationsProgressStorage(prefix=f"progress.kopf.{GROUP}")
+    settings.persistence.progress_storage = progress
+    # A digest, not a copy of the spec: a spec at the CRDs' maximum sizes still fits.
+    settings.persistence.diffbase_storage = DigestDiffBaseStorage(
+        prefix=f"kopf.{GROUP}", key="last-handled-configuration", progress=progress
     )
     settings.posting.level = logging.INFO
     # Events read "From image-operator" in `kubectl describe`, not "kopf".
