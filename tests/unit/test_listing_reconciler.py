@@ -431,14 +431,42 @@ def test_polling_a_review_is_one_listing_call(h: Harness) -> None:
     assert polled.requeue_after == POLL
 
 
-def test_a_given_group_that_does_not_exist_stalls_naming_the_field(h: Harness) -> None:
-    obj, _ = h.copied(make_obj(spec=make_spec(groupID="group-nope")))
-
-    outcome = h.reconcile(obj)
+def test_a_given_group_that_does_not_exist_stalls_before_anything_is_copied(h: Harness) -> None:
+    outcome = h.reconcile(make_obj(spec=make_spec(groupID="group-nope")))
 
     stalled = cond(outcome, "Stalled")
     assert stalled["reason"] == "GroupNotFound"
     assert "spec.groupID" in stalled["message"] and "group-nope" in stalled["message"]
+    assert h.provider.names() == ["describe_listing"]  # read, never copied
+    assert outcome.requeue_after is None  # nothing improves until the spec changes
+
+
+def test_a_cover_problem_stalls_before_any_cloud_call_and_looking_again_costs_none(
+    h: Harness,
+) -> None:
+    problem = Cover(problem="spec.cover.configMapKeyRef names no ConfigMap")
+    outcome = h.reconcile(make_obj(), cover=problem)
+    again = h.reconcile(after(make_obj(), outcome), cover=problem)
+
+    assert cond(again, "Stalled")["reason"] == "InvalidCover"
+    assert h.provider.calls == []
+
+
+def test_a_failed_copy_is_deleted_and_the_stall_waits_for_a_change(h: Harness) -> None:
+    outcome = h.reconcile(make_obj())
+    image_id = outcome.status["externalID"]
+    h.provider.advance(image_id, CloudState.FAILED, 0)
+
+    stalled = h.reconcile(after(make_obj(), outcome))
+
+    assert cond(stalled, "Stalled")["reason"] == "CopyFailed"
+    assert stalled.requeue_after is None
+    assert h.provider.calls_to("delete_image") == [(image_id,)]  # nothing left unaccounted for
+    del h.provider.images[image_id], h.provider.image_names[image_id]  # terminated by now
+    h.provider.reset_calls()
+    again = h.reconcile(after(make_obj(generation=2), stalled))
+    assert h.provider.calls_to("copy_image") != []
+    assert again.status["externalID"] != image_id
 
 
 def test_a_given_group_receives_the_first_version(h: Harness) -> None:

@@ -168,13 +168,16 @@ class ListingReconciler(ManagedReconciler):
                 f"group {step.status.group_id!r}: remove spec.groupID or set it to that group",
             )
         versions = _versions(step)
+        entry = next((v for v in versions if v.version_name == spec.version_name), None)
+        early = self._judge_before_copying(step, publisher, cover, entry)
+        if early is not None:
+            return early
         group_id = step.status.group_id or spec.group_id
         submitted = [v for v in versions if v.image_id and v.state != COPYING]
         if group_id and submitted:
             # One call for every version of the listing: the poll of all reviews at once.
             refresh(step, publisher.describe_listing(group_id), versions)
 
-        entry = next((v for v in versions if v.version_name == spec.version_name), None)
         if entry is None:
             entry = ListingVersion(version_name=spec.version_name, state=COPYING)
             versions.append(entry)
@@ -223,6 +226,26 @@ class ListingReconciler(ManagedReconciler):
         entry.state = COPYING
         step.status.external_id = None
         return step.waiting("Copying", "copying the Image again", 1.0, phase=COPYING)
+
+    def _judge_before_copying(
+        self, step: _Step, publisher: Publishes, cover: Cover, entry: ListingVersion | None
+    ) -> Outcome | None:
+        """What can be judged before the current version costs a copy: its cover, and a given
+        spec.groupID that CompShare does not know. Both stall (a copy made for a version that
+        cannot be submitted would only be deleted again); the cover is read from Kubernetes, so
+        looking again later (a ConfigMap may appear) costs no cloud call."""
+        spec = step.obj.spec
+        assert spec is not None
+        if entry is not None and entry.image_id and entry.state != COPYING:
+            return None  # submitted already: the cover and the group were judged then
+        if cover.problem:
+            return step.stalled("InvalidCover", cover.problem, recheck=self.backoff.provider_wait)
+        if spec.group_id and not step.status.group_id and not (entry and entry.image_id):
+            try:
+                publisher.describe_listing(spec.group_id)
+            except NotFound as exc:
+                return _group_not_found(step, spec.group_id, exc)
+        return None
 
     def _copy(
         self,
@@ -307,11 +330,17 @@ class ListingReconciler(ManagedReconciler):
             )
             return step.waiting("Copying", "copying the Image again", 1.0, phase=COPYING)
         if copy.state is CloudState.FAILED:
+            # Nothing improves by looking again: the failed copy is ours and useless, so it is
+            # terminated now and the next change of the listing copies again. No timer: a
+            # stalled listing costs no cloud call until it changes.
+            provider.delete_image(image_id)
+            entry.image_id = None
+            step.status.external_id = None
             return step.stalled(
                 "CopyFailed",
                 f"copying the Image to {image_id!r} failed: {copy.message or 'no reason'}; "
-                "delete that image in CompShare to have it copied again",
-                recheck=self.backoff.maximum,
+                "the failed copy was deleted: change the listing (its spec, or any annotation) "
+                "to copy again",
             )
         if copy.state is not CloudState.AVAILABLE:
             done = f" ({copy.progress}%)" if copy.progress is not None else ""
@@ -371,12 +400,7 @@ class ListingReconciler(ManagedReconciler):
                 publisher.publish(image_id, version)
             except NotFound as exc:
                 if group_id and not step.status.group_id:
-                    return step.stalled(
-                        "GroupNotFound",
-                        f"spec.groupID names listing group {group_id!r}, which CompShare does "
-                        f"not know ({exc.message}): remove spec.groupID to start a new group "
-                        "or name an existing one",
-                    )
+                    return _group_not_found(step, group_id, exc)
                 raise
             except Conflict as exc:
                 return step.stalled(
@@ -468,3 +492,11 @@ class ListingReconciler(ManagedReconciler):
                         versions.append(entry)
                     entry.image_id = found.external_id
         return withdraw(step, provider, versions, handle.poll_interval)
+
+
+def _group_not_found(step: _Step, group_id: str, exc: NotFound) -> Outcome:
+    return step.stalled(
+        "GroupNotFound",
+        f"spec.groupID names listing group {group_id!r}, which CompShare does not know "
+        f"({exc.message}): remove spec.groupID to start a new group or name an existing one",
+    )
