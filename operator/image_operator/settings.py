@@ -50,10 +50,13 @@ class Settings(BaseSettings):
         "takes over at most this long after the active replica dies.",
     )
     poll_backoff_max_seconds: float = Field(
-        default=300.0, ge=1, description="Upper bound of the retry backoff after cloud errors."
+        default=10.0,
+        ge=1,
+        description="Upper bound of the retry backoff after transient cloud errors (each "
+        "delay is jittered between half and all of it).",
     )
     retry_backoff_base_seconds: float = Field(
-        default=5.0, ge=0.1, description="First retry delay after a transient cloud error."
+        default=1.0, ge=0.1, description="First retry delay after a transient cloud error."
     )
     provider_wait_seconds: float = Field(
         default=15.0, ge=1, description="Retry delay while an ImageProvider or Secret is missing."

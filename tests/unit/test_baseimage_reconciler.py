@@ -33,7 +33,7 @@ from tests.unit.fakes import FakeProvider
 
 UID = "0b5e7a2c-0000-4000-8000-00000000beef"
 POLL = 7.0
-BACKOFF = Backoff(base=2.0, maximum=60.0, provider_wait=11.0)
+BACKOFF = Backoff(base=2.0, maximum=60.0, provider_wait=11.0, spread=lambda: 1.0)
 CUSTOM_SPEC = ImageSpec.model_validate(
     {"providerRef": {"name": "stack"}, "displayName": "web", "source": {"vm": {"vmID": "vm-1"}}}
 )

@@ -29,7 +29,7 @@ from tests.unit.fakes import FakeClock, FakeProvider
 UID = "6f1c2a8e-0000-4000-8000-00000000abcd"
 POLL = 7.0
 MAX_AGE = 5.0
-BACKOFF = Backoff(base=2.0, maximum=60.0, provider_wait=11.0)
+BACKOFF = Backoff(base=2.0, maximum=60.0, provider_wait=11.0, spread=lambda: 1.0)
 
 
 def make_spec(**overrides: Any) -> ImageSpec:
@@ -536,10 +536,15 @@ def test_transient_error_is_retried_with_backoff(h: Harness, attempt: int) -> No
         assert outcome.events == []
 
 
-def test_backoff_grows_and_is_capped() -> None:
-    backoff = Backoff(base=5.0, maximum=300.0)
-    assert [backoff.delay(a) for a in range(8)] == [5, 10, 20, 40, 80, 160, 300, 300]
-    assert backoff.delay(10_000) == 300.0
+def test_backoff_grows_is_capped_and_jittered() -> None:
+    backoff = Backoff(base=5.0, maximum=30.0)
+    assert [backoff.ceiling(a) for a in range(6)] == [5, 10, 20, 30, 30, 30]
+    assert backoff.ceiling(10_000) == 30.0
+    delays = [backoff.delay(3) for _ in range(200)]
+    assert all(15.0 <= d <= 30.0 for d in delays)  # half fixed, half random
+    assert len({round(d, 3) for d in delays}) > 100  # objects failing together spread out
+    low, high = Backoff(spread=lambda: 0.0), Backoff(spread=lambda: 0.999)
+    assert (low.delay(0), round(high.delay(0), 2)) == (0.5, 1.0)  # the defaults: 1 s first
 
 
 def test_transient_error_then_success_creates_once(h: Harness) -> None:
@@ -899,7 +904,7 @@ def test_non_retryable_delete_error_stalls_but_keeps_the_finalizer(h: Harness) -
     assert "images:delete" in stalled["message"]
     assert "deletionPolicy: Orphan" in stalled["message"]
     assert outcome.status["phase"] == "Deleting"
-    assert outcome.requeue_after == BACKOFF.delay(0)
+    assert outcome.requeue_after == BACKOFF.stalled_recheck  # the keys may be fixed meanwhile
     assert [(e.reason, e.type) for e in outcome.events] == [("PermissionDenied", "Warning")]
     assert h.provider.images[external_id].state is CloudState.AVAILABLE
 

@@ -7,7 +7,7 @@ from image_operator.reconcilers.managed import Backoff, internal_error
 from image_operator.reconcilers.outcome import condition
 from tests.unit.test_image_reconciler import make_obj
 
-BACKOFF = Backoff(base=2.0, maximum=60.0)
+BACKOFF = Backoff(base=2.0, maximum=60.0, spread=lambda: 1.0)
 
 
 def test_an_unexpected_error_is_reconciling_and_retried_with_backoff() -> None:

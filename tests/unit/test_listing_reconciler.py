@@ -41,7 +41,7 @@ from tests.unit.fakes import FakeImage, FakeProvider
 
 UID = "4f3ede4c-1111-2222-3333-444455556666"
 POLL = 3.0
-BACKOFF = Backoff(base=2.0, maximum=60.0, provider_wait=11.0)
+BACKOFF = Backoff(base=2.0, maximum=60.0, provider_wait=11.0, spread=lambda: 1.0)
 SOURCE_ID = "img-source"
 COVER = base64.b64encode(b"\x89PNG fake picture").decode()
 

@@ -182,7 +182,9 @@ def spec(**overrides: Any) -> ImagePipelineSpec:
 class Harness:
     provider: FakePipelines = field(default_factory=FakePipelines)
     reconciler: PipelineReconciler = field(
-        default_factory=lambda: PipelineReconciler(Backoff(base=1, maximum=60, provider_wait=7))
+        default_factory=lambda: PipelineReconciler(
+            Backoff(base=1, maximum=60, provider_wait=7, spread=lambda: 1.0)
+        )
     )
     objects: dict[tuple[str, str], Mapping[str, Any]] = field(default_factory=dict)
     now: datetime = START

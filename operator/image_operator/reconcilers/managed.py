@@ -10,6 +10,7 @@ observe → create/update steps, `finalize_preamble` before its delete steps, an
 
 from __future__ import annotations
 
+import random
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
@@ -48,12 +49,27 @@ class ProviderHandle:
 
 @dataclass(frozen=True)
 class Backoff:
-    base: float = 5.0
-    maximum: float = 300.0
+    """Retry delays. A transient error's delay doubles per consecutive failure of the object
+    up to `maximum`, with "equal jitter" (half the delay fixed, half random) so that objects
+    that failed together do not retry together. The cap is low on purpose: under a cloud that
+    fails 30 % of calls, consecutive failures of one object are common, and an uncapped
+    doubling left objects waiting minutes for a cloud that answers most calls at once.
+    `stalled_recheck` is how often a deletion the cloud refused is tried again (the fix, e.g.
+    new keys, lives outside the object)."""
+
+    base: float = 1.0
+    maximum: float = 10.0
     provider_wait: float = 15.0
+    stalled_recheck: float = 300.0
+    spread: Callable[[], float] = random.random  # in [0, 1); tests pin it
+
+    def ceiling(self, attempt: int) -> float:
+        """The delay before jitter: base doubled per earlier failure, at most `maximum`."""
+        return float(min(self.base * 2 ** min(attempt, 16), self.maximum))
 
     def delay(self, attempt: int) -> float:
-        return float(min(self.base * 2 ** min(attempt, 16), self.maximum))
+        ceiling = self.ceiling(attempt)
+        return ceiling / 2 + ceiling / 2 * self.spread()
 
 
 @dataclass(frozen=True)
@@ -295,7 +311,8 @@ class ManagedReconciler:
         self, step: Step[Any, Any], exc: ProviderError, attempt: int, *, doing: str
     ) -> Outcome:
         """A cloud error while deleting: retryable ones retry; any other stalls the deletion
-        (the finalizer stays) and still looks again later, since a provider can be fixed.
+        (the finalizer stays) and looks again every `stalled_recheck`, since the provider's
+        keys can be fixed without a change to this object.
         `doing` says what failed ("cannot delete cloud image 'x'")."""
         if exc.retryable:
             return self.provider_error(step, exc, attempt)
@@ -305,6 +322,6 @@ class ManagedReconciler:
             phase="Deleting",
             ready=(False, exc.reason, message),
             stalled=(True, exc.reason, message),
-            requeue_after=self.backoff.delay(attempt),
+            requeue_after=self.backoff.stalled_recheck,
             done=False,
         )
