@@ -23,6 +23,7 @@ from tests.integration.conftest import (
     Emulator,
     Kube,
     OperatorProcess,
+    _object,
     image_manifest,
     kubectl_apply,
     wait_for,
@@ -102,8 +103,10 @@ def test_200_images_converge_under_30_percent_errors_and_throttling(
         if now - last_at >= 1.0:  # calls per second over at least a second
             peak = max(peak, (total - last_total) / (now - last_at))
             last_total, last_at = total, now
-        listed: dict[str, Any] = kube.custom.list_namespaced_custom_object(
-            "imageops.io", "v1alpha1", kube.namespace, "images"
+        listed = _object(
+            kube.custom.list_namespaced_custom_object(
+                "imageops.io", "v1alpha1", kube.namespace, "images"
+            )
         )
         items: list[dict[str, Any]] = listed["items"]
         ready = [i for i in items if _ready_at(i) is not None]
