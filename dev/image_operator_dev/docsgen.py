@@ -78,8 +78,8 @@ def crd_reference() -> str:
             out.append("\n|---|---|---|---|---|\n")
             out.append("\n".join(_rows(node, part, set(node.get("required", [])))) + "\n")
         rules = [
-            r.get("message") or r["rule"]
-            for _, node in _walk(schema["properties"]["spec"])
+            _rule_line(path + r.get("fieldPath", ""), r.get("message") or r["rule"])
+            for path, node in _walk(schema["properties"]["spec"], "spec")
             for r in node.get("x-kubernetes-validations", [])
         ]
         if rules:
@@ -88,13 +88,19 @@ def crd_reference() -> str:
     return "".join(out)
 
 
-def _walk(node: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
-    found = [("", node)]
-    for child in (node.get("properties") or {}).values():
-        found += _walk(child)
+def _walk(node: dict[str, Any], path: str) -> list[tuple[str, dict[str, Any]]]:
+    found = [(path, node)]
+    for name, child in (node.get("properties") or {}).items():
+        found += _walk(child, f"{path}.{name}")
     if isinstance(node.get("items"), dict):
-        found += _walk(node["items"])
+        found += _walk(node["items"], f"{path}[]")
     return found
+
+
+def _rule_line(path: str, message: str) -> str:
+    """A rule's message, after the field it judges unless it names a field itself (a message
+    shared by many fields, "must be a Kubernetes object name", does not)."""
+    return message if message.startswith("spec.") else f"`{path}`: {message}"
 
 
 def settings_reference() -> str:

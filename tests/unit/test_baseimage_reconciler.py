@@ -370,6 +370,21 @@ def test_transient_errors_retry_with_backoff_and_permanent_ones_stall(
     assert denied.requeue_after is None
 
 
+def test_a_source_id_the_cloud_does_not_know_stalls_naming_the_field(
+    cloud: FakeStack, reconciler: BaseImageReconciler
+) -> None:
+    # The cloud's own words quote the value only (ucloudstack: "Image [x] not exists").
+    obj = make_obj(make_spec(externalID="image-$(id)"))
+
+    outcome = reconciler.reconcile(obj, make_handle(cloud))
+
+    stalled = cond(outcome, "Stalled") or {}
+    assert stalled.get("reason") == "NotFound"
+    assert stalled.get("message") == (
+        "fake cloud has no image 'image-$(id)' (image-$(id) is spec.source.externalID)"
+    )
+
+
 def test_a_base_image_deleted_behind_our_back_is_cloned_again(
     cloud: FakeStack, reconciler: BaseImageReconciler
 ) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib
+import re
 from pathlib import Path
 from typing import Any
 
@@ -78,3 +80,93 @@ def test_image_crd_carries_the_rules_the_issue_asks_for() -> None:
     assert provider_rules[0]["rule"] == "self == oldSelf"
     columns = [c["name"] for c in crd["spec"]["versions"][0]["additionalPrinterColumns"]]
     assert columns == ["Provider", "Phase", "External ID", "Progress", "Ready", "Age"]
+
+
+# The parser the `re` module itself uses: its getwidth() is the shortest and longest match.
+_REGEX_PARSER: Any = importlib.import_module("re._parser")
+_UNBOUNDED = 2**32  # above any maxLength; getwidth() caps an unbounded repeat far above it
+
+
+def _match_lengths(pattern: str) -> tuple[int, int]:
+    """The shortest and longest string `pattern` matches in full. The API server's regexes are
+    Go's (RE2): `\\p{Han}` stands for one character, which Python's parser reads as `X`. An
+    end that is not anchored matches any longer string."""
+    python = re.sub(r"\\[pP]\{\w+\}", "X", pattern)
+    shortest, longest = _REGEX_PARSER.parse(python).getwidth()
+    if not (pattern.startswith("^") and pattern.endswith("$")):
+        longest = _UNBOUNDED
+    return int(shortest), min(int(longest), _UNBOUNDED)
+
+
+def _generated_schemas() -> list[tuple[str, dict[str, Any]]]:
+    nodes: list[tuple[str, dict[str, Any]]] = []
+    for path in sorted((ROOT / "crds").glob("*.yaml")):
+        for crd in yaml.safe_load_all(path.read_text()):
+            for version in crd["spec"]["versions"]:
+                schema = version["schema"]["openAPIV3Schema"]
+                nodes += _walk(schema, crd["spec"]["names"]["kind"])
+    return nodes
+
+
+def _length_problem(node: dict[str, Any]) -> str | None:
+    """Why a string with a `pattern` would be refused for its length by the regex (whose message
+    only quotes the regex) rather than by minLength/maxLength (whose message says the limit)."""
+    if "enum" in node or "format" in node:
+        return None
+    if "maxLength" not in node:
+        return "has a pattern but no maxLength: say the limit with max_length"
+    shortest, longest = _match_lengths(node["pattern"])
+    if longest < node["maxLength"]:
+        return (
+            f"its pattern matches at most {longest} characters but maxLength is "
+            f"{node['maxLength']}: move the limit out of the regex into max_length"
+        )
+    if shortest == longest and node.get("minLength", 0) < shortest:
+        return (
+            f"its pattern matches exactly {shortest} characters: say it with min_length and "
+            "max_length, not in the regex"
+        )
+    return None
+
+
+def test_every_pattern_leaves_length_limits_to_min_and_max_length() -> None:
+    """A length limit hidden in a regex reaches the user as `should match '^[...]{1,50}$'`;
+    minLength/maxLength reach them as "may not be more than 50". Every string with a pattern
+    has a maxLength, and the regex refuses no length that the lengths allow."""
+    problems = [
+        f"{path}: {problem}"
+        for path, node in _generated_schemas()
+        if "pattern" in node and (problem := _length_problem(node))
+    ]
+    assert problems == []
+
+
+@pytest.mark.parametrize(
+    ("node", "problem"),
+    [
+        ({"pattern": r"^[\p{Han}A-Za-z0-9._-]{1,50}$"}, "no maxLength"),
+        ({"pattern": r"^[a-z]{1,50}$", "maxLength": 64}, "at most 50 characters"),
+        ({"pattern": r"^[a-f0-9]{64}$", "maxLength": 64}, "exactly 64 characters"),
+        ({"pattern": r"^[\p{Han}A-Za-z0-9._-]+$", "maxLength": 50}, None),
+        ({"pattern": r"^[a-f0-9]+$", "minLength": 64, "maxLength": 64}, None),
+        ({"pattern": r"^(0|[1-9][0-9]{0,8})(\.[0-9]{1,4})?$", "maxLength": 14}, None),
+        ({"pattern": r"^https?://", "maxLength": 2048}, None),
+        ({"pattern": "^(a|b)$", "enum": ["a", "b"]}, None),
+    ],
+)
+def test_length_problem_tells_hidden_limits_apart(
+    node: dict[str, Any], problem: str | None
+) -> None:
+    found = _length_problem(node)
+    assert (found is None) if problem is None else (found is not None and problem in found)
+
+
+def test_every_cel_rule_says_what_is_wrong_in_words() -> None:
+    """A rule without a message is reported as `failed rule: <the CEL expression>`."""
+    silent = [
+        f"{path}: {rule['rule']}"
+        for path, node in _generated_schemas()
+        for rule in node.get("x-kubernetes-validations", [])
+        if not (rule.get("message") or rule.get("messageExpression"))
+    ]
+    assert silent == []

@@ -16,7 +16,7 @@ from image_operator.api.common import (
     immutable_rule,
 )
 from image_operator.api.crdinfo import CrdInfo, standard_columns
-from image_operator.api.image import CLOUD_NAME_PATTERN
+from image_operator.api.image import CloudName
 
 
 class BaseImageSource(ApiModel):
@@ -49,9 +49,8 @@ class BaseImageSpec(ApiModel):
         LocalObjectReference, Field(json_schema_extra=immutable("spec.providerRef"))
     ]
     source: BaseImageSource
-    name: str = Field(
-        pattern=CLOUD_NAME_PATTERN,
-        description="DestImageName: 1-50 chars of CJK, letters, digits, '.', '_', '-'.",
+    name: CloudName = Field(
+        description="DestImageName: 1-50 chars of CJK, letters, digits, '.', '_', '-'."
     )
     deletion_policy: DeletionPolicy = DeletionPolicy.DELETE
 

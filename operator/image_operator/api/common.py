@@ -50,6 +50,17 @@ def cel(
     return entry
 
 
+def pattern_in_words(pattern: str, words: str) -> JsonDict:
+    """Schema extras repeating `pattern` as a CEL rule whose message says in words what is
+    accepted: the API server's own message for a failed `pattern` only quotes the regex. Put a
+    length limit in min_length/max_length, not in the regex, so that a value that is only too
+    long is refused with "may not be longer than N" (the regex fails on form alone). A CEL raw
+    string keeps the regex as written (no CEL escaping)."""
+    if "'" in pattern:
+        raise ValueError(f"a pattern with a quote needs CEL escaping: {pattern}")
+    return {"x-kubernetes-validations": [cel(f"self.matches(r'{pattern}')", words)]}
+
+
 def immutable_rule(field: str) -> JsonDict:
     """The CEL transition rule that makes a field immutable once set."""
     return cel(
@@ -62,26 +73,55 @@ def immutable(field: str) -> JsonDict:
     return {"x-kubernetes-validations": [immutable_rule(field)]}
 
 
+ObjectName = Annotated[
+    str,
+    Field(
+        min_length=1,
+        max_length=253,
+        pattern=DNS_SUBDOMAIN_PATTERN,
+        description="Object name.",
+        json_schema_extra=pattern_in_words(
+            DNS_SUBDOMAIN_PATTERN,
+            "must be a Kubernetes object name: lowercase letters, digits, '-' and '.', "
+            "starting and ending with a letter or digit",
+        ),
+    ),
+]
+Price = Annotated[
+    str,
+    Field(
+        min_length=1,
+        max_length=14,  # 9 digits, the point, 4 decimals: the longest PRICE_PATTERN allows
+        pattern=PRICE_PATTERN,
+        json_schema_extra=pattern_in_words(
+            PRICE_PATTERN,
+            'must be a decimal number like "0", "12" or "1.5": at most 9 digits before the '
+            "point (no leading zero) and at most 4 after it, no sign, no spaces",
+        ),
+    ),
+]
+# The key of a Secret or ConfigMap (a single character class: the regex says it plainly).
+DataKey = Annotated[str, Field(min_length=1, max_length=253, pattern=r"^[-._a-zA-Z0-9]+$")]
+
+
 class LocalObjectReference(ApiModel):
     """A reference to an object of a known kind in the same namespace."""
 
-    name: str = Field(
-        min_length=1, max_length=253, pattern=DNS_SUBDOMAIN_PATTERN, description="Object name."
-    )
+    name: ObjectName
 
 
 class SecretKeySelector(ApiModel):
     """One key of a Secret in the same namespace."""
 
-    name: str = Field(min_length=1, max_length=253, pattern=DNS_SUBDOMAIN_PATTERN)
-    key: str = Field(min_length=1, max_length=253, pattern=r"^[-._a-zA-Z0-9]+$")
+    name: ObjectName
+    key: DataKey
 
 
 class ConfigMapKeySelector(ApiModel):
     """One key of a ConfigMap in the same namespace."""
 
-    name: str = Field(min_length=1, max_length=253, pattern=DNS_SUBDOMAIN_PATTERN)
-    key: str = Field(min_length=1, max_length=253, pattern=r"^[-._a-zA-Z0-9]+$")
+    name: ObjectName
+    key: DataKey
 
 
 class DeletionPolicy(StrEnum):

@@ -9,14 +9,15 @@ from pydantic import Field
 
 from image_operator.api.base import ApiModel
 from image_operator.api.common import (
-    PRICE_PATTERN,
     DeletionPolicy,
     JsonDict,
     LocalObjectReference,
     ObjectStatus,
+    Price,
     cel,
     immutable,
     immutable_rule,
+    pattern_in_words,
 )
 from image_operator.api.crdinfo import CrdInfo, PrinterColumn, standard_columns
 from image_operator.api.parameters import Parameter
@@ -27,9 +28,31 @@ REPOSITORY_PATTERN = (
     r"^([a-zA-Z0-9.-]+(:[0-9]+)?/)?[a-z0-9]+([._-][a-z0-9]+)*(/[a-z0-9]+([._-][a-z0-9]+)*)*"
     r"(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(@sha256:[a-f0-9]{64})?$"
 )
-SHA256_PATTERN = r"^[a-f0-9]{64}$"
 # Names the ucloudstack/compshare APIs accept: 1-50 chars of CJK, letters, digits, . _ -
-CLOUD_NAME_PATTERN = r"^[\p{Han}A-Za-z0-9._-]{1,50}$"
+# (the length is the field's max_length, so that a long name is refused as too long).
+CLOUD_NAME_PATTERN = r"^[\p{Han}A-Za-z0-9._-]+$"
+CloudName = Annotated[
+    str,
+    Field(
+        min_length=1,
+        max_length=50,
+        pattern=CLOUD_NAME_PATTERN,
+        json_schema_extra=pattern_in_words(
+            CLOUD_NAME_PATTERN,
+            "may hold only Chinese (Han) characters, letters, digits, '.', '_' and '-'",
+        ),
+    ),
+]
+# An expected sha256: exactly 64 characters (said by the lengths) of lowercase hex.
+Sha256 = Annotated[
+    str,
+    Field(
+        min_length=64,
+        max_length=64,
+        pattern=r"^[a-f0-9]+$",
+        description="Expected sha256 (64 lowercase hex).",
+    ),
+]
 
 PLACEHOLDER_ANY = r"\\{\\{[^}]*\\}\\}"
 PLACEHOLDER_VALID = r"^\\{\\{ *(inputs|configs|outputs)\\.[A-Za-z_][A-Za-z0-9_]* *\\}\\}$"
@@ -72,6 +95,14 @@ class RepositorySource(ApiModel):
         pattern=REPOSITORY_PATTERN,
         description="Docker image reference, e.g. nvidia/cuda10.1:tensorflow_mgdc-test-v0.1 "
         "or registry.example.com/team/app@sha256:<64 hex>.",
+        json_schema_extra=pattern_in_words(
+            REPOSITORY_PATTERN,
+            "must be a container image reference like team/app:1.0 or "
+            "registry.example.com:5000/team/app@sha256:<64 lowercase hex>: an optional "
+            "registry host, then '/'-separated lowercase names (letters, digits, '.', '_', '-' "
+            "between them), an optional :tag of up to 128 letters, digits, '_', '.', '-' and "
+            "an optional @sha256 digest",
+        ),
     )
 
 
@@ -113,9 +144,7 @@ class UrlSource(ApiModel):
         min_length=1, max_length=2048, pattern=r"^https?://", description="http(s) URL."
     )
     format: ImageFormat = Field(description="Image file format: qcow2, iso, raw, vhd, vmdk.")
-    checksum: str | None = Field(
-        default=None, pattern=SHA256_PATTERN, description="Expected sha256 (64 lowercase hex)."
-    )
+    checksum: Sha256 | None = None
     os: OsInfo | None = None
 
 
@@ -124,9 +153,7 @@ class UploadSource(ApiModel):
 
     format: ImageFormat
     size_bytes: int | None = Field(default=None, ge=1, description="Expected size in bytes.")
-    checksum: str | None = Field(
-        default=None, pattern=SHA256_PATTERN, description="Expected sha256 (64 lowercase hex)."
-    )
+    checksum: Sha256 | None = None
     os: OsInfo | None = None
 
 
@@ -236,9 +263,8 @@ class ImageSpec(ApiModel):
     description: str | None = Field(
         default=None, max_length=1024, description="What the image is for (Argon description)."
     )
-    price: str | None = Field(
+    price: Price | None = Field(
         default=None,
-        pattern=PRICE_PATTERN,
         description='Price as a decimal string, e.g. "0" (free) or "1.5". Quote it in YAML.',
     )
     cover: str | None = Field(

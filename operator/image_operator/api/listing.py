@@ -8,14 +8,15 @@ from pydantic import Field
 
 from image_operator.api.base import ApiModel
 from image_operator.api.common import (
-    PRICE_PATTERN,
     ConfigMapKeySelector,
     DeletionPolicy,
     LocalObjectReference,
     ObjectStatus,
+    Price,
     SecretKeySelector,
     cel,
     immutable,
+    pattern_in_words,
 )
 from image_operator.api.crdinfo import CrdInfo, PrinterColumn, standard_columns
 
@@ -64,14 +65,20 @@ class CommunityListingSpec(ApiModel):
         description="Display name in the community (CommunityImageName).",
     )
     version_name: str = Field(
-        pattern=VERSION_NAME_PATTERN, description="Version like v1.0 (or v1.0.1)."
+        min_length=1,
+        max_length=32,
+        pattern=VERSION_NAME_PATTERN,
+        description="Version like v1.0 (or v1.0.1).",
+        json_schema_extra=pattern_in_words(
+            VERSION_NAME_PATTERN,
+            "must be a version like v1.0 or v1.0.1: 'v', then two or three numbers "
+            "separated by '.'",
+        ),
     )
     version_desc: str | None = Field(
         default=None, max_length=512, description="What changed in this version (VersionDesc)."
     )
-    price: str | None = Field(
-        default=None, pattern=PRICE_PATTERN, description='Yuan per hour, "0" = free.'
-    )
+    price: Price | None = Field(default=None, description='Yuan per hour, "0" = free.')
     cover: CoverSource | None = None
     tags: list[Annotated[str, Field(min_length=1, max_length=32)]] | None = Field(
         default=None,

@@ -8,7 +8,7 @@ from typing import Annotated
 from pydantic import Field
 
 from image_operator.api.base import ApiModel
-from image_operator.api.common import cel
+from image_operator.api.common import cel, pattern_in_words
 
 PARAMETER_NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
 
@@ -20,6 +20,10 @@ ParameterName = Annotated[
         pattern=PARAMETER_NAME_PATTERN,
         description="Name used in the command template as {{inputs.NAME}}, {{configs.NAME}} "
         "or {{outputs.NAME}}: a letter or underscore, then letters, digits or underscores.",
+        json_schema_extra=pattern_in_words(
+            PARAMETER_NAME_PATTERN,
+            "must start with a letter or '_' and hold only letters, digits and '_'",
+        ),
     ),
 ]
 

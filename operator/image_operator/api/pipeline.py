@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Annotated, ClassVar
+from typing import Annotated, ClassVar, Literal
 
 from pydantic import Field, field_validator
 
@@ -14,12 +14,14 @@ from image_operator.api.common import (
     ObjectStatus,
     cel,
     immutable,
+    pattern_in_words,
 )
 from image_operator.api.crdinfo import CrdInfo, PrinterColumn, standard_columns
 
 # Seed 004: Name starts with a letter or Chinese character, 2-128 chars of CJK, letters,
 # digits, ':', '_', '.', '-'; neither Name nor Description may start with http:// or https://.
-PIPELINE_NAME_PATTERN = r"^[\p{Han}A-Za-z][\p{Han}A-Za-z0-9:_.-]{1,127}$"
+# The length is the field's min_length/max_length, so that a long name is refused as too long.
+PIPELINE_NAME_PATTERN = r"^[\p{Han}A-Za-z][\p{Han}A-Za-z0-9:_.-]*$"
 CONTENT_MAX = 16384  # BuildContent / TestContent: at most 16 KB
 
 
@@ -78,7 +80,9 @@ class ImageOptions(ApiModel):
     image_name: str | None = Field(default=None, max_length=128, description="Name prefix.")
     image_family: str | None = Field(default=None, max_length=128)
     description: str | None = Field(default=None, max_length=256)
-    nvme_support: str | None = Field(default=None, pattern=r"^(auto|supported|unsupported)$")
+    nvme_support: Literal["auto", "supported", "unsupported"] | None = Field(
+        default=None, description="NvmeSupport: auto, supported or unsupported."
+    )
 
 
 class ScheduleSpec(ApiModel):
@@ -127,7 +131,14 @@ class ImagePipelineSpec(ApiModel):
     ]
     name: str | None = Field(
         default=None,
+        min_length=2,
+        max_length=128,
         pattern=PIPELINE_NAME_PATTERN,
+        json_schema_extra=pattern_in_words(
+            PIPELINE_NAME_PATTERN,
+            "must start with a letter or Chinese (Han) character and hold only those, digits, "
+            "':', '_', '.' and '-'",
+        ),
         description="Template Name: 2-128 chars, starts with a letter or CJK character; "
         "defaults to metadata.name.",
     )
@@ -159,8 +170,8 @@ class ImagePipelineSpec(ApiModel):
         default=None, max_length=20, description="Share with account IDs (<= 20)."
     )
     transit: TransitInstance | None = None
-    repair_mode: str | None = Field(
-        default=None, pattern=r"^(Standard)$", description="RepairMode of the template: Standard."
+    repair_mode: Literal["Standard"] | None = Field(
+        default=None, description="RepairMode of the template: Standard."
     )
     resource_group_id: str | None = Field(
         default=None,

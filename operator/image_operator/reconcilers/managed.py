@@ -25,6 +25,7 @@ from image_operator.providers.base import Provider
 from image_operator.providers.errors import NotFound, ProviderError
 from image_operator.providers.model import CloudImage
 from image_operator.providers.observer import ImageObserver
+from image_operator.reconcilers.fields import with_field_names
 from image_operator.reconcilers.outcome import Event, Outcome
 from image_operator.reconcilers.step import Step
 
@@ -265,7 +266,7 @@ class ManagedReconciler:
             if retry_after:
                 delay = max(delay, float(retry_after))
             return _retrying(step, exc.reason, exc.message, delay, attempt)
-        return step.stalled(exc.reason, exc.message)
+        return step.stalled(exc.reason, with_field_names(exc.message, step.obj.spec))
 
     def finalize_preamble(
         self,
