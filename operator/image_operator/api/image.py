@@ -299,6 +299,14 @@ class CopySourceStatus(ApiModel):
     )
 
 
+class DriftStatus(ApiModel):
+    """The last time the cloud image was found to differ from what the operator made."""
+
+    detected_at: str = Field(description="When the resync noticed it (RFC 3339).")
+    generation: int = Field(description="The metadata.generation that was Ready at the time.")
+    message: str = Field(max_length=1024, description="What differs.")
+
+
 class ImageStatus(ObjectStatus):
     """Observed state of an `Image`."""
 
@@ -313,6 +321,11 @@ class ImageStatus(ObjectStatus):
         default=None,
         description="The generation whose spec the cloud failed to make; a newer generation "
         "makes the operator delete the failed image and try again.",
+    )
+    drift: DriftStatus | None = Field(
+        default=None,
+        description="The last drift the provider's resync found (deleted or modified outside "
+        "the operator); what happened next follows the ImageProvider's spec.driftPolicy.",
     )
 
 

@@ -39,6 +39,13 @@ class RateLimit(ApiModel):
     burst: int = Field(default=20, ge=1, le=10000)
 
 
+class DriftPolicy(StrEnum):
+    """What the operator does when a Ready Image's cloud image changed behind its back."""
+
+    CORRECT = "Correct"  # re-create a deleted image, push the spec to a modified one
+    REPORT = "Report"  # only report it (Stalled/Drifted) until the Image's spec changes
+
+
 class ImageProviderSpec(ApiModel):
     """Where the cloud is and how to authenticate."""
 
@@ -97,6 +104,19 @@ class ImageProviderSpec(ApiModel):
     rate_limit: RateLimit | None = None
     poll_interval_seconds: int = Field(
         default=10, ge=1, le=3600, description="How often long operations are polled."
+    )
+    resync_interval_seconds: int = Field(
+        default=600,
+        ge=0,
+        le=86400,
+        description="How often the Ready Images of this provider are read again (one batched "
+        "describe, under the rate limit) to notice images deleted or modified outside the "
+        "operator; 0 turns it off.",
+    )
+    drift_policy: DriftPolicy = Field(
+        default=DriftPolicy.CORRECT,
+        description="Correct: re-create a deleted cloud image and push the spec to a modified "
+        "one. Report: only report the drift (Stalled, reason Drifted) until the spec changes.",
     )
 
 

@@ -21,6 +21,11 @@ from typing import cast
 import kopf
 from kopf._cogs.structs import bodies, dicts
 
+# Status fields that ask for a reconcile when they change, although status changes are not
+# changes to kopf: `drift` is written by a provider's resync when a Ready Image's cloud image
+# changed behind the operator's back (handlers/drift.py), and the Image must be reconciled.
+RECONCILE_ASKING_STATUS = ("drift",)
+
 # Bumped when the digested content changes meaning, so a stored digest never matches by accident.
 DIGEST_VERSION = "sha256-v1"
 
@@ -44,6 +49,9 @@ class DigestDiffBaseStorage(kopf.AnnotationsDiffBaseStorage):
     ) -> bodies.BodyEssence:
         essence = super().build(body=body, extra_fields=extra_fields)
         essence = self._progress.clear(essence=essence)
+        asks = {f: body.status[f] for f in RECONCILE_ASKING_STATUS if body.status.get(f)}
+        if asks:  # a status field written to ask for a reconcile (see RECONCILE_ASKING_STATUS)
+            essence = cast(bodies.BodyEssence, {**essence, "status": asks})
         return digest_essence(essence)
 
 

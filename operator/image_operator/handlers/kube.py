@@ -61,6 +61,23 @@ class KubeAccess:
             raise
         return cast(dict[str, Any], body)
 
+    def list_objects(self, plural: str, namespace: str) -> list[dict[str, Any]]:
+        """Every imageops.io object of a kind in a namespace."""
+        answer = client.CustomObjectsApi(self.api).list_namespaced_custom_object(
+            GROUP, VERSION, namespace, plural
+        )
+        return list(cast(dict[str, Any], answer).get("items") or [])
+
+    def patch_status(self, plural: str, namespace: str, name: str, status: dict[str, Any]) -> None:
+        """Merge `status` into an object's status (a 404 is ignored: the object is gone)."""
+        try:
+            client.CustomObjectsApi(self.api).patch_namespaced_custom_object_status(
+                GROUP, VERSION, namespace, plural, name, {"status": status}
+            )
+        except ApiException as exc:
+            if exc.status != 404:
+                raise
+
     def apply_children(self, namespace: str, children: Iterable[Child]) -> None:
         """Make or delete owned objects (see `Child`); each call is safe to repeat."""
         api = client.CustomObjectsApi(self.api)

@@ -74,6 +74,7 @@ class ProviderRegistry:
                 provider=provider,
                 observer=ImageObserver(provider, max_age=poll * 0.8),
                 poll_interval=poll,
+                drift_policy=spec.drift_policy,
             )
             self._cache[(namespace, name)] = _Cached(key, handle)
             return handle

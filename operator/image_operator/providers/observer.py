@@ -64,6 +64,32 @@ class ImageObserver:
                 del self._entries[key]
             return results.get(external_id)
 
+    def observe_all(self, external_ids: list[str]) -> dict[str, CloudImage | None]:
+        """The cloud's view of many images at once (the drift resync): the ones not observed
+        within `max_age` are described in one batch call, with every ID polling asked for;
+        the answers serve the polls and reconciles that follow."""
+        with self._lock:
+            now = self._clock()
+            stale = [
+                key
+                for key in external_ids
+                if key not in self._entries or now - self._entries[key].observed_at >= self.max_age
+            ]
+            if stale:
+                self._wanted = {
+                    key: asked
+                    for key, asked in self._wanted.items()
+                    if now - asked < self.forget_after
+                }
+                for key in stale:
+                    self._wanted[key] = now
+                results = self.provider.get_images(sorted(self._wanted))
+                self.batch_calls += 1
+                observed_at = self._clock()
+                for key, image in results.items():
+                    self._entries[key] = _Entry(image, observed_at)
+            return {key: self._entries[key].image for key in external_ids if key in self._entries}
+
     def remember(self, image: CloudImage) -> None:
         """Record what a create/update/lookup just returned: the ID joins the batch, and its
         next poll is served from this answer until it is `max_age` old."""

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from image_operator import commandtemplate
 from image_operator.api.common import ANNOTATION_EXTERNAL_ID, ConditionStatus
 from image_operator.api.image import CopySourceStatus, ImageSpec, ImageStatus
+from image_operator.api.provider import DriftPolicy
 from image_operator.providers.base import Provider
 from image_operator.providers.errors import (
     Conflict,
@@ -99,6 +100,19 @@ class ImageReconciler(ManagedReconciler):
             provider.require_source(obj.spec.source.kind())
         external_id = step.status.external_id
         adopt = obj.annotations.get(ANNOTATION_EXTERNAL_ID)
+        drift = step.status.drift
+        if (
+            drift is not None
+            and drift.generation == obj.generation
+            and external_id
+            and handle.drift_policy is DriftPolicy.REPORT
+        ):
+            return step.stalled(
+                "Drifted",
+                f"{drift.message}; ImageProvider {handle.name!r} has spec.driftPolicy: Report, "
+                "so the cloud image is left as it is: change this Image's spec to apply it "
+                "again, or set driftPolicy: Correct",
+            )
 
         if adopt and external_id and adopt != external_id:
             return step.stalled(

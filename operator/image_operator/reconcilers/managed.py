@@ -21,6 +21,7 @@ from image_operator.api.common import (
     DeletionPolicy,
     ObjectStatus,
 )
+from image_operator.api.provider import DriftPolicy
 from image_operator.providers.base import Provider
 from image_operator.providers.errors import NotFound, ProviderError
 from image_operator.providers.model import CloudImage
@@ -41,6 +42,7 @@ class ProviderHandle:
     observer: ImageObserver | None = None
     poll_interval: float = 10.0
     problem: str | None = None  # a sentence: why the provider cannot be used now
+    drift_policy: DriftPolicy = DriftPolicy.CORRECT
 
     @property
     def label(self) -> str:
