@@ -241,28 +241,28 @@ def _just_created(d: Driver, plural: str, body: dict[str, Any]) -> None:
     d.seen["just created"] = d.fresh.get(plural, name) or {}
 
 
-def _progress_and_ready(d: Driver, plural: str, name: str, since: str) -> None:
+def _managed_states(d: Driver, plural: str, since: str, broken_since: str | None) -> None:
+    """Every state but "just created" of a managed kind, from its objects: `changed` (created
+    at `since`): in progress, Ready, then paused and changed in one patch; `held`: Ready, then
+    paused, then deleted (its finalizer waits while it is paused); `stalled`; and `broken`
+    (created at `broken_since`; None when the caller reads its handler error otherwise)."""
     d.seen["in progress"] = _first(
-        d.kube, plural, name, _reconciling, "Reconciling=True", since=since
+        d.kube, plural, "changed", _reconciling, "Reconciling=True", since=since
     )
-    d.seen["Ready"] = _first(d.kube, plural, name, _ready, "Ready for its generation")
-
-
-def _pause_and_change(d: Driver, plural: str, name: str) -> None:
-    d.kube.patch(
-        plural,
-        name,
-        {"metadata": {"annotations": {ANNOTATION_PAUSED: "true"}}, "spec": SPEC_CHANGE},
-    )
-    d.seen["paused and changed"] = _first(d.kube, plural, name, _paused, "phase Paused")
-
-
-def _pause_then_delete(d: Driver, plural: str, name: str) -> None:
-    _first(d.kube, plural, name, _ready, "Ready for its generation")
-    d.kube.patch(plural, name, {"metadata": {"annotations": {ANNOTATION_PAUSED: "true"}}})
-    d.seen["paused"] = _first(d.kube, plural, name, _paused, "phase Paused")
-    d.kube.delete(plural, name)
-    d.seen["deleting"] = _first(d.kube, plural, name, _deleting, "a deletionTimestamp")
+    d.seen["Ready"] = _first(d.kube, plural, "changed", _ready, "Ready for its generation")
+    paused = {"metadata": {"annotations": {ANNOTATION_PAUSED: "true"}}}
+    d.kube.patch(plural, "changed", {**paused, "spec": SPEC_CHANGE})
+    d.seen["paused and changed"] = _first(d.kube, plural, "changed", _paused, "phase Paused")
+    d.seen["Stalled"] = _first(d.kube, plural, "stalled", _stalled, "Stalled=True")
+    _first(d.kube, plural, "held", _ready, "Ready for its generation")
+    d.kube.patch(plural, "held", paused)
+    d.seen["paused"] = _first(d.kube, plural, "held", _paused, "phase Paused")
+    d.kube.delete(plural, "held")
+    d.seen["deleting"] = _first(d.kube, plural, "held", _deleting, "a deletionTimestamp")
+    if broken_since is not None:
+        d.seen["handler error"] = _first(
+            d.kube, plural, "broken", _internal_error, "InternalError", since=broken_since
+        )
 
 
 # kopf's own records, under the prefixes handlers/setup.py gives it: the digest of the last
@@ -376,17 +376,11 @@ def _images(d: Driver) -> None:
     _just_created(d, "images", image_manifest("fresh"))
     _create(d.kube, "images", image_manifest("stalled", source={"vm": {"vmID": "vm-1"}}))
     _create(d.kube, "imageproviders", _argon("argon-not-json", d.clouds.maintenance))
-    _create(d.kube, "images", image_manifest("broken", providerRef={"name": "argon-not-json"}))
+    broken = image_manifest("broken", providerRef={"name": "argon-not-json"})
+    broken_since = _create(d.kube, "images", broken)
     _create(d.kube, "images", image_manifest("held"))
     since = _create(d.kube, "images", image_manifest("changed"))
-
-    _progress_and_ready(d, "images", "changed", since)
-    _pause_and_change(d, "images", "changed")
-    d.seen["Stalled"] = _first(d.kube, "images", "stalled", _stalled, "Stalled=True")
-    _pause_then_delete(d, "images", "held")
-    d.seen["handler error"] = _first(
-        d.kube, "images", "broken", _internal_error, "Reconciling/InternalError"
-    )
+    _managed_states(d, "images", since, broken_since)
 
 
 def _base_images(d: Driver) -> None:
@@ -410,14 +404,7 @@ def _base_images(d: Driver) -> None:
     broken = _base_manifest("broken", {"externalID": source}, name="broken")
     broken["spec"]["providerRef"] = {"name": "ucloudstack-faulty"}
     broken_since = _create(d.kube, "baseimages", broken)
-
-    _progress_and_ready(d, "baseimages", "changed", since)
-    _pause_and_change(d, "baseimages", "changed")
-    d.seen["Stalled"] = _first(d.kube, "baseimages", "stalled", _stalled, "Stalled=True")
-    _pause_then_delete(d, "baseimages", "held")
-    d.seen["handler error"] = _first(
-        d.kube, "baseimages", "broken", _internal_error, "InternalError", since=broken_since
-    )
+    _managed_states(d, "baseimages", since, broken_since)
 
 
 def _pipelines(d: Driver) -> None:
@@ -430,11 +417,7 @@ def _pipelines(d: Driver) -> None:
     _create(d.kube, "imagepipelines", _pipeline("stalled", toRegionIDs=None, schedule=never))
     _create(d.kube, "imagepipelines", _pipeline("held", toRegionIDs=None))
     since = _create(d.kube, "imagepipelines", _pipeline("changed", toRegionIDs=None))
-
-    _progress_and_ready(d, "imagepipelines", "changed", since)
-    _pause_and_change(d, "imagepipelines", "changed")
-    d.seen["Stalled"] = _first(d.kube, "imagepipelines", "stalled", _stalled, "Stalled=True")
-    _pause_then_delete(d, "imagepipelines", "held")
+    _managed_states(d, "imagepipelines", since, None)
     d.seen["handler error"] = _pipeline_handler_error(d.fresh)
 
 
@@ -486,14 +469,7 @@ def _listings(d: Driver) -> None:
     since = _create(d.kube, "communitylistings", _listing("changed"))
     broken = _listing("broken", imageRef={"name": "faulty-src"})
     broken_since = _create(d.kube, "communitylistings", broken)
-
-    _progress_and_ready(d, "communitylistings", "changed", since)
-    _pause_and_change(d, "communitylistings", "changed")
-    d.seen["Stalled"] = _first(d.kube, "communitylistings", "stalled", _stalled, "Stalled=True")
-    _pause_then_delete(d, "communitylistings", "held")
-    d.seen["handler error"] = _first(
-        d.kube, "communitylistings", "broken", _internal_error, "InternalError", since=broken_since
-    )
+    _managed_states(d, "communitylistings", since, broken_since)
 
 
 DRIVERS: dict[str, Callable[[Driver], None]] = {
