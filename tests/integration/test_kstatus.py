@@ -35,7 +35,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import httpx
 import pytest
@@ -209,9 +209,9 @@ def _first(
         if holds(current):
             return current
         since = current["metadata"]["resourceVersion"]
-    stream = watch.Watch()
+    stream = watch.Watch()  # type: ignore[no-untyped-call]
     last: dict[str, Any] | None = None
-    for event in stream.stream(
+    for event in stream.stream(  # type: ignore[no-untyped-call]
         kube.custom.list_namespaced_custom_object,
         GROUP,
         VERSION,
@@ -224,7 +224,7 @@ def _first(
         last = event["object"]
         assert event["type"] != "ERROR", f"watch of {plural}/{name} failed: {last}"
         if holds(last):
-            stream.stop()
+            stream.stop()  # type: ignore[no-untyped-call]
             return last
     raise AssertionError(f"{plural}/{name}: no {what} within {timeout}s; last seen: {last!r}")
 
@@ -533,6 +533,7 @@ def table(
     watched = f"{TEST_NAMESPACE_PREFIX}kstatus-{suffix}"
     unwatched = f"kstatus-{suffix}"  # outside the operator's `it-*`
     api = control_plane.api_client()
+    clients: list[Any] = [api]  # closed at the end
     for namespace in (watched, unwatched):
         client.CoreV1Api(api).create_namespace(
             client.V1Namespace(metadata=client.V1ObjectMeta(name=namespace))
@@ -540,15 +541,11 @@ def table(
     setup = Kube(api, watched)
     setup.add_argon_provider(emulator)
     setup.wait_ready("imageproviders", "argon")
-    drivers = {
-        kind: Driver(
-            Kube(control_plane.api_client(), watched),
-            Kube(control_plane.api_client(), unwatched),
-            emulator,
-            faulty_clouds,
-        )
-        for kind in KINDS
-    }
+    drivers: dict[str, Driver] = {}
+    for kind in KINDS:  # a client per thread
+        own = control_plane.api_client()
+        clients.append(own)
+        drivers[kind] = Driver(Kube(own, watched), Kube(own, unwatched), emulator, faulty_clouds)
     failures: dict[str, str] = {}
     with ThreadPoolExecutor(max_workers=len(KINDS)) as pool:
         running = {kind: pool.submit(DRIVERS[kind], drivers[kind]) for kind in KINDS}
@@ -569,10 +566,8 @@ def table(
     finally:
         for namespace in (watched, unwatched):
             _remove_everything(Kube(api, namespace))
-        for driver in drivers.values():
-            driver.kube.api.close()
-            driver.fresh.api.close()
-        api.close()
+        for each in clients:
+            each.close()
 
 
 def _remove_everything(kube: Kube) -> None:
@@ -581,7 +576,7 @@ def _remove_everything(kube: Kube) -> None:
     busy for the rest of the session."""
     for plural in PLURALS.values():
         listed = kube.custom.list_namespaced_custom_object(GROUP, VERSION, kube.namespace, plural)
-        for item in listed["items"]:
+        for item in cast(dict[str, Any], listed)["items"]:
             name = item["metadata"]["name"]
             with contextlib.suppress(ApiException):  # gone already
                 kube.delete(plural, name)
