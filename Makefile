@@ -29,6 +29,10 @@ venv: $(STAMP) ## create .venv with the operator, image-operator-dev (dev/) and 
 helm: ## build (once, cached) the helm CLI from its Go module
 	@hack/build-helm.sh >/dev/null
 
+.PHONY: kstatus
+kstatus: ## build (once, cached) the kstatus CLI (hack/kstatus) from sigs.k8s.io/cli-utils
+	@hack/build-kstatus.sh >/dev/null
+
 .PHONY: install-peers
 install-peers: ## install the real peers the provider tests use: OpenStack Glance (PyPI), an OCI registry (Debian)
 	@hack/install-glance.sh >/dev/null
@@ -64,7 +68,7 @@ peers: $(STAMP) install-peers ## tier 3: tests/peers: providers against real Gla
 	$(BIN)/pytest -m peers -q
 
 .PHONY: integration
-integration: $(STAMP) control-plane helm install-peers ## tier 4: a real kube-apiserver + etcd, the operator as a process
+integration: $(STAMP) control-plane helm kstatus install-peers ## tier 4: a real kube-apiserver + etcd, the operator as a process
 	$(BIN)/pytest -m integration -q
 
 # Other Pythons (3.11-3.13) found here run the unit and contract tiers, each in its own venv
@@ -90,7 +94,7 @@ pythons: $(STAMP) ## the unit and contract tiers on every other Python 3.11-3.13
 	done
 
 .PHONY: test
-test: $(STAMP) control-plane helm install-peers ## everything CI runs: lint, the four tiers, then unit + contract on the other Pythons
+test: $(STAMP) control-plane helm kstatus install-peers ## everything CI runs: lint, the four tiers, then unit + contract on the other Pythons
 	$(MAKE) --no-print-directory lint
 	$(MAKE) --no-print-directory unit
 	$(MAKE) --no-print-directory contract

@@ -51,6 +51,10 @@ def _structural(node: Any, defs: dict[str, Any]) -> Any:
     if not isinstance(node, dict):
         return node
     node = dict(node)
+    if node.get("default", ...) is None:
+        # `X | None = None`: absence already means "unset". Dropped before merging, so that a
+        # default the referenced model declares itself (a status's `{}`) is kept.
+        del node["default"]
     if "$ref" in node:
         target = defs[node.pop("$ref").rsplit("/", 1)[-1]]
         node = _merge(_structural(target, defs), _structural(node, defs))
@@ -64,8 +68,6 @@ def _structural(node: Any, defs: dict[str, Any]) -> Any:
         node = _merge(_structural(options[0], defs), node)
     if "const" in node:
         node["enum"] = [node.pop("const")]
-    if node.get("default", ...) is None:
-        del node["default"]
     if node.get("additionalProperties") is False:
         # Structural schemas forbid it beside `properties`; unknown fields are pruned, and
         # kubectl's strict field validation reports them.

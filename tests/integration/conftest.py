@@ -362,12 +362,23 @@ def image_manifest(name: str, **spec: Any) -> dict[str, Any]:
     return body
 
 
-@pytest.fixture(scope="session")
-def helm() -> str:
+def _built(script: str) -> str:
+    """The binary a `hack/build-*.sh` script builds (once, cached): its last line of stdout."""
     result = subprocess.run(
-        [str(ROOT / "hack" / "build-helm.sh")], check=True, capture_output=True, text=True
+        [str(ROOT / "hack" / script)], check=True, capture_output=True, text=True
     )
     return result.stdout.strip().splitlines()[-1]
+
+
+@pytest.fixture(scope="session")
+def helm() -> str:
+    return _built("build-helm.sh")
+
+
+@pytest.fixture(scope="session")
+def kstatus_cli() -> str:
+    """The kstatus CLI (hack/kstatus): sigs.k8s.io/cli-utils' kstatus library, JSON in and out."""
+    return _built("build-kstatus.sh")
 
 
 def run_command(*args: str, stdin: str | None = None, env: dict[str, str] | None = None) -> str:

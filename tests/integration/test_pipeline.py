@@ -37,6 +37,12 @@ def _executions(emulator: Emulator) -> dict[str, dict[str, Any]]:
 @pytest.fixture
 def aliyun(kube: Kube, emulator: Emulator) -> Kube:
     """A Secret with the emulator's keys and a Ready ImageProvider `aliyun`."""
+    add_aliyun_provider(kube, emulator)
+    return kube
+
+
+def add_aliyun_provider(kube: Kube, emulator: Emulator) -> None:
+    """A Secret `aliyun-keys` with the emulator's keys and a Ready ImageProvider `aliyun`."""
     settings = emulator.thread.emulator.config.aliyun
     key_id, key_secret = next(iter(settings.access_keys.items()))
     kube.core.create_namespaced_secret(
@@ -61,7 +67,6 @@ def aliyun(kube: Kube, emulator: Emulator) -> Kube:
         },
     )
     kube.wait_ready("imageproviders", "aliyun", timeout=60)
-    return kube
 
 
 @pytest.fixture

@@ -66,6 +66,16 @@ def test_schema_is_structural_and_explained(model: Any) -> None:
     assert {"Ready", "Age"} <= columns
 
 
+@pytest.mark.parametrize("model", ALL_KINDS, ids=lambda m: m.crd.kind)
+def test_an_unwritten_status_defaults_to_generation_not_observed(model: Any) -> None:
+    # The API server fills these in on read: an object the operator has not written yet has
+    # observedGeneration -1 < generation, which kstatus reads as InProgress, not Current.
+    crd = crdgen.render_crd(model)
+    status = crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["status"]
+    assert status["default"] == {}
+    assert status["properties"]["observedGeneration"]["default"] == -1
+
+
 def test_image_crd_carries_the_rules_the_issue_asks_for() -> None:
     crd = crdgen.render_crd(ALL_KINDS[1])
     spec = crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]

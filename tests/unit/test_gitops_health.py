@@ -40,6 +40,8 @@ def _cond(type_: str, status: str, reason: str = "R", message: str = "m") -> dic
     ("obj", "expected", "in_message"),
     [
         ({"metadata": {"generation": 1}}, "Progressing", "Waiting for image-operator"),
+        # What the API server shows before the operator writes anything (the CRD's defaults).
+        (_image(observedGeneration=-1), "Progressing", "Waiting for image-operator"),
         (
             _image(2, observedGeneration=1, conditions=[_cond("Ready", "True")]),
             "Progressing",

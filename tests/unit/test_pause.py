@@ -37,6 +37,24 @@ def test_a_paused_image_that_never_was_made_claims_no_generation() -> None:
     assert images.cond(outcome, "Ready")["status"] == "False"
 
 
+def test_a_paused_image_as_the_api_server_shows_it_before_any_write() -> None:
+    # The CRD defaults status.observedGeneration to -1 until the operator writes it: the -1 is
+    # "not observed", never copied into a condition (whose observedGeneration is >= 0).
+    h = images.Harness()
+    fresh = images.make_obj(
+        annotations={ANNOTATION_PAUSED: "true"}, status={"observedGeneration": -1}
+    )
+
+    outcome = h.reconcile(fresh)
+
+    assert outcome.status["phase"] == "Paused"
+    assert "observedGeneration" not in outcome.status  # so the API server shows -1 again
+    ready = images.cond(outcome, "Ready")
+    assert ready["status"] == "False" and "observedGeneration" not in ready
+    unpaused = h.reconcile(images.make_obj(status={"observedGeneration": -1}))
+    assert unpaused.status["observedGeneration"] == 1
+
+
 def test_a_paused_pipeline_keeps_ready_like_every_other_kind() -> None:
     h = pipelines.Harness()
     obj, outcome = h.settle(pipelines.make_obj())

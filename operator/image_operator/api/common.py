@@ -5,7 +5,7 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Annotated, Any
 
-from pydantic import Field
+from pydantic import ConfigDict, Field, field_validator
 
 from image_operator.api.base import ApiModel
 
@@ -161,12 +161,38 @@ class Condition(ApiModel):
     observed_generation: int | None = Field(default=None, ge=0)
 
 
+# What `status.observedGeneration` reads as until the operator has written it (a CRD default).
+NOT_OBSERVED = -1
+
+
 class ObjectStatus(ApiModel):
-    """Status fields every kind shares."""
+    """Status fields every kind shares.
+
+    The CRDs default `status` to `{}` and `status.observedGeneration` to -1: the API server
+    fills them in on every read, so an object the operator has not written yet (just created,
+    or created while the operator is down) has an observedGeneration behind its generation,
+    and kstatus reads it as InProgress instead of Current (an object with no status at all
+    looks done to kstatus).
+    """
+
+    # A model-level default: it lands on each kind's `status` property in the CRD.
+    model_config = ConfigDict(json_schema_extra={"default": {}})
 
     observed_generation: int | None = Field(
-        default=None, description="The metadata.generation this status describes."
+        default=None,
+        description="The metadata.generation this status describes; -1 until the operator "
+        "has written it.",
+        json_schema_extra={"default": NOT_OBSERVED},
     )
+
+    @field_validator("observed_generation", mode="before")
+    @classmethod
+    def _not_observed_is_none(cls, value: object) -> object:
+        """The CRD's -1 is "not observed yet", which is None here: the reconcilers then leave
+        it out (the API server shows -1 again) and never copy it into a condition, whose
+        observedGeneration cannot be negative."""
+        return None if isinstance(value, int) and value < 0 else value
+
     phase: str | None = Field(
         default=None, description="A one-word summary for humans (printer column)."
     )

@@ -1,0 +1,25 @@
+# Sourced by hack/build-helm.sh and hack/build-kstatus.sh: build one Go binary once per cache
+# folder, and print its path as the last line of stdout (what the Makefile and the tests read).
+# The caller defines `build_into DIR`, which writes the binary into DIR.
+CACHE_ROOT="${IMAGE_OPERATOR_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/image-operator}"
+
+# cached_build LABEL DIR BINARY
+cached_build() {
+  local label=$1 out=$2 binary=$3 start
+  if [[ -x "$out/$binary" ]]; then
+    printf '[%s] cached: %s\n' "$label" "$out/$binary" >&2
+    echo "$out/$binary"
+    return 0
+  fi
+  command -v go >/dev/null || { printf '[%s] Go is required to build %s\n' "$label" "$binary" >&2; return 1; }
+  mkdir -p "$out"
+  # One build per folder at a time (parallel test workers may all ask): wait for a running one.
+  exec 9>"$out/.lock"
+  flock 9
+  if [[ ! -x "$out/$binary" ]]; then
+    start=$(date +%s)
+    build_into "$out" >&2
+    printf '[%s] %s ready in %ss\n' "$label" "$binary" "$(( $(date +%s) - start ))" >&2
+  fi
+  echo "$out/$binary"
+}
