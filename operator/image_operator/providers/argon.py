@@ -17,7 +17,7 @@ import httpx
 from image_operator.api.image import ImageSpec
 from image_operator.api.parameters import Parameter, ParameterKind
 from image_operator.providers.base import Provider
-from image_operator.providers.endpoints import EndpointPolicy, HostGuard
+from image_operator.providers.endpoints import EndpointPolicy, EndpointRefused, HostGuard
 from image_operator.providers.errors import (
     InvalidInput,
     NotFound,
@@ -159,6 +159,11 @@ class ArgonProvider(Provider):
             response = self._client.request(method, path, **kwargs)
         except httpx.TransportError as exc:
             raise Transient(f"argon is unreachable: {type(exc).__name__}: {exc}") from exc
+        if response.is_redirect:
+            raise EndpointRefused(
+                f"argon answered {method} {path} with a redirect ({response.status_code}), "
+                "which the operator does not follow: the token goes only to spec.endpoint"
+            )
         if response.is_error:
             raise _error(response)
         return response.json()
