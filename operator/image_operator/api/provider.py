@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from enum import StrEnum
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from pydantic import Field
 
@@ -63,6 +63,20 @@ def _worded(field: str, pattern: str, what: str) -> Callable[[JsonDict], None]:
         schema.setdefault("x-kubernetes-validations", []).append(rule)
 
     return extra
+
+
+def _cloud_id(what: str, examples: str) -> Any:
+    """An optional region or zone ID field."""
+    return Field(
+        default=None,
+        min_length=1,
+        max_length=64,
+        pattern=CLOUD_ID_PATTERN,
+        description=f"{what.capitalize()} ID (e.g. {examples}).",
+        json_schema_extra=_worded(
+            f"spec.{what}", CLOUD_ID_PATTERN, f"a {what} ID of at most 64 {_CLOUD_ID_WORDS}"
+        ),
+    )
 
 
 class ProviderType(StrEnum):
@@ -175,26 +189,8 @@ class ImageProviderSpec(ApiModel):
             "spec.endpoint", ENDPOINT_PATTERN, "an http:// or https:// URL without spaces"
         ),
     )
-    region: str | None = Field(
-        default=None,
-        min_length=1,
-        max_length=64,
-        pattern=CLOUD_ID_PATTERN,
-        description="Region ID (e.g. cn-wlcb, cn-hangzhou, RegionOne).",
-        json_schema_extra=_worded(
-            "spec.region", CLOUD_ID_PATTERN, f"a region ID of at most 64 {_CLOUD_ID_WORDS}"
-        ),
-    )
-    zone: str | None = Field(
-        default=None,
-        min_length=1,
-        max_length=64,
-        pattern=CLOUD_ID_PATTERN,
-        description="Zone ID (e.g. cn-wlcb-01).",
-        json_schema_extra=_worded(
-            "spec.zone", CLOUD_ID_PATTERN, f"a zone ID of at most 64 {_CLOUD_ID_WORDS}"
-        ),
-    )
+    region: str | None = _cloud_id("region", "cn-wlcb, cn-hangzhou, RegionOne")
+    zone: str | None = _cloud_id("zone", "cn-wlcb-01")
     project: str | None = Field(
         default=None,
         min_length=1,
