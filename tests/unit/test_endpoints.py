@@ -227,12 +227,23 @@ def test_a_pinned_guard_refuses_any_other_host_and_names_its_own() -> None:
 
 
 def test_a_guard_for_other_hosts_still_applies_the_policy() -> None:
-    policy = EndpointPolicy(resolver=resolving({"auth.docker.io": ["203.0.113.5"]}))
-    guard = HostGuard.for_endpoint(policy, "https://registry-1.docker.io", others=True)
+    lookups: list[str] = []
+
+    def resolve(host: str) -> list[str]:
+        lookups.append(host)
+        return {"auth.docker.io": ["203.0.113.5"], "evil.example": ["169.254.169.254"]}[host]
+
+    guard = HostGuard.for_endpoint(
+        EndpointPolicy(resolver=resolve), "https://registry-1.docker.io", others=True
+    )
 
     guard.check("https://auth.docker.io/token?service=registry.docker.io")
-    with pytest.raises(EndpointRefused, match="link-local"):
-        guard.check("http://169.254.169.254/latest/meta-data/")
+    guard.check("https://auth.docker.io/token?scope=repository:library/ubuntu:pull")
+    assert lookups == ["auth.docker.io"]  # accepted hosts are not resolved for every request
+    for _ in range(2):  # refusals are never remembered as acceptances
+        with pytest.raises(EndpointRefused, match="link-local"):
+            guard.check("http://evil.example/latest/meta-data/")
+    assert lookups == ["auth.docker.io", "evil.example", "evil.example"]
 
 
 def test_the_requests_adapter_refuses_before_sending() -> None:

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import ipaddress
 import socket
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -85,6 +86,8 @@ METADATA_HOSTS = frozenset(
     }
 )
 _NAT64 = ipaddress.ip_network("64:ff9b::/96")
+#: How long a host other than the endpoint's stays accepted before it is judged (resolved) again.
+RECHECK_SECONDS = 60.0
 
 
 class EndpointRefused(InvalidInput):
@@ -238,6 +241,9 @@ class HostGuard:
     policy: EndpointPolicy
     hosts: frozenset[str]
     others: bool = False
+    # Other hosts accepted lately (host -> when): a catalog's image endpoint is not resolved
+    # again for each of its requests, but is judged again after `RECHECK_SECONDS`.
+    _accepted: dict[str, float] = field(default_factory=dict, compare=False, repr=False)
 
     @classmethod
     def for_endpoint(
@@ -255,7 +261,11 @@ class HostGuard:
                 f"and credentials only to the host of {field} ({', '.join(sorted(self.hosts))}), "
                 "and follows no redirect to another host"
             )
+        now = time.monotonic()
+        if now - self._accepted.get(host, -RECHECK_SECONDS) < RECHECK_SECONDS:
+            return
         self.policy.check(url, field=f"a request of this provider (to a host other than {field})")
+        self._accepted[host] = now
 
 
 class GuardedAdapter(HTTPAdapter):
