@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, create_model
+from pydantic import BaseModel, ConfigDict, Field, IPvAnyNetwork, create_model
 from pydantic.alias_generators import to_camel
 
 from image_operator.settings import Settings
@@ -29,11 +29,11 @@ class _Values(BaseModel):
 def _settings_model() -> type[BaseModel]:
     fields: dict[str, Any] = {
         name: (
-            info.annotation,
+            _chart_type(info.annotation),
             Field(
-                default=info.default,
                 description=info.description,
                 json_schema_extra=None,
+                **_default(info),
                 **_constraints(info),
             ),
         )
@@ -41,6 +41,20 @@ def _settings_model() -> type[BaseModel]:
         if name not in CHART_WIRED_SETTINGS
     }
     return create_model("ChartSettings", __base__=_Values, **fields)
+
+
+def _chart_type(annotation: Any) -> Any:
+    """The type a value has in values.yaml: addresses and networks are plain strings there
+    (JSON Schema has no format for a CIDR; the operator validates them when it starts)."""
+    if annotation == list[IPvAnyNetwork]:
+        return list[str]
+    return annotation
+
+
+def _default(info: Any) -> dict[str, Any]:
+    if info.default_factory is not None:
+        return {"default_factory": info.default_factory}
+    return {"default": info.default}
 
 
 def _constraints(info: Any) -> dict[str, Any]:

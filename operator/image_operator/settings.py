@@ -8,8 +8,10 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Annotated
 
-from pydantic import Field, field_validator
+from pydantic import Field, IPvAnyNetwork, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from image_operator.providers.endpoints import EndpointPolicy
 
 
 class LogFormat(StrEnum):
@@ -64,6 +66,39 @@ class Settings(BaseSettings):
     provider_probe_interval_seconds: float = Field(
         default=300.0, ge=5, description="How often each ImageProvider is probed again."
     )
+    provider_probe_retries: int = Field(
+        default=2,
+        ge=0,
+        le=10,
+        description="How many times a failed probe of a Ready ImageProvider is repeated, "
+        "providerProbeRetrySeconds apart, before it leaves Ready (a transient error only; "
+        "refused credentials leave Ready at once).",
+    )
+    provider_probe_retry_seconds: float = Field(
+        default=5.0,
+        ge=0.1,
+        le=300,
+        description="Delay between those repeated probes.",
+    )
+    allowed_endpoint_cidrs: Annotated[list[IPvAnyNetwork], NoDecode] = Field(
+        default_factory=list,
+        description="Addresses an ImageProvider endpoint may have although they are refused by "
+        "default (loopback, link-local, metadata, unspecified, multicast, reserved), as CIDRs "
+        "(comma-separated in the environment), e.g. 127.0.0.0/8 for a cloud on the node "
+        "itself. Private ranges (10/8, 172.16/12, 192.168/16, 100.64/10, fc00::/7) are "
+        "accepted without it.",
+    )
+    allowed_endpoint_hosts: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Endpoint host names accepted as they are, whatever they resolve to "
+        "(comma-separated in the environment).",
+    )
+    denied_endpoint_cidrs: Annotated[list[IPvAnyNetwork], NoDecode] = Field(
+        default_factory=list,
+        description="More addresses to refuse as ImageProvider endpoints (comma-separated in "
+        "the environment), e.g. the cluster's pod and service ranges or the private ranges "
+        "when no private cloud is used. allowedEndpointCidrs wins over it.",
+    )
     secret_cache_seconds: float = Field(
         default=30.0, ge=0, description="How long provider credentials are cached in memory."
     )
@@ -79,10 +114,24 @@ class Settings(BaseSettings):
         default=8080, ge=0, le=65535, description="Port of kopf's liveness endpoint (0 = off)."
     )
 
-    @field_validator("namespaces", mode="before")
+    @field_validator(
+        "namespaces",
+        "allowed_endpoint_cidrs",
+        "allowed_endpoint_hosts",
+        "denied_endpoint_cidrs",
+        mode="before",
+    )
     @classmethod
-    def _split_namespaces(cls, value: object) -> object:
+    def _split_lists(cls, value: object) -> object:
         # The environment (and the Helm chart) give "a,b,c"; Python callers may pass a list.
         if isinstance(value, str):
             return [part.strip() for part in value.split(",") if part.strip()]
         return value
+
+    def endpoint_policy(self) -> EndpointPolicy:
+        """Which ImageProvider endpoints this process sends requests to."""
+        return EndpointPolicy.from_lists(
+            allowed_cidrs=map(str, self.allowed_endpoint_cidrs),
+            allowed_hosts=self.allowed_endpoint_hosts,
+            denied_cidrs=map(str, self.denied_endpoint_cidrs),
+        )

@@ -43,6 +43,7 @@ from image_operator.providers.capabilities import (
 from image_operator.providers.errors import ProviderError
 from image_operator.providers.factory import build_provider
 from image_operator.providers.model import CloudImage, ImageRequest
+from image_operator.settings import Settings
 
 DEFAULT_PART_BYTES = 16 * 1024 * 1024
 MIN_PART_BYTES = 5 * 1024 * 1024  # S3's rule, which the multipart APIs share
@@ -272,7 +273,8 @@ def _provider(cluster: _Cluster, spec: ImageSpec) -> Provider:
     provider_spec = ImageProviderSpec.model_validate(body.get("spec") or {})
     ref = provider_spec.credentials_secret_ref
     credentials = cluster.secret(ref.name) if ref is not None else {}
-    provider = build_provider(provider_spec, credentials)
+    # The operator's own rule on endpoints (IMAGE_OPERATOR_*_ENDPOINT_* in this environment).
+    provider = build_provider(provider_spec, credentials, endpoints=Settings().endpoint_policy())
     if provider.multipart_uploads is None and provider.placeholder_uploads is None:
         provider.close()
         raise UploadError(

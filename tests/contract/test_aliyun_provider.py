@@ -35,6 +35,7 @@ from image_operator.providers.model import CloudState, ImageRequest
 from image_operator.providers.pipelines import PipelineBuild
 from image_operator_dev.emulator.aliyun_testing import AliyunHarness, aliyun_config
 from image_operator_dev.emulator.testing import poll_until
+from tests.loopback import LOOPBACK_ENDPOINTS
 
 REGION = "cn-hangzhou"
 UID = "7d4b1a52-0c1e-4d8e-9f00-1234567890ab"
@@ -75,7 +76,7 @@ def provider(
         }
     )
     keys = {"accessKeyId": aliyun.key_id, "accessKeySecret": secret or aliyun.key_secret}
-    built = build_provider(spec, keys)
+    built = build_provider(spec, keys, endpoints=LOOPBACK_ENDPOINTS)
     assert isinstance(built, AliyunProvider)
     return built
 
@@ -139,7 +140,9 @@ def test_build_requires_a_region(aliyun: AliyunHarness) -> None:
     )
 
     with pytest.raises(InvalidInput, match=r"spec\.region"):
-        build_provider(spec, {"accessKeyId": "a", "accessKeySecret": "b"})
+        build_provider(
+            spec, {"accessKeyId": "a", "accessKeySecret": "b"}, endpoints=LOOPBACK_ENDPOINTS
+        )
 
 
 # --- images -----------------------------------------------------------------------------------

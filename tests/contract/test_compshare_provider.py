@@ -43,6 +43,7 @@ from tests.contract.test_compshare_emulator import (
     StartCompShare,
     start_compshare,
 )
+from tests.loopback import LOOPBACK_ENDPOINTS
 
 UID = "4f3ede4c-1111-2222-3333-444455556666"
 COVER = base64.b64encode(b"\x89PNG\r\n\x1a\n cover").decode()
@@ -111,7 +112,7 @@ def made(p: CompShareProvider, clock: ManualClock, req: ImageRequest | None = No
 
 def test_probe_describes_the_zone(cs: CompShare) -> None:
     info = provider(cs).probe()
-    assert info.startswith("compshare at 127.0.0.1:")
+    assert info.startswith("compshare at http://127.0.0.1:")  # no user info, ever
     assert info.endswith(f"region {REGION}, zone {ZONE}: 0 custom images")
 
 
@@ -509,7 +510,9 @@ def test_the_factory_builds_it_from_an_image_provider(cs: CompShare) -> None:
             "rateLimit": {"requestsPerSecond": 5, "burst": 5},
         }
     )
-    built = build_provider(spec, {"publicKey": PUBLIC_KEY, "privateKey": PRIVATE_KEY})
+    built = build_provider(
+        spec, {"publicKey": PUBLIC_KEY, "privateKey": PRIVATE_KEY}, endpoints=LOOPBACK_ENDPOINTS
+    )
 
     assert built.type_name == "compshare"
     assert "zone cn-wlcb-01" in built.probe()
@@ -517,4 +520,4 @@ def test_the_factory_builds_it_from_an_image_provider(cs: CompShare) -> None:
     with pytest.raises(InvalidInput, match=r"spec\.zone is required"):
         build(ProviderConfig(without_zone, {"publicKey": "p", "privateKey": "k"}))
     with pytest.raises(InvalidInput, match="privateKey"):
-        build_provider(spec, {"publicKey": PUBLIC_KEY})
+        build_provider(spec, {"publicKey": PUBLIC_KEY}, endpoints=LOOPBACK_ENDPOINTS)

@@ -40,6 +40,7 @@ from tests.contract.test_ucloudstack_emulator import (
     tag,
     ucloudstack_config,
 )
+from tests.loopback import LOOPBACK_ENDPOINTS
 
 UID = "4f3ede4c-1111-2222-3333-444455556666"
 UBUNTU = {"type": "Linux", "distribution": "Ubuntu", "version": "22.04", "arch": "x86_64"}
@@ -577,7 +578,9 @@ KEYS = {"publicKey": PUBLIC_KEY, "privateKey": PRIVATE_KEY, "companyID": str(COM
 
 def test_build_from_an_image_provider_spec_and_its_secret(ucs: UCloudStackHarness) -> None:
     built = build_provider(
-        _spec(ucs, project="project-b", rateLimit={"requestsPerSecond": 50}), KEYS
+        _spec(ucs, project="project-b", rateLimit={"requestsPerSecond": 50}),
+        KEYS,
+        endpoints=LOOPBACK_ENDPOINTS,
     )
 
     assert isinstance(built, UCloudStackProvider)
@@ -599,6 +602,6 @@ def test_build_names_what_is_missing(
     ucs: UCloudStackHarness, fields: dict[str, Any], keys: dict[str, str], fragment: str
 ) -> None:
     with pytest.raises(InvalidInput) as refused:
-        build_provider(_spec(ucs, **fields), keys)
+        build_provider(_spec(ucs, **fields), keys, endpoints=LOOPBACK_ENDPOINTS)
     assert fragment in refused.value.message
     assert PRIVATE_KEY not in refused.value.message

@@ -27,6 +27,7 @@ from kubernetes.client.exceptions import ApiException
 
 from image_operator_dev.emulator.config import ArgonSettings, CompShareSettings, EmulatorConfig
 from image_operator_dev.emulator.server import EmulatorThread
+from tests.loopback import LOOPBACK_ENV
 
 GROUP, VERSION = "imageops.io", "v1alpha1"
 ROOT = Path(__file__).resolve().parents[2]
@@ -188,6 +189,7 @@ def operator(
             "IMAGE_OPERATOR_NAMESPACES": f"{TEST_NAMESPACE_PREFIX}*",
             "IMAGE_OPERATOR_METRICS_PORT": str(metrics_port),
             "PYTHONUNBUFFERED": "1",
+            **LOOPBACK_ENV,  # the emulator's endpoints
         }
     )
     process = OperatorProcess(env, tmp_path_factory.mktemp("operator") / "operator.log")

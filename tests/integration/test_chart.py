@@ -30,6 +30,7 @@ from tests.integration.conftest import (
     run_command,
     wait_for,
 )
+from tests.loopback import LOOPBACK_ENV
 
 pytestmark = pytest.mark.integration
 
@@ -148,6 +149,7 @@ def chart_operator(
             "IMAGE_OPERATOR_HEALTH_PORT": "0",
             "IMAGE_OPERATOR_PROVIDER_WAIT_SECONDS": "1",
             "IMAGE_OPERATOR_SECRET_CACHE_SECONDS": "0",
+            **LOOPBACK_ENV,  # the emulator's endpoint
         }
     )
     process = OperatorProcess(env, tmp_path / "operator-as-sa.log")

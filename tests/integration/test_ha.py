@@ -31,6 +31,7 @@ from tests.integration.conftest import (
     render_chart,
     wait_for,
 )
+from tests.loopback import LOOPBACK_ENV
 
 pytestmark = pytest.mark.integration
 
@@ -77,6 +78,7 @@ def replicas(
                 "IMAGE_OPERATOR_METRICS_PORT": str(metrics_port),  # two pods, one host
                 "IMAGE_OPERATOR_HEALTH_PORT": "0",
                 "PYTHONUNBUFFERED": "1",
+                **LOOPBACK_ENV,  # the emulator here; a cloud API there
             }
         )
         process = OperatorProcess(env, tmp_path / f"replica-{index}.log")

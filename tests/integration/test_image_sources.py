@@ -25,6 +25,7 @@ from image_operator_dev.emulator.ucloudstack import synthetic_qcow2
 from tests.contract.test_ucloudstack_emulator import FileServer, qcow2_file
 from tests.integration.conftest import Emulator, Kube, OperatorProcess, image_manifest, wait_for
 from tests.integration.test_provider_ucloudstack import _describe, _ucloudstack_provider
+from tests.loopback import LOOPBACK_ENV
 from tests.peers.glance import GlanceServer, make_qcow2
 
 pytestmark = pytest.mark.integration
@@ -101,7 +102,7 @@ def _cli(
             "--part-size",
             str(part_mib * MIB),
         ],
-        env=env,
+        env={**env, **LOOPBACK_ENV},  # the emulator's and Glance's endpoints
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

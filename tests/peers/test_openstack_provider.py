@@ -34,6 +34,7 @@ from image_operator.providers.openstack_connect import connect
 from image_operator.providers.openstack_metadata import SHA256_PROPERTY, idempotency_tag
 from image_operator.providers.ratelimit import TokenBucket
 from image_operator_dev.emulator.testing import poll_until
+from tests.loopback import LOOPBACK_ENDPOINTS
 from tests.peers.glance import Blob, FileServer, GlanceServer, make_qcow2
 
 OTHER_PROJECT = "contract-other-project"
@@ -99,7 +100,7 @@ def _until(
 def provider(glance: GlanceServer) -> Iterator[OpenStackProvider]:
     """Built as the operator builds it: the factory, an ImageProvider spec, no Secret keys."""
     spec = ImageProviderSpec.model_validate({"type": "openstack", "endpoint": glance.url})
-    built = build_provider(spec, {})
+    built = build_provider(spec, {}, endpoints=LOOPBACK_ENDPOINTS)
     assert isinstance(built, OpenStackProvider)
     yield built
     built.close()
@@ -543,21 +544,31 @@ def test_incomplete_configuration_is_invalid_input(
     spec: dict[str, Any], credentials: dict[str, str], expected: str
 ) -> None:
     with pytest.raises(InvalidInput) as refused:
-        build_provider(ImageProviderSpec.model_validate(spec), credentials)
+        build_provider(
+            ImageProviderSpec.model_validate(spec), credentials, endpoints=LOOPBACK_ENDPOINTS
+        )
 
     assert expected in refused.value.message
     assert "s3cret" not in refused.value.message
 
 
-def test_every_call_waits_for_the_rate_limit(glance: GlanceServer) -> None:
+def test_every_request_waits_for_the_rate_limit(glance: GlanceServer) -> None:
     waits: list[float] = []
     # A clock that stands still: no token comes back by itself, whatever the calls take.
     limiter = TokenBucket(1, 1, clock=lambda: 0.0, sleep=waits.append)
-    provider = OpenStackProvider(glance.connection(), endpoint=glance.url, limiter=limiter)
+    connection = glance.connection()
+    sent: list[str] = []
+    connection.session.session.hooks["response"].append(
+        lambda response, *_args, **_kwargs: sent.append(response.request.url)
+    )
+    provider = OpenStackProvider(connection, endpoint=glance.url, limiter=limiter)
     try:
         provider.probe()
         provider.get_images([str(uuid.uuid4())])
     finally:
         provider.close()
 
-    assert waits == [1.0]  # the first call took the only token; the second had to wait
+    # Every HTTP request the SDK sent, its version discovery included, took a token: the first
+    # the only one, each later one waited a second longer than the one before.
+    assert len(sent) >= 3
+    assert waits == [float(n) for n in range(1, len(sent))]

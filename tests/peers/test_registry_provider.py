@@ -6,6 +6,7 @@ log (tests/peers/registry.py), not with the provider's own client.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import uuid
 from collections.abc import Iterator
@@ -32,6 +33,7 @@ from image_operator.providers.oci import TRACK_SOURCE, RegistryProvider, key_tag
 from image_operator.providers.oci_client import map_error
 from image_operator.providers.oci_reference import DOCKER_MANIFEST, OCI_MANIFEST, Reference
 from image_operator.providers.ratelimit import TokenBucket
+from tests.loopback import LOOPBACK_ENDPOINTS
 from tests.peers.registry import (
     ACCEPT_MANIFESTS,
     RegistryServer,
@@ -571,7 +573,7 @@ def test_factory_builds_the_registry_type(oci_registry: RegistryServer) -> None:
         {"type": "registry", "endpoint": oci_registry.url, "project": "mirror"}
     )
 
-    provider = build_provider(spec, {})
+    provider = build_provider(spec, {}, endpoints=LOOPBACK_ENDPOINTS)
 
     assert isinstance(provider, RegistryProvider)
     assert provider.probe().endswith("repositories under mirror/)")
@@ -584,15 +586,21 @@ def test_factory_builds_the_registry_type(oci_registry: RegistryServer) -> None:
         ({}, {}, "spec.endpoint is required"),
         ({"endpoint": "http://127.0.0.1:5000/v2"}, {}, "without a path"),
         ({"endpoint": "https://me:hunter2@registry.example"}, {}, "must not carry credentials"),
-        ({"endpoint": "https://registry.example", "project": "Team A"}, {}, "spec.project"),
+        ({"endpoint": "https://registry.example", "project": "Team_A"}, {}, "spec.project"),
         ({"endpoint": "https://registry.example"}, {"username": "me"}, "only one of"),
     ],
 )
 def test_build_names_the_field_that_is_wrong(
     spec: dict[str, str], credentials: dict[str, str], message: str
 ) -> None:
+    # registry.example resolves to a public address here, without DNS.
+    public = dataclasses.replace(LOOPBACK_ENDPOINTS, resolver=lambda _host: ["203.0.113.7"])
     with pytest.raises(InvalidInput) as refused:
-        build_provider(ImageProviderSpec.model_validate({"type": "registry", **spec}), credentials)
+        build_provider(
+            ImageProviderSpec.model_validate({"type": "registry", **spec}),
+            credentials,
+            endpoints=public,
+        )
     assert message in refused.value.message
     assert "hunter2" not in refused.value.message
 

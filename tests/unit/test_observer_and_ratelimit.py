@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 import threading
 
 import pytest
@@ -10,7 +11,7 @@ from image_operator.api.image import ImageSpec
 from image_operator.providers.errors import Transient
 from image_operator.providers.model import CloudState
 from image_operator.providers.observer import ImageObserver
-from image_operator.providers.ratelimit import TokenBucket
+from image_operator.providers.ratelimit import DEFAULT_RATE_LIMIT, Clock, TokenBucket
 from tests.unit.fakes import FakeClock, FakeProvider
 
 MAX_AGE = 10.0
@@ -246,3 +247,23 @@ def test_remembered_images_join_the_first_poll_round_as_one_batch() -> None:
         observer.observe(external_id)
 
     assert batches(provider) == [tuple(sorted(ids))]
+
+
+def test_the_default_limit_is_never_exceeded_in_any_window() -> None:
+    """200 calls with uneven pauses between them (a seeded pattern): in every window of fake
+    time, at most burst + rate x length calls got through."""
+    clock = FakeClock()
+    limit = DEFAULT_RATE_LIMIT
+    bucket = TokenBucket.for_limit(None, Clock(now=clock, sleep=clock.sleep))
+    pauses = random.Random(7)
+    released: list[float] = []
+    for _ in range(200):
+        bucket.acquire()
+        released.append(clock.now)
+        clock.advance(pauses.choice([0.0, 0.0, 0.0, 0.01, 0.3, 2.5]))
+
+    for length in (0.5, 1.0, 3.0, 10.0):
+        allowed = limit.burst + limit.requests_per_second * length
+        most = max(sum(1 for t in released if start <= t < start + length) for start in released)
+        assert most <= allowed, f"{most} calls within {length}s (at most {allowed})"
+    assert (bucket.rate, bucket.burst) == (10, 20)

@@ -8,13 +8,15 @@ from typing import Any
 
 import pytest
 
+from image_operator.providers.endpoints import EndpointRefused
 from image_operator.providers.errors import Forbidden, ProviderError, Throttled, Transient
 from image_operator.reconcilers import outcome as outcome_module
 from image_operator.reconcilers.outcome import Outcome, condition
-from image_operator.reconcilers.provider import reconcile_provider
+from image_operator.reconcilers.provider import ProbeRetry, reconcile_provider
 from tests.unit.fakes import FakeProvider
 
 RETRY = 30.0
+NO_RETRY = ProbeRetry(attempts=0)  # most tests judge one probe as it is reported
 
 
 @pytest.fixture(autouse=True)
@@ -36,13 +38,19 @@ def run(
     *,
     generation: int = 1,
     problem: str | None = None,
+    build_error: ProviderError | None = None,
+    attempt: int = 0,
+    retry: ProbeRetry = NO_RETRY,
 ) -> Outcome:
     return reconcile_provider(
         generation=generation,
         status=status or {},
         provider=provider,
         problem=problem,
+        build_error=build_error,
         retry_after=RETRY,
+        attempt=attempt,
+        retry=retry,
     )
 
 
@@ -94,7 +102,7 @@ def test_forbidden_probe_is_stalled() -> None:
     assert (stalled["status"], stalled["reason"]) == ("True", "PermissionDenied")
     assert stalled["message"] == "probe failed: argon answered 401 Unauthorized: bad token"
     assert "Reconciling" not in types(outcome)
-    assert outcome.requeue_after == RETRY
+    assert outcome.requeue_after is None  # the timer probes again; nothing to retry sooner
     assert [(e.reason, e.type) for e in outcome.events] == [("PermissionDenied", "Warning")]
 
 
@@ -157,7 +165,7 @@ def test_missing_client_is_a_configuration_error() -> None:
         problem,
     )
     assert "Reconciling" not in types(outcome)
-    assert outcome.requeue_after == RETRY
+    assert outcome.requeue_after is None
     assert [(e.reason, e.message, e.type) for e in outcome.events] == [
         ("ConfigurationError", problem, "Warning")
     ]
@@ -175,3 +183,115 @@ def test_configuration_fixed_clears_stalled() -> None:
     assert types(fixed) == {"Ready"}
     assert fixed.status["phase"] == "Ready"
     assert [e.reason for e in fixed.events] == ["Ready"]
+
+
+# -- a failed probe of a Ready provider, endpointInfo, refused endpoints --------------------
+
+
+def _ready(provider: FakeProvider) -> Outcome:
+    outcome = run(provider)
+    assert cond(outcome, "Ready")["status"] == "True"
+    return outcome
+
+
+def test_a_transient_failure_of_a_ready_provider_is_probed_again_before_it_leaves_ready() -> None:
+    provider = FakeProvider(probe_info="argon namespace 'default': 3 images")
+    ready = _ready(provider)
+    provider.fail_next("probe", Transient("argon is unreachable: ConnectError"), times=3)
+    retry = ProbeRetry(attempts=2, delay=5.0)
+
+    first = run(provider, dict(ready.status), attempt=0, retry=retry)
+    second = run(provider, dict(first.status), attempt=1, retry=retry)
+    for quiet in (first, second):
+        # Not reported yet: still Ready (kstatus Current), the same condition, the last answer
+        # kept, and probed again shortly.
+        assert quiet.status == ready.status
+        assert quiet.requeue_after == 5.0
+        assert [(e.reason, e.type) for e in quiet.events] == [("ProbeRetrying", "Normal")]
+    assert "probing again in 5s (1 of 2)" in first.events[0].message
+
+    third = run(provider, dict(second.status), attempt=2, retry=retry)
+    assert cond(third, "Ready")["status"] == "False"
+    assert cond(third, "Reconciling")["reason"] == "CloudUnavailable"
+    assert "endpointInfo" not in third.status
+    assert third.requeue_after == RETRY
+    assert [(e.reason, e.type) for e in third.events] == [("CloudUnavailable", "Warning")]
+    assert len(provider.calls) == 4
+
+
+def test_a_blip_then_success_never_leaves_ready() -> None:
+    provider = FakeProvider()
+    ready = _ready(provider)
+    provider.fail_next("probe", Throttled("429", retry_after=1.0))
+    retry = ProbeRetry(attempts=2, delay=5.0)
+
+    quiet = run(provider, dict(ready.status), attempt=0, retry=retry)
+    back = run(provider, dict(quiet.status), attempt=1, retry=retry)
+
+    assert cond(quiet, "Ready")["status"] == cond(back, "Ready")["status"] == "True"
+    assert cond(back, "Ready")["lastTransitionTime"] == cond(ready, "Ready")["lastTransitionTime"]
+    assert back.requeue_after is None
+    assert [e.reason for e in back.events] == []  # no Ready event: it never left
+
+
+def test_refused_credentials_leave_ready_at_once_and_drop_the_old_endpoint_info() -> None:
+    # After a credential rotation to a wrong key: the old account's answer must not stay.
+    provider = FakeProvider(probe_info="ucloudstack region cn: 12 images")
+    ready = _ready(provider)
+    assert ready.status["endpointInfo"] == "ucloudstack region cn: 12 images"
+    provider.fail_next("probe", Forbidden("ucloudstack answered 171: signature invalid"))
+
+    refused = run(provider, dict(ready.status), attempt=0, retry=ProbeRetry(attempts=2))
+
+    assert cond(refused, "Stalled")["reason"] == "PermissionDenied"
+    assert cond(refused, "Ready")["status"] == "False"
+    assert "endpointInfo" not in refused.status
+
+
+def test_a_spec_change_is_not_retried_quietly() -> None:
+    # A Ready status from generation 1 says nothing about the spec of generation 2.
+    provider = FakeProvider()
+    ready = _ready(provider)
+    provider.fail_next("probe", Transient("timeout"))
+
+    changed = run(provider, dict(ready.status), generation=2, retry=ProbeRetry(attempts=2))
+
+    assert cond(changed, "Ready")["status"] == "False"
+    assert changed.status["observedGeneration"] == 2
+
+
+def test_a_client_that_cannot_be_built_drops_the_old_endpoint_info() -> None:
+    provider = FakeProvider(probe_info="old account")
+    ready = _ready(provider)
+
+    broken = run(None, dict(ready.status), problem="Secret 'keys' lacks the key token")
+
+    assert "endpointInfo" not in broken.status
+
+
+def test_a_refused_endpoint_is_stalled_with_its_reason_and_nothing_is_probed() -> None:
+    refusal = EndpointRefused(
+        "spec.endpoint 'http://169.254.169.254' is refused: its host is 169.254.169.254, a "
+        "link-local address; use the cloud API's address"
+    )
+
+    outcome = run(None, problem=f"ImageProvider 'p': {refusal.message}", build_error=refusal)
+
+    stalled = cond(outcome, "Stalled")
+    assert (stalled["reason"], stalled["message"]) == ("EndpointRefused", refusal.message)
+    assert cond(outcome, "Ready")["reason"] == "EndpointRefused"
+    assert "Reconciling" not in types(outcome)
+    assert outcome.requeue_after is None
+    assert [(e.reason, e.type) for e in outcome.events] == [("EndpointRefused", "Warning")]
+
+
+def test_an_endpoint_that_does_not_resolve_now_is_retried() -> None:
+    outcome = run(
+        None,
+        problem="does not resolve",
+        build_error=Transient("spec.endpoint 'https://glance.internal': does not resolve now"),
+    )
+
+    assert cond(outcome, "Reconciling")["reason"] == "CloudUnavailable"
+    assert "Stalled" not in types(outcome)
+    assert outcome.requeue_after == RETRY

@@ -56,6 +56,6 @@ def context() -> Context:
     return Context(
         settings=settings,
         kube=kube,
-        providers=ProviderRegistry(kube),
+        providers=ProviderRegistry(kube, settings.endpoint_policy()),
         backoff=backoff,
     )

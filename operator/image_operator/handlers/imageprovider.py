@@ -10,27 +10,36 @@ from image_operator import metrics
 from image_operator.api.common import GROUP, VERSION
 from image_operator.handlers.context import context
 from image_operator.handlers.status import KopfLogger, apply_outcome
-from image_operator.reconcilers.provider import reconcile_provider
+from image_operator.reconcilers.provider import ProbeRetry, reconcile_provider
 from image_operator.settings import Settings
 
 PROVIDERS: dict[str, Any] = {"group": GROUP, "version": VERSION, "plural": "imageproviders"}
 _PROBE_INTERVAL = Settings().provider_probe_interval_seconds
 
 
-def _probe(body: kopf.Body, patch: kopf.Patch, logger: KopfLogger) -> None:
+def _probe(body: kopf.Body, patch: kopf.Patch, logger: KopfLogger, retry: int) -> None:
+    """One probe. kopf's `retry` counts this handler's consecutive requeues (its temporary
+    errors): the repeated probes of a Ready provider, then the backoff of an unreachable one.
+    A probe that succeeds, or a failure that will not pass by itself, ends the series; the
+    timer's interval takes over again."""
     ctx = context()
     meta = body.get("metadata") or {}
-    handle = ctx.providers.handle(str(meta.get("namespace")), str(meta.get("name")))
+    settings = ctx.settings
+    probe_retry = ProbeRetry(settings.provider_probe_retries, settings.provider_probe_retry_seconds)
+    resolved = ctx.providers.resolve(
+        str(meta.get("namespace")), str(meta.get("name")), recheck=True
+    )
     with metrics.timed_reconcile("ImageProvider"):
         outcome = reconcile_provider(
             generation=int(meta.get("generation") or 0),
             status=dict(body.get("status") or {}),
-            provider=handle.provider,
-            problem=handle.problem,
-            retry_after=ctx.backoff.provider_wait,
+            provider=resolved.handle.provider,
+            problem=resolved.handle.problem,
+            build_error=resolved.error,
+            attempt=retry,
+            retry=probe_retry,
+            retry_after=ctx.backoff.delay(max(retry - probe_retry.attempts, 0)),
         )
-    # Periodic probes re-check; a failed probe is reported in status, not retried in a loop.
-    outcome.requeue_after = None
     apply_outcome(
         outcome,
         kind="ImageProvider",
@@ -44,10 +53,10 @@ def _probe(body: kopf.Body, patch: kopf.Patch, logger: KopfLogger) -> None:
 @kopf.on.resume(**PROVIDERS)
 @kopf.on.create(**PROVIDERS)
 @kopf.on.update(**PROVIDERS)
-def provider_changed(body: kopf.Body, patch: kopf.Patch, logger: KopfLogger, **_: Any) -> None:
-    _probe(body, patch, logger)
+def provider_changed(body: kopf.Body, patch: kopf.Patch, logger: KopfLogger, **kw: Any) -> None:
+    _probe(body, patch, logger, int(kw.get("retry") or 0))
 
 
 @kopf.timer(**PROVIDERS, interval=_PROBE_INTERVAL, initial_delay=_PROBE_INTERVAL)
-def provider_probe(body: kopf.Body, patch: kopf.Patch, logger: KopfLogger, **_: Any) -> None:
-    _probe(body, patch, logger)
+def provider_probe(body: kopf.Body, patch: kopf.Patch, logger: KopfLogger, **kw: Any) -> None:
+    _probe(body, patch, logger, int(kw.get("retry") or 0))

@@ -9,6 +9,7 @@ from pydantic import ValidationError
 
 from image_operator.api.provider import ImageProviderSpec
 from image_operator.handlers.kube import KubeAccess
+from image_operator.providers.endpoints import EndpointPolicy
 from image_operator.providers.errors import ProviderError
 from image_operator.providers.factory import build_provider
 from image_operator.providers.instrumented import InstrumentedProvider
@@ -23,36 +24,60 @@ class _Cached:
     handle: ProviderHandle
 
 
+@dataclass(frozen=True)
+class Resolved:
+    """A provider handle and, when no client could be built, the error that said why (its
+    reason and retryability decide the ImageProvider's own status)."""
+
+    handle: ProviderHandle
+    error: ProviderError | None = None
+
+
 class ProviderRegistry:
     """One client per ImageProvider, rebuilt only when its spec or its Secret changes, so that
-    rate limits and batched polling are shared by every object using the provider."""
+    rate limits and batched polling are shared by every object using the provider. Every
+    endpoint is judged by `endpoints` before its client is built."""
 
-    def __init__(self, kube: KubeAccess) -> None:
+    def __init__(self, kube: KubeAccess, endpoints: EndpointPolicy | None = None) -> None:
         self.kube = kube
+        self.endpoints = endpoints or EndpointPolicy()
         self._cache: dict[tuple[str, str], _Cached] = {}
         self._lock = threading.Lock()
 
     def handle(self, namespace: str, name: str) -> ProviderHandle:
+        return self.resolve(namespace, name).handle
+
+    def resolve(self, namespace: str, name: str, *, recheck: bool = False) -> Resolved:
+        """The provider's handle. `recheck` (each probe) judges the endpoint again even when
+        the client is cached, so a name that now resolves somewhere refused stops its use."""
         body = self.kube.get_provider(namespace, name)
         if body is None:
-            return ProviderHandle(
-                name, problem=f"ImageProvider {name!r} does not exist in namespace {namespace!r}"
+            return Resolved(
+                ProviderHandle(
+                    name,
+                    problem=f"ImageProvider {name!r} does not exist in namespace {namespace!r}",
+                )
             )
         try:
             spec = ImageProviderSpec.model_validate(body.get("spec") or {})
         except ValidationError as exc:
-            return ProviderHandle(
-                name, problem=f"ImageProvider {name!r}: {describe_validation_error(exc, 'spec')}"
+            return Resolved(
+                ProviderHandle(
+                    name,
+                    problem=f"ImageProvider {name!r}: {describe_validation_error(exc, 'spec')}",
+                )
             )
         credentials: dict[str, str] = {}
         secret_version = ""
         if spec.credentials_secret_ref:
             secret = self.kube.read_secret(namespace, spec.credentials_secret_ref.name)
             if secret is None:
-                return ProviderHandle(
-                    name,
-                    problem=f"Secret {spec.credentials_secret_ref.name!r} named by ImageProvider "
-                    f"{name!r} does not exist in namespace {namespace!r}",
+                return Resolved(
+                    ProviderHandle(
+                        name,
+                        problem=f"Secret {spec.credentials_secret_ref.name!r} named by "
+                        f"ImageProvider {name!r} does not exist in namespace {namespace!r}",
+                    )
                 )
             credentials = dict(secret.data)
             secret_version = secret.resource_version
@@ -60,12 +85,20 @@ class ProviderRegistry:
         key = (str(metadata.get("uid")), int(metadata.get("generation") or 0), secret_version)
         with self._lock:
             cached = self._cache.get((namespace, name))
-            if cached and cached.key == key:
-                return cached.handle
             try:
-                provider = InstrumentedProvider(build_provider(spec, credentials))
+                if cached and cached.key == key:
+                    if recheck and spec.endpoint:
+                        self.endpoints.check(spec.endpoint)
+                    return Resolved(cached.handle)
+                provider = InstrumentedProvider(
+                    build_provider(spec, credentials, endpoints=self.endpoints)
+                )
             except ProviderError as exc:
-                return ProviderHandle(name, problem=f"ImageProvider {name!r}: {exc.message}")
+                if cached and cached.handle.provider:  # a refused endpoint: no more calls
+                    cached.handle.provider.close()
+                    del self._cache[(namespace, name)]
+                problem = f"ImageProvider {name!r}: {exc.message}"
+                return Resolved(ProviderHandle(name, problem=problem), exc)
             if cached and cached.handle.provider:
                 cached.handle.provider.close()
             poll = float(spec.poll_interval_seconds)
@@ -77,4 +110,4 @@ class ProviderRegistry:
                 drift_policy=spec.drift_policy,
             )
             self._cache[(namespace, name)] = _Cached(key, handle)
-            return handle
+            return Resolved(handle)

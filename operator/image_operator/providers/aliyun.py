@@ -50,6 +50,7 @@ from image_operator.providers.aliyun_pipelines import (
     pipeline_template,
     template_hash,
 )
+from image_operator.providers.aliyun_transport import refuse_redirects
 from image_operator.providers.base import Provider
 from image_operator.providers.capabilities import CopiesWithin
 from image_operator.providers.errors import InvalidInput, NotFound, Unsupported
@@ -441,6 +442,7 @@ def build(config: ProviderConfig) -> AliyunProvider:
                 "e.g. https://ecs.cn-hangzhou.aliyuncs.com"
             )
         endpoint_host, protocol = parsed.netloc, parsed.scheme
+    refuse_redirects()
     sdk_config = Config(
         access_key_id=config.credentials["accessKeyId"],
         access_key_secret=config.credentials["accessKeySecret"],

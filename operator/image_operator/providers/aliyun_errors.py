@@ -11,6 +11,7 @@ from darabonba.exceptions import (  # type: ignore[import-untyped]
 )
 from Tea.exceptions import ValidateException as TeaValidateException  # type: ignore[import-untyped]
 
+from image_operator.providers.endpoints import EndpointRefused
 from image_operator.providers.errors import (
     Conflict,
     Forbidden,
@@ -55,6 +56,13 @@ def map_error(action: str, exc: Exception) -> ProviderError:
         return InvalidInput(f"aliyun ECS {action}: the SDK refused the request: {exc}")
     if isinstance(exc, UnretryableException):
         inner = getattr(exc, "inner_exception", None)
+        if "TooManyRedirects" in {type(inner).__name__, type(exc).__name__} or (
+            "Exceeded 0 redirects" in str(exc)
+        ):
+            return EndpointRefused(
+                f"aliyun ECS {action}: the endpoint answered with a redirect, which the operator "
+                "does not follow (a provider's requests go to spec.endpoint's host only)"
+            )
         # The inner exception's text can hold the request URL; its type says enough.
         return Transient(
             f"aliyun ECS {action}: the endpoint is unreachable "

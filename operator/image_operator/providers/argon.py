@@ -17,6 +17,7 @@ import httpx
 from image_operator.api.image import ImageSpec
 from image_operator.api.parameters import Parameter, ParameterKind
 from image_operator.providers.base import Provider
+from image_operator.providers.endpoints import EndpointPolicy, EndpointRefused, HostGuard
 from image_operator.providers.errors import (
     InvalidInput,
     NotFound,
@@ -27,6 +28,7 @@ from image_operator.providers.errors import (
 )
 from image_operator.providers.model import CloudImage, CloudState, ImageRequest, Operation
 from image_operator.providers.ratelimit import TokenBucket
+from image_operator.providers.urlpaths import path_segment
 
 if TYPE_CHECKING:
     from image_operator.providers.factory import ProviderConfig
@@ -131,18 +133,24 @@ class ArgonProvider(Provider):
         namespace: str,
         token: str,
         limiter: TokenBucket | None = None,
+        guard: HostGuard | None = None,
         timeout: float = 30.0,
     ) -> None:
         self.namespace = namespace
         self._limiter = limiter
+        self._guard = guard or HostGuard.for_endpoint(EndpointPolicy(), endpoint)
+        # httpx follows no redirect unless asked, and the guard stops any request (the token
+        # rides on every one) to a host other than the endpoint's.
         self._client = httpx.Client(
             base_url=endpoint.rstrip("/"),
             headers={"Authorization": f"Bearer {token}"},
             timeout=timeout,
-            event_hooks={"request": [self._throttle]},
+            event_hooks={"request": [self._before_send]},
+            follow_redirects=False,
         )
 
-    def _throttle(self, _request: httpx.Request) -> None:
+    def _before_send(self, request: httpx.Request) -> None:
+        self._guard.check(str(request.url))
         if self._limiter is not None:
             self._limiter.acquire()
 
@@ -151,13 +159,22 @@ class ArgonProvider(Provider):
             response = self._client.request(method, path, **kwargs)
         except httpx.TransportError as exc:
             raise Transient(f"argon is unreachable: {type(exc).__name__}: {exc}") from exc
+        if response.is_redirect:
+            raise EndpointRefused(
+                f"argon answered {method} {path} with a redirect ({response.status_code}), "
+                "which the operator does not follow: the token goes only to spec.endpoint"
+            )
         if response.is_error:
             raise _error(response)
         return response.json()
 
     @property
     def _images(self) -> str:
-        return f"/api/v1/namespaces/{self.namespace}/images"
+        namespace = path_segment(self.namespace, what="spec.project (the Argon namespace)")
+        return f"/api/v1/namespaces/{namespace}/images"
+
+    def _image_path(self, external_id: str) -> str:
+        return f"{self._images}/{path_segment(external_id, what='the Argon image name')}"
 
     def _cloud_image(self, image: Mapping[str, Any]) -> CloudImage:
         status = image.get("status") or {}
@@ -189,7 +206,7 @@ class ArgonProvider(Provider):
             return None
 
     def get_image(self, external_id: str) -> CloudImage:
-        return self._cloud_image(self._call("GET", f"{self._images}/{external_id}"))
+        return self._cloud_image(self._call("GET", self._image_path(external_id)))
 
     def get_images(self, external_ids: Iterable[str]) -> dict[str, CloudImage | None]:
         wanted = list(dict.fromkeys(external_ids))
@@ -210,11 +227,11 @@ class ArgonProvider(Provider):
     def update_image(self, external_id: str, request: ImageRequest) -> CloudImage:
         self.require(Operation.UPDATE)
         body = {"namespace": self.namespace, "image": argon_image(external_id, request.spec)}
-        return self._cloud_image(self._call("PUT", f"{self._images}/{external_id}", json=body))
+        return self._cloud_image(self._call("PUT", self._image_path(external_id), json=body))
 
     def delete_image(self, external_id: str) -> None:
         self.require(Operation.DELETE)
-        self._call("DELETE", f"{self._images}/{external_id}")
+        self._call("DELETE", self._image_path(external_id))
 
     def close(self) -> None:
         self._client.close()
@@ -232,4 +249,5 @@ def build(config: ProviderConfig) -> ArgonProvider:
         namespace=spec.project,
         token=config.credentials["token"],
         limiter=config.limiter,
+        guard=config.guard(spec.endpoint),
     )

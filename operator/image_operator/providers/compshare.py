@@ -28,7 +28,6 @@ from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
 
 from ucloud.client import Client  # type: ignore[import-untyped]
 from ucloud.core import exc as sdk_errors  # type: ignore[import-untyped]
@@ -36,6 +35,7 @@ from ucloud.core.utils.middleware import Middleware  # type: ignore[import-untyp
 
 from image_operator.providers.base import Provider
 from image_operator.providers.capabilities import CopiesWithin
+from image_operator.providers.endpoints import EndpointPolicy, HostGuard, origin
 from image_operator.providers.errors import (
     Conflict,
     InvalidInput,
@@ -53,6 +53,7 @@ from image_operator.providers.publishing import (
 )
 from image_operator.providers.ratelimit import TokenBucket
 from image_operator.providers.ucloud_errors import rpc_error
+from image_operator.providers.ucloud_transport import GuardedTransport
 
 if TYPE_CHECKING:
     from image_operator.providers.factory import ProviderConfig
@@ -143,6 +144,7 @@ class CompShareProvider(Provider, CopiesWithin, Publishes):
         private_key: str,
         project_id: str | None = None,
         limiter: TokenBucket | None = None,
+        guard: HostGuard | None = None,
         timeout: int = 30,
     ) -> None:
         self.endpoint = endpoint.rstrip("/")
@@ -163,6 +165,7 @@ class CompShareProvider(Provider, CopiesWithin, Publishes):
                 "timeout": timeout,
                 "max_retries": 0,  # the reconciler retries with backoff; the SDK must not
             },
+            transport=GuardedTransport(guard or HostGuard.for_endpoint(EndpointPolicy(), endpoint)),
             middleware=middleware,
         ).ucompshare()
 
@@ -237,9 +240,8 @@ class CompShareProvider(Provider, CopiesWithin, Publishes):
 
     def probe(self) -> str:
         answer = self._describe(Limit=1)
-        host = urlsplit(self.endpoint).netloc
         return (
-            f"compshare at {host}, region {self.region}, zone {self.zone}: "
+            f"compshare at {origin(self.endpoint)}, region {self.region}, zone {self.zone}: "
             f"{int(answer.get('TotalCount') or 0)} custom images"
         )
 
@@ -463,4 +465,5 @@ def build(config: ProviderConfig) -> CompShareProvider:
         private_key=config.credentials["privateKey"],
         project_id=spec.project,
         limiter=config.limiter,
+        guard=config.guard(spec.endpoint or DEFAULT_ENDPOINT),
     )

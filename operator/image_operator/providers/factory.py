@@ -3,6 +3,11 @@
 Each provider type lives in its own module exposing `build(config: ProviderConfig) -> Provider`;
 `_MODULES` maps the type to that module, imported only when a provider of that type is built
 (so one vendor SDK's import cost or breakage never touches the others).
+
+Before a module builds anything (some builds already talk to the cloud), the factory judges
+`spec.endpoint` with the operator's `EndpointPolicy` (`providers/endpoints.py`): a refused
+endpoint never receives a request. Every provider gets a rate limiter, the schema's defaults
+when `spec.rateLimit` is absent.
 """
 
 from __future__ import annotations
@@ -13,8 +18,9 @@ from dataclasses import dataclass, field
 
 from image_operator.api.provider import ImageProviderSpec, ProviderType
 from image_operator.providers.base import Provider
+from image_operator.providers.endpoints import EndpointPolicy, HostGuard
 from image_operator.providers.errors import InvalidInput, Unsupported
-from image_operator.providers.ratelimit import TokenBucket
+from image_operator.providers.ratelimit import SYSTEM_CLOCK, Clock, TokenBucket
 
 # The Secret keys each provider type reads (documented in ImageProvider's schema too).
 CREDENTIAL_KEYS: dict[ProviderType, tuple[str, ...]] = {
@@ -38,11 +44,18 @@ _MODULES: dict[ProviderType, str] = {
 
 @dataclass(frozen=True)
 class ProviderConfig:
-    """What every provider builder receives: the validated spec, the Secret's keys, a limiter."""
+    """What every provider builder receives: the validated spec, the Secret's keys, a limiter,
+    and the policy that says which hosts its clients may reach."""
 
     spec: ImageProviderSpec
     credentials: Mapping[str, str] = field(repr=False)
     limiter: TokenBucket | None = None
+    endpoints: EndpointPolicy = field(default_factory=EndpointPolicy)
+
+    def guard(self, endpoint: str, *, others: bool = False) -> HostGuard:
+        """The guard for clients that talk to `endpoint`: only its host, or (`others`) also any
+        other host the policy accepts (registry token realms, a Keystone catalog's)."""
+        return HostGuard.for_endpoint(self.endpoints, endpoint, others=others)
 
 
 def available_types() -> list[str]:
@@ -59,8 +72,16 @@ def _require_keys(spec: ImageProviderSpec, credentials: Mapping[str, str]) -> No
         )
 
 
-def build_provider(spec: ImageProviderSpec, credentials: Mapping[str, str]) -> Provider:
-    """A ready-to-use client; raises InvalidInput/Unsupported with a message naming the field."""
+def build_provider(
+    spec: ImageProviderSpec,
+    credentials: Mapping[str, str],
+    *,
+    endpoints: EndpointPolicy,
+    clock: Clock = SYSTEM_CLOCK,
+) -> Provider:
+    """A ready-to-use client; raises InvalidInput/Unsupported with a message naming the field,
+    `EndpointRefused` for an endpoint the policy refuses (before any request is sent) and
+    `Transient` when the endpoint's name does not resolve now."""
     module_name = _MODULES.get(spec.type)
     if module_name is None:
         raise Unsupported(
@@ -68,11 +89,9 @@ def build_provider(spec: ImageProviderSpec, credentials: Mapping[str, str]) -> P
             f"image-operator; available: {', '.join(available_types())}"
         )
     _require_keys(spec, credentials)
-    limiter = (
-        TokenBucket(spec.rate_limit.requests_per_second, spec.rate_limit.burst)
-        if spec.rate_limit
-        else None
-    )
+    if spec.endpoint:
+        endpoints.check(spec.endpoint)
+    limiter = TokenBucket.for_limit(spec.rate_limit, clock)
     module = importlib.import_module(module_name)
-    provider: Provider = module.build(ProviderConfig(spec, credentials, limiter))
+    provider: Provider = module.build(ProviderConfig(spec, credentials, limiter, endpoints))
     return provider

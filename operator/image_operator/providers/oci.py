@@ -28,6 +28,7 @@ import httpx
 from pydantic import ValidationError
 
 from image_operator.providers.base import Provider
+from image_operator.providers.endpoints import HostGuard
 from image_operator.providers.errors import (
     Conflict,
     InvalidInput,
@@ -99,10 +100,16 @@ class RegistryProvider(Provider):
         username: str | None = None,
         password: str | None = None,
         limiter: TokenBucket | None = None,
+        guard: HostGuard | None = None,
         timeout: float = 60.0,
     ) -> None:
         self.registry = RegistryClient(
-            endpoint, username=username, password=password, limiter=limiter, timeout=timeout
+            endpoint,
+            username=username,
+            password=password,
+            limiter=limiter,
+            guard=guard,
+            timeout=timeout,
         )
         self.host = self.registry.host
         self.project = project
@@ -130,9 +137,11 @@ class RegistryProvider(Provider):
         with self._lock:
             client = self._others.get(host)
             if client is None:
+                # A source on another registry: anonymous, and only where the policy accepts.
                 client = RegistryClient(
                     f"{default_scheme(host)}://{host}",
                     limiter=self._limiter,
+                    guard=self.registry.guard,
                     timeout=self._timeout,
                 )
                 self._others[host] = client
@@ -443,4 +452,5 @@ def build(config: ProviderConfig) -> RegistryProvider:
         username=username,
         password=password,
         limiter=config.limiter,
+        guard=config.guard(str(url), others=True),
     )

@@ -11,13 +11,14 @@ import contextlib
 import ipaddress
 import re
 import threading
-from collections.abc import Generator, Iterable, Iterator, Mapping
+from collections.abc import Callable, Generator, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from image_operator.providers.endpoints import EndpointPolicy, HostGuard
 from image_operator.providers.errors import (
     NotFound,
     ProviderError,
@@ -114,7 +115,14 @@ class RegistryAuth(httpx.Auth):
     keys). Tokens are cached per repository and access kind, because a token only holds the
     scope it was issued for."""
 
-    def __init__(self, username: str | None, password: str | None, timeout: float) -> None:
+    def __init__(
+        self,
+        username: str | None,
+        password: str | None,
+        timeout: float,
+        before_send: Callable[[httpx.Request], None],
+    ) -> None:
+        self._before_send = before_send
         self._basic: str | None = None
         if username and password:
             self._basic = "Basic " + base64.b64encode(f"{username}:{password}".encode()).decode()
@@ -167,10 +175,12 @@ class RegistryAuth(httpx.Auth):
             return None
         params = {k: v for k, v in challenge.items() if k in ("service", "scope")}
         # The realm is the registry's token service: the one place besides the registry the
-        # keys go, as the token spec has it.
+        # keys go, as the token spec has it. It is guarded and rate-limited like the registry
+        # (a realm at a metadata address is refused), and follows no redirect.
         headers = {"Authorization": self._basic} if self._basic else {}
         try:
-            with httpx.Client(timeout=self._timeout) as client:
+            hooks = {"request": [self._before_send]}
+            with httpx.Client(timeout=self._timeout, event_hooks=hooks) as client:
                 reply = client.get(realm, params=params, headers=headers)
         except httpx.TransportError:
             return None
@@ -219,20 +229,25 @@ class RegistryClient:
         username: str | None = None,
         password: str | None = None,
         limiter: TokenBucket | None = None,
+        guard: HostGuard | None = None,
         timeout: float = 60.0,
     ) -> None:
         url = httpx.URL(base_url)
         self.host = url.netloc.decode()
         self._limiter = limiter
+        # Other hosts (token realms, blob storage a redirect names) only where the policy
+        # accepts them: the hook runs for every request, each redirect hop included.
+        self.guard = guard or HostGuard.for_endpoint(EndpointPolicy(), base_url, others=True)
         self._http = httpx.Client(
             base_url=f"{url.scheme}://{self.host}",
-            auth=RegistryAuth(username, password, timeout),
+            auth=RegistryAuth(username, password, timeout, self._before_send),
             timeout=timeout,
             follow_redirects=True,  # blob GETs may redirect to storage; httpx drops auth there
-            event_hooks={"request": [self._throttle]},
+            event_hooks={"request": [self._before_send]},
         )
 
-    def _throttle(self, _request: httpx.Request) -> None:
+    def _before_send(self, request: httpx.Request) -> None:
+        self.guard.check(str(request.url))
         if self._limiter is not None:
             self._limiter.acquire()
 

@@ -33,6 +33,7 @@ from pydantic import BaseModel, ConfigDict
 
 from image_operator.providers.base import Provider
 from image_operator.providers.capabilities import PlaceholderUploads
+from image_operator.providers.endpoints import EndpointPolicy, GuardedAdapter, HostGuard
 from image_operator.providers.errors import (
     Conflict,
     Forbidden,
@@ -57,6 +58,7 @@ from image_operator.providers.openstack_metadata import (
     untouched,
 )
 from image_operator.providers.ratelimit import TokenBucket
+from image_operator.providers.urlpaths import path_segment
 
 if TYPE_CHECKING:
     from image_operator.providers.factory import ProviderConfig
@@ -106,10 +108,17 @@ class OpenStackProvider(Provider, PlaceholderUploads):
         *,
         endpoint: str,
         limiter: TokenBucket | None = None,
+        policy: EndpointPolicy | None = None,
     ) -> None:
         self._conn = connection
         self.endpoint = safe_url(endpoint)
-        self._limiter = limiter
+        # Every HTTP request the SDK makes (Keystone's token, version discovery, the image API,
+        # each redirect hop) passes the rate limit and the guard: the endpoint's host, or a
+        # host of the catalog the policy accepts. keystoneauth re-sends X-Auth-Token to any
+        # redirect target, so redirects are not followed at all.
+        guard = HostGuard.for_endpoint(policy or EndpointPolicy(), endpoint, others=True)
+        GuardedAdapter(guard, limiter=limiter).mount_on(connection.session.session)
+        connection.session.redirect = False
 
     @property
     def _image(self) -> ImageProxy:
@@ -122,16 +131,16 @@ class OpenStackProvider(Provider, PlaceholderUploads):
         return proxy
 
     def _call(self, action: str, call: Callable[[], T]) -> T:
-        """One cloud call: wait for the rate limit, then map whatever fails."""
-        if self._limiter is not None:
-            self._limiter.acquire()
+        """One cloud call (its requests wait for the rate limit), whatever fails mapped."""
         try:
             return call()
         except Exception as exc:
             raise map_error(exc, action) from exc
 
     def _raw(self, external_id: str) -> glance_image.Image:
-        image = self._call(f"show image {external_id}", lambda: self._image.get_image(external_id))
+        image = self._call(
+            f"show image {external_id}", lambda: self._image.get_image(_image_id(external_id))
+        )
         if image.status == "deleted":
             raise NotFound(f"image {external_id} is deleted")
         return image
@@ -271,7 +280,7 @@ class OpenStackProvider(Provider, PlaceholderUploads):
         self.require(Operation.DELETE)
         self._call(
             f"delete image {external_id}",
-            lambda: self._image.delete_image(external_id, ignore_missing=False),
+            lambda: self._image.delete_image(_image_id(external_id), ignore_missing=False),
         )
 
     def close(self) -> None:
@@ -344,7 +353,8 @@ class OpenStackProvider(Provider, PlaceholderUploads):
         """Add tags (PUT /v2/images/{id}/tags/{tag}); adding a present tag is a no-op."""
         for tag in tags:
             self._call(
-                f"tag image {external_id}", functools.partial(self._image.add_tag, external_id, tag)
+                f"tag image {external_id}",
+                functools.partial(self._image.add_tag, _image_id(external_id), _tag(tag)),
             )
 
     def remove_tags(self, external_id: str, tags: Iterable[str]) -> None:
@@ -352,7 +362,7 @@ class OpenStackProvider(Provider, PlaceholderUploads):
         for tag in tags:
             self._call(
                 f"untag image {external_id}",
-                functools.partial(self._image.remove_tag, external_id, tag),
+                functools.partial(self._image.remove_tag, _image_id(external_id), _tag(tag)),
             )
 
     def share(self, external_id: str, project_id: str) -> ImageMember:
@@ -372,19 +382,21 @@ class OpenStackProvider(Provider, PlaceholderUploads):
         try:
             member = self._call(
                 f"share image {external_id} with project {project_id}",
-                lambda: self._image.add_member(external_id, member=project_id),
+                lambda: self._image.add_member(_image_id(external_id), member=project_id),
             )
         except Conflict:
             member = self._call(
                 f"show member {project_id} of image {external_id}",
-                lambda: self._image.get_member(project_id, image=external_id),
+                lambda: self._image.get_member(_project(project_id), image=_image_id(external_id)),
             )
         return _member(external_id, member)
 
     def unshare(self, external_id: str, project_id: str) -> None:
         self._call(
             f"remove member {project_id} from image {external_id}",
-            lambda: self._image.remove_member(project_id, image=external_id, ignore_missing=False),
+            lambda: self._image.remove_member(
+                _project(project_id), image=_image_id(external_id), ignore_missing=False
+            ),
         )
 
     def set_member_status(
@@ -396,7 +408,9 @@ class OpenStackProvider(Provider, PlaceholderUploads):
         """Accept (or reject) an image shared with `project_id`; only that project may."""
         member = self._call(
             f"set member {project_id} of image {external_id} to {status}",
-            lambda: self._image.update_member(project_id, image=external_id, status=str(status)),
+            lambda: self._image.update_member(
+                _project(project_id), image=_image_id(external_id), status=str(status)
+            ),
         )
         return _member(external_id, member)
 
@@ -406,7 +420,7 @@ class OpenStackProvider(Provider, PlaceholderUploads):
 
     def members(self, external_id: str) -> list[ImageMember]:
         def fetch() -> list[glance_member.Member]:
-            return list(self._image.members(external_id))
+            return list(self._image.members(_image_id(external_id)))
 
         return [
             _member(external_id, m) for m in self._call(f"list members of {external_id}", fetch)
@@ -416,6 +430,20 @@ class OpenStackProvider(Provider, PlaceholderUploads):
         """Images visible to this project, filtered by Glance's list query (tag, status, ...)."""
         for image in self._list("list images", **query):
             yield self._cloud_image(image)
+
+
+# openstacksdk puts IDs into request paths as they are, and `requests` then resolves `..`:
+# every value from a spec or an annotation goes in as one escaped segment.
+def _image_id(external_id: str) -> str:
+    return path_segment(external_id, what="the image ID")
+
+
+def _tag(tag: str) -> str:
+    return path_segment(tag, what="the image tag")
+
+
+def _project(project_id: str) -> str:
+    return path_segment(project_id, what="the member project ID")
 
 
 def _member(external_id: str, member: glance_member.Member) -> ImageMember:
@@ -437,4 +465,6 @@ def build(config: ProviderConfig) -> OpenStackProvider:
     connection = connect(
         spec.endpoint, config.credentials, region=spec.region, project=spec.project
     )
-    return OpenStackProvider(connection, endpoint=spec.endpoint, limiter=config.limiter)
+    return OpenStackProvider(
+        connection, endpoint=spec.endpoint, limiter=config.limiter, policy=config.endpoints
+    )

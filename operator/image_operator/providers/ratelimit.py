@@ -1,10 +1,31 @@
-"""A thread-safe token bucket: the client-side rate limit an ImageProvider's spec sets."""
+"""A thread-safe token bucket: the client-side rate limit of every ImageProvider.
+
+`spec.rateLimit` sets it; without one the schema's defaults apply (`DEFAULT_RATE_LIMIT`), so no
+provider talks to its cloud unlimited.
+"""
 
 from __future__ import annotations
 
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
+
+from image_operator.api.provider import RateLimit
+
+#: The limit of an ImageProvider without `spec.rateLimit` (docs/providers/README.md).
+DEFAULT_RATE_LIMIT = RateLimit()
+
+
+@dataclass(frozen=True)
+class Clock:
+    """Where a limiter reads the time and waits (a seam: tests pass a fake one)."""
+
+    now: Callable[[], float] = time.monotonic
+    sleep: Callable[[float], None] = time.sleep
+
+
+SYSTEM_CLOCK = Clock()
 
 
 class TokenBucket:
@@ -43,3 +64,9 @@ class TokenBucket:
         if wait > 0:
             self._sleep(wait)
         return wait
+
+    @classmethod
+    def for_limit(cls, limit: RateLimit | None, clock: Clock = SYSTEM_CLOCK) -> TokenBucket:
+        """The bucket for an ImageProvider's `spec.rateLimit` (the defaults when it has none)."""
+        limit = limit or DEFAULT_RATE_LIMIT
+        return cls(limit.requests_per_second, limit.burst, clock=clock.now, sleep=clock.sleep)

@@ -34,10 +34,12 @@ from image_operator.providers.capabilities import (
     MultipartUploads,
     UploadSession,
 )
+from image_operator.providers.endpoints import EndpointPolicy, HostGuard
 from image_operator.providers.errors import InvalidInput, NotFound, ProviderError, Transient
 from image_operator.providers.model import CloudImage, CloudState, ImageRequest, Operation
 from image_operator.providers.ratelimit import TokenBucket
 from image_operator.providers.ucloud_errors import rpc_error
+from image_operator.providers.ucloud_transport import GuardedTransport
 from image_operator.providers.ucloudstack_data import DataPlane
 from image_operator.providers.ucloudstack_wire import (
     SERVICE,
@@ -103,8 +105,10 @@ class UCloudStackProvider(Provider, BaseImages, ExportsImages, MultipartUploads)
         private_key: str,
         project_id: str | None = None,
         limiter: TokenBucket | None = None,
+        policy: EndpointPolicy | None = None,
         timeout: float = 30.0,
     ) -> None:
+        policy = policy or EndpointPolicy()
         self.region = region
         self.company_id = company_id
         self.project_id = project_id
@@ -119,9 +123,14 @@ class UCloudStackProvider(Provider, BaseImages, ExportsImages, MultipartUploads)
                 "timeout": int(timeout),
                 "max_retries": 0,  # the reconcilers retry, with backoff
             },
+            # The signed RPCs go to the endpoint's host only, redirects included.
+            transport=GuardedTransport(HostGuard.for_endpoint(policy, endpoint)),
             middleware=Middleware(),
         )
-        self._data = DataPlane(endpoint, limiter=limiter, timeout=timeout)
+        # Download URLs are the cloud's to name (presigned, no key sent): any host the policy
+        # accepts.
+        data_guard = HostGuard.for_endpoint(policy, endpoint, others=True)
+        self._data = DataPlane(endpoint, limiter=limiter, guard=data_guard, timeout=timeout)
         self.data_url = self._data.url
 
     # -- plumbing --
@@ -447,4 +456,5 @@ def build(config: ProviderConfig) -> UCloudStackProvider:
         public_key=config.credentials["publicKey"],
         private_key=config.credentials["privateKey"],
         limiter=config.limiter,
+        policy=config.endpoints,
     )

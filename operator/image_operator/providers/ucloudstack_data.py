@@ -9,14 +9,15 @@ from __future__ import annotations
 import base64
 import hashlib
 from typing import Any, Final
-from urllib.parse import urlsplit
 
 import httpx
 
 from image_operator.providers.capabilities import UploadSession
+from image_operator.providers.endpoints import HostGuard, origin
 from image_operator.providers.ratelimit import TokenBucket
 from image_operator.providers.ucloud_errors import data_error, transport_error
 from image_operator.providers.ucloudstack_wire import SERVICE
+from image_operator.providers.urlpaths import path_segment
 
 DATA_SLICE: Final = 1024 * 1024  # bytes per write of an uploaded part
 
@@ -24,11 +25,18 @@ DATA_SLICE: Final = 1024 * 1024  # bytes per write of an uploaded part
 class DataPlane:
     """The `/s3` route of one endpoint: one httpx client, the provider's rate limiter."""
 
-    def __init__(self, endpoint: str, *, limiter: TokenBucket | None, timeout: float) -> None:
-        parts = urlsplit(endpoint)
-        self.url = f"{parts.scheme}://{parts.netloc}/s3"
+    def __init__(
+        self, endpoint: str, *, limiter: TokenBucket | None, guard: HostGuard, timeout: float
+    ) -> None:
+        self.url = f"{origin(endpoint)}/s3"
         self._limiter = limiter
-        self._http = httpx.Client(timeout=timeout, trust_env=False)
+        self._guard = guard
+        self._http = httpx.Client(
+            timeout=timeout, trust_env=False, event_hooks={"request": [self._check]}
+        )
+
+    def _check(self, request: httpx.Request) -> None:
+        self._guard.check(str(request.url))
 
     def request(self, method: str, url: str, operation: str, **kwargs: Any) -> httpx.Response:
         if self._limiter is not None:
@@ -46,7 +54,8 @@ class DataPlane:
         md5 = hashlib.md5(data).digest()  # noqa: S324 - S3's Content-MD5, not for security
         response = self.request(
             "PUT",
-            f"{self.url}/{upload.bucket}/{upload.image_id}",
+            f"{self.url}/{path_segment(upload.bucket, what='the upload bucket')}/"
+            f"{path_segment(upload.image_id, what='the uploaded image ID')}",
             f"upload part {part_number}",
             params={"uploadId": upload.upload_id, "partNumber": str(part_number)},
             # In 1 MiB slices, not the bytes object: httpx's request/response objects form

@@ -1,4 +1,13 @@
-"""Decide the status of an `ImageProvider` from a cheap probe call."""
+"""Decide the status of an `ImageProvider` from a cheap probe call.
+
+A Ready provider does not leave Ready on one failed probe: a transient failure (the cloud
+unreachable, throttled) is probed again `ProbeRetry.attempts` times, `ProbeRetry.delay` apart,
+with the status left as it is; only when those fail too does it become `Ready=False`. A refusal
+that will not pass by itself (credentials refused, an endpoint the operator does not talk to)
+is reported at once. `status.endpointInfo` always describes the last probe that succeeded with
+the current client: it goes as soon as a probe fails or no client can be built (after a
+credential rotation, the old account's answer must not stay).
+"""
 
 from __future__ import annotations
 
@@ -19,6 +28,14 @@ class _Probed:
     status: Mapping[str, Any]
 
 
+@dataclass(frozen=True)
+class ProbeRetry:
+    """How a transient probe failure of a Ready provider is confirmed before it is reported."""
+
+    attempts: int = 2
+    delay: float = 5.0
+
+
 def reconcile_provider(
     *,
     generation: int,
@@ -26,36 +43,70 @@ def reconcile_provider(
     provider: Provider | None,
     problem: str | None,
     retry_after: float,
+    build_error: ProviderError | None = None,
+    attempt: int = 0,
+    retry: ProbeRetry = ProbeRetry(),
 ) -> Outcome:
-    """Probe the provider and report `Ready`. `problem` explains why no client could be built."""
+    """Probe the provider and report `Ready`. `problem` explains why no client could be built
+    and `build_error` is the provider error that said so, if one did. `attempt` counts the
+    consecutive failed probes before this one; `retry_after` is when to probe again after a
+    transient failure that has been reported."""
     step = Step.start(_Probed(generation, status), ImageProviderStatus)
     before = step.condition("Ready")
     was_ready = step.status.phase == "Ready"
-    step.status.last_probe_time = now_rfc3339()
-    if provider is None:
+    current = step.status.observed_generation == generation
+    if provider is None and build_error is None:
         message = problem or "the provider client could not be built"
+        step.status.last_probe_time = now_rfc3339()
+        step.status.endpoint_info = None
         if step.status.phase != "Error" or before is None or before.message != message:
             step.events.append(Event("ConfigurationError", message, "Warning"))
         return step.outcome(
             phase="Error",
             ready=(False, "ConfigurationError", message),
             stalled=(True, "ConfigurationError", message),
-            requeue_after=retry_after,
         )
     try:
-        info = provider.probe()
+        info = _probe(provider, build_error)
     except ProviderError as exc:
-        message = f"probe failed: {exc.message}"
-        if was_ready or not status:
+        # A client that could not be built sent nothing: its error says why, not "probe".
+        message = exc.message if exc is build_error else f"probe failed: {exc.message}"
+        if exc.retryable and was_ready and current and before and attempt < retry.attempts:
+            # Not reported yet: one failed probe of a Ready provider is often a blip.
+            step.events.append(
+                Event(
+                    "ProbeRetrying",
+                    f"{message}; probing again in {retry.delay:g}s "
+                    f"({attempt + 1} of {retry.attempts}) before reporting it",
+                )
+            )
+            return step.outcome(
+                phase="Ready",
+                ready=(True, before.reason, before.message),
+                requeue_after=retry.delay,
+            )
+        step.status.last_probe_time = now_rfc3339()
+        step.status.endpoint_info = None
+        if was_ready or not status or (before is not None and before.reason != exc.reason):
             step.events.append(Event(exc.reason, message, "Warning"))
         return step.outcome(
             phase="Error",
             ready=(False, exc.reason, message),
             reconciling=(exc.retryable, exc.reason, message),
             stalled=(not exc.retryable, exc.reason, message),
-            requeue_after=retry_after,
+            requeue_after=retry_after if exc.retryable else None,
+            retrying=exc.retryable,
         )
+    step.status.last_probe_time = now_rfc3339()
     step.status.endpoint_info = info
     if not was_ready:
         step.events.append(Event("Ready", f"probe succeeded: {info}"))
     return step.outcome(phase="Ready", ready=(True, "ProbeSucceeded", info))
+
+
+def _probe(provider: Provider | None, build_error: ProviderError | None) -> str:
+    if build_error is not None:
+        raise build_error
+    # The caller reports a missing client before probing: reaching here without one is our bug.
+    assert provider is not None, "probe without a provider client"
+    return provider.probe()
