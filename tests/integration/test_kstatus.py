@@ -81,13 +81,8 @@ EXPECTED = {
     "deleting": "Terminating",
     "handler error": "InProgress",
 }
-KNOWN_BUGS = {
-    ("ImageProvider", "paused and changed"): (
-        "ImageProvider ignores imageops.io/paused: it probes the changed spec and advances "
-        "observedGeneration, so kstatus reads Current (README: every kind, paused, leaves a "
-        "changed spec unobserved)"
-    ),
-}
+# Cases the operator gets wrong today, each with why (strict: fixing one fails until removed).
+KNOWN_BUGS: dict[tuple[str, str], str] = {}
 # Holds an ImageProvider in deletion: the operator puts no finalizer on providers.
 HOLD = "kstatus-test.imageops.io/hold"
 SPEC_CHANGE = {"deletionPolicy": "Orphan"}  # a spec change every managed kind accepts

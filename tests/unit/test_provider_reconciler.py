@@ -41,8 +41,10 @@ def run(
     build_error: ProviderError | None = None,
     attempt: int = 0,
     retry: ProbeRetry = NO_RETRY,
+    paused: bool = False,
 ) -> Outcome:
     return reconcile_provider(
+        paused=paused,
         generation=generation,
         status=status or {},
         provider=provider,
@@ -295,3 +297,16 @@ def test_an_endpoint_that_does_not_resolve_now_is_retried() -> None:
     assert cond(outcome, "Reconciling")["reason"] == "CloudUnavailable"
     assert "Stalled" not in types(outcome)
     assert outcome.requeue_after == RETRY
+
+
+def test_a_paused_provider_is_not_probed_and_a_changed_spec_stays_unobserved() -> None:
+    provider = FakeProvider()
+    ready = _ready(provider)
+    provider.reset_calls()
+
+    paused = run(provider, ready.status, generation=2, paused=True)
+
+    assert provider.calls == []
+    assert paused.status["observedGeneration"] == 1  # kstatus: InProgress, not Current
+    assert cond(paused, "Ready")["status"] == "True"  # kept, as for every kind
+    assert paused.status["phase"] == "Paused"

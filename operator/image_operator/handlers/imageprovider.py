@@ -7,9 +7,12 @@ from typing import Any
 import kopf
 
 from image_operator import metrics
-from image_operator.api.common import GROUP, VERSION
+from image_operator.api.common import ANNOTATION_PAUSED, GROUP, VERSION
+from image_operator.api.provider import ImageProviderSpec
+from image_operator.handlers import kinds
 from image_operator.handlers.context import context
 from image_operator.handlers.status import KopfLogger, apply_outcome
+from image_operator.reconcilers.managed import ManagedObject, internal_error
 from image_operator.reconcilers.provider import ProbeRetry, reconcile_provider
 from image_operator.settings import Settings
 
@@ -29,17 +32,26 @@ def _probe(body: kopf.Body, patch: kopf.Patch, logger: KopfLogger, retry: int) -
     resolved = ctx.providers.resolve(
         str(meta.get("namespace")), str(meta.get("name")), recheck=True
     )
-    with metrics.timed_reconcile("ImageProvider"):
-        outcome = reconcile_provider(
-            generation=int(meta.get("generation") or 0),
-            status=dict(body.get("status") or {}),
-            provider=resolved.handle.provider,
-            problem=resolved.handle.problem,
-            build_error=resolved.error,
-            attempt=retry,
-            retry=probe_retry,
-            retry_after=ctx.backoff.delay(max(retry - probe_retry.attempts, 0)),
+    annotations = meta.get("annotations") or {}
+    try:
+        with metrics.timed_reconcile("ImageProvider"):
+            outcome = reconcile_provider(
+                generation=int(meta.get("generation") or 0),
+                status=dict(body.get("status") or {}),
+                provider=resolved.handle.provider,
+                problem=resolved.handle.problem,
+                build_error=resolved.error,
+                attempt=retry,
+                retry=probe_retry,
+                retry_after=ctx.backoff.delay(max(retry - probe_retry.attempts, 0)),
+                paused=str(annotations.get(ANNOTATION_PAUSED, "")).lower() == "true",
+            )
+    except Exception as error:  # the handler boundary, as for every kind (handlers/kinds.py)
+        logger.exception(
+            "ImageProvider %s/%s: internal error", meta.get("namespace"), meta.get("name")
         )
+        obj = kinds.decode(body, ImageProviderSpec, ManagedObject)
+        outcome = internal_error(obj, error, retry, ctx.backoff)
     apply_outcome(
         outcome,
         kind="ImageProvider",

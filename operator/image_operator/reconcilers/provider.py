@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from image_operator.api.common import ANNOTATION_PAUSED
 from image_operator.api.provider import ImageProviderStatus
 from image_operator.providers.base import Provider
 from image_operator.providers.errors import ProviderError
@@ -46,6 +47,7 @@ def reconcile_provider(
     build_error: ProviderError | None = None,
     attempt: int = 0,
     retry: ProbeRetry = ProbeRetry(),
+    paused: bool = False,
 ) -> Outcome:
     """Probe the provider and report `Ready`. `problem` explains why no client could be built
     and `build_error` is the provider error that said so, if one did. `attempt` counts the
@@ -55,6 +57,16 @@ def reconcile_provider(
     before = step.condition("Ready")
     was_ready = step.status.phase == "Ready"
     current = step.status.observed_generation == generation
+    if paused:
+        # The rule of every kind: no cloud call, Ready kept, a changed spec not reported as
+        # observed (kstatus reads InProgress until the pause is lifted and the change probed).
+        message = f"{ANNOTATION_PAUSED} is true: no probe until it is removed"
+        return step.outcome(
+            phase="Paused",
+            ready=step.kept_ready("paused before the first probe"),
+            reconciling=(False, "Paused", message),
+            applied=False,
+        )
     if provider is None and build_error is None:
         message = problem or "the provider client could not be built"
         step.status.last_probe_time = now_rfc3339()
