@@ -2,23 +2,43 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import kopf
 
+from image_operator.api.common import ANNOTATION_EXTERNAL_ID
 from image_operator.api.image import ImageSpec
 from image_operator.handlers import kinds
 from image_operator.handlers.context import context
 from image_operator.handlers.status import KopfLogger
 from image_operator.reconcilers.copy import CopySource
-from image_operator.reconcilers.image import ImageObject, ImageReconciler
+from image_operator.reconcilers.image import ImageObject, ImageReconciler, owner
 from image_operator.reconcilers.outcome import Outcome
 
 KIND = "Image"
 
 
 def decode(body: kopf.Body) -> ImageObject:
-    return kinds.decode(body, ImageSpec, ImageObject)
+    meta = body.get("metadata") or {}
+    ref = (body.get("spec") or {}).get("providerRef") or {}
+    obj = kinds.decode(
+        body,
+        ImageSpec,
+        ImageObject,
+        provider_name=str(ref.get("name", "")),
+        created=str(meta.get("creationTimestamp") or ""),
+    )
+    # One owner per cloud image: asked only when this Image is about to adopt one, or to
+    # delete the one it holds (one LIST of the namespace's Images then, none otherwise).
+    adopt = obj.annotations.get(ANNOTATION_EXTERNAL_ID)
+    held = obj.status.get("externalID")
+    deleting = bool(meta.get("deletionTimestamp"))
+    wanted = held if deleting else (adopt if adopt and adopt != held else None)
+    if not wanted:
+        return obj
+    others = context().kube.list_objects("images", obj.namespace)
+    return replace(obj, owned_by=owner(obj, str(wanted), others, deleting=deleting))
 
 
 def copy_source(obj: ImageObject) -> CopySource | None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from image_operator import commandtemplate
 from image_operator.api.common import ANNOTATION_EXTERNAL_ID, ConditionStatus
@@ -45,7 +46,12 @@ CHECKSUM_MISMATCH = "ChecksumMismatch"
 
 @dataclass(frozen=True)
 class ImageObject(ManagedObject[ImageSpec]):
-    """The parts of an `Image` body a reconcile needs."""
+    """The parts of an `Image` body a reconcile needs. `owned_by` names another Image of the
+    same provider that owns the cloud image this one adopts or would delete (see `owner`)."""
+
+    owned_by: str | None = None
+    provider_name: str = ""
+    created: str = ""  # metadata.creationTimestamp: who adopted first
 
     def request(self) -> ImageRequest:
         assert self.spec is not None
@@ -121,6 +127,13 @@ class ImageReconciler(ManagedReconciler):
                 f"manages cloud image {external_id!r}; adopting another would leave that one "
                 "unaccounted for: delete this object (deletionPolicy decides the old image's "
                 "fate) and adopt in a new one",
+            )
+        if adopt and adopt != external_id and obj.owned_by:
+            return step.stalled(
+                "AdoptionConflict",
+                f"annotation {ANNOTATION_EXTERNAL_ID} names {adopt!r}, which Image "
+                f"{obj.owned_by!r} already manages: a cloud image has one owner; remove the "
+                "annotation, or delete that Image with spec.deletionPolicy: Orphan first",
             )
         if adopt and adopt != external_id:
             try:
@@ -434,6 +447,15 @@ class ImageReconciler(ManagedReconciler):
             return early
         assert handle.provider is not None
         provider = handle.provider
+        if external_id and obj.owned_by:
+            step.events.append(
+                Event(
+                    "NotDeleted",
+                    f"cloud image {external_id!r} is managed by Image {obj.owned_by!r} too: "
+                    "left in place for it",
+                )
+            )
+            return step.outcome(phase="Deleting", ready=(False, "Deleting", "left to its owner"))
         try:
             if not external_id and obj.spec is not None:
                 # A create may have succeeded without its status write: find it, never leak it.
@@ -460,3 +482,30 @@ def spec_problem(spec: ImageSpec) -> str | None:
         spec.command or [], spec.inputs or [], spec.outputs or [], spec.configs or []
     )
     return "; ".join(issue.message for issue in issues) or None
+
+
+def owner(
+    obj: ImageObject, external_id: str, others: list[dict[str, Any]], *, deleting: bool = False
+) -> str | None:
+    """Which other Image of the same provider owns `external_id`, if one does: one that holds it
+    in `status.externalID` (an adoption or a delete must not take it away), else, for an
+    adoption, the first (oldest, then by name) of those claiming it with the adoption
+    annotation, so that two Images adopting one cloud image at once agree on who gets it."""
+    provider = obj.provider_name
+    holders, claimants = [], []
+    for other in others:
+        meta = other.get("metadata") or {}
+        if meta.get("uid") == obj.uid:
+            continue
+        if ((other.get("spec") or {}).get("providerRef") or {}).get("name") != provider:
+            continue
+        name = str(meta.get("name"))
+        if (other.get("status") or {}).get("externalID") == external_id:
+            holders.append(name)
+        elif (meta.get("annotations") or {}).get(ANNOTATION_EXTERNAL_ID) == external_id:
+            claimants.append((str(meta.get("creationTimestamp") or ""), name))
+    if holders or deleting:
+        return min(holders, default=None)
+    mine = (obj.created, obj.name)
+    first = min(claimants, default=None)
+    return first[1] if first is not None and first < mine else None
