@@ -69,7 +69,7 @@ def test_adopting_an_owned_image_is_refused_without_a_cloud_call() -> None:
 
 def test_deleting_never_deletes_a_cloud_image_another_image_owns() -> None:
     h = Harness()
-    obj, external_id = make_ready(h)
+    obj, _ = make_ready(h)
     h.provider.reset_calls()
 
     outcome = h.finalize(replace(obj, owned_by="first"))
