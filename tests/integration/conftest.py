@@ -309,6 +309,17 @@ class Kube:
             },
         )
 
+    def wait_event(self, name: str, *reasons: str, timeout: float = 15) -> set[str]:
+        """Wait until `name` has events with every one of `reasons`, and return all its event
+        reasons: kopf posts events from a queue after the status patch, so reading them right
+        after a condition changed races that queue."""
+
+        def seen() -> set[str] | None:
+            found = {e.reason for e in self.events(name)}
+            return found if set(reasons) <= found else None
+
+        return wait_for(seen, timeout=timeout, what=f"events {reasons} on {name}")
+
     def events(self, name: str) -> list[client.CoreV1Event]:
         items = self.core.list_namespaced_event(
             self.namespace, field_selector=f"involvedObject.name={name}"

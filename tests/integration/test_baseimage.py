@@ -65,7 +65,7 @@ def test_base_image_waits_for_its_image_clones_it_and_delete_removes_it(
     info = _describe(emulator, base_id)
     assert info is not None
     assert (info["ImageType"], info["ImageFrom"]) == ("Base", source_id)
-    assert {"Cloning", "Ready"} <= {event.reason for event in kube.events("golden")}
+    kube.wait_event("golden", "Cloning", "Ready")
 
     kube.delete("baseimages", "golden")
 

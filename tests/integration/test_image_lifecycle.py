@@ -34,8 +34,7 @@ def test_create_becomes_ready_with_the_external_id(kube: Kube, emulator: Emulato
     assert stored["displayName"] == "Image transcode"
     assert stored["repository"] == "nvidia/cuda10.1:tensorflow_mgdc-test-v0.1"
     assert stored["inputs"][0]["kind"] == "input"
-    reasons = {e.reason for e in kube.events("transcode")}
-    assert {"Creating", "Ready"} <= reasons
+    kube.wait_event("transcode", "Creating", "Ready")
 
 
 def test_spec_update_is_pushed_to_the_cloud(kube: Kube, emulator: Emulator) -> None:
@@ -61,7 +60,7 @@ def test_spec_update_is_pushed_to_the_cloud(kube: Kube, emulator: Emulator) -> N
     obj = wait_for(settled, timeout=30, what="Ready at generation 2")
     assert obj["status"]["externalID"] == external_id  # updated in place, not recreated
     assert len([n for n in emulator.argon_images() if n.startswith("update-me-")]) == 1
-    assert "Updated" in {e.reason for e in kube.events("update-me")}
+    kube.wait_event("update-me", "Updated")
 
 
 def test_cel_rule_refuses_an_undeclared_placeholder(kube: Kube, control_plane: Any) -> None:
@@ -149,7 +148,7 @@ def test_adoption_takes_over_an_existing_cloud_image(kube: Kube, emulator: Emula
 
     obj = kube.wait_ready("images", "adopted")
     assert obj["status"]["externalID"] == existing
-    assert "Adopted" in {e.reason for e in kube.events("adopted")}
+    kube.wait_event("adopted", "Adopted")
     assert not [n for n in emulator.argon_images() if n.startswith("adopted-")]
     assert _posts(emulator) == posts_before  # no create call was made
 
@@ -205,7 +204,7 @@ def test_crash_between_create_and_status_write_makes_one_image(
 
     made = [n for n in emulator.argon_images() if n.startswith("crashy-")]
     assert made == [obj["status"]["externalID"]]
-    assert "Recovered" in {e.reason for e in kube.events("crashy")}
+    kube.wait_event("crashy", "Recovered")
 
 
 def test_converges_while_the_cloud_fails_30_percent_of_calls(

@@ -364,7 +364,7 @@ def test_url_import_checksum_is_verified_by_reading_the_image_back(
         )
 
     kube.wait_ready("images", "sum-right", timeout=90)
-    assert "ChecksumVerified" in {event.reason for event in kube.events("sum-right")}
+    kube.wait_event("sum-right", "ChecksumVerified")
 
     stalled = wait_for(
         lambda: (

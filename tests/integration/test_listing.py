@@ -172,7 +172,7 @@ def test_listing_is_reviewed_published_versioned_and_withdrawn(
     assert (published["SupportedGpuTypes"], published["AutoStart"]) == (["4090", "A100"], True)
     digest = hashlib.sha256(COVER_B64.encode()).hexdigest()
     assert published["Cover"].endswith(f"/{digest}.png")  # the ConfigMap's picture was sent
-    assert {"Copying", "Submitted", "Published"} <= {e.reason for e in kube.events("my-ai-env")}
+    kube.wait_event("my-ai-env", "Copying", "Submitted", "Published")
 
     # A new versionName: a new copy, published into the same group; history keeps v1.0.
     kube.patch("communitylistings", "my-ai-env", {"spec": {"versionName": "v1.1"}})
@@ -203,7 +203,7 @@ def test_listing_is_reviewed_published_versioned_and_withdrawn(
     assert source_id in images and not copies & images  # copies terminated, Image untouched
     group = _group(compshare, group_id)
     assert [v["Status"] for v in group["Data"]] == ["Offline", "Offline"]
-    assert "Withdrawn" in {e.reason for e in kube.events("my-ai-env")}
+    kube.wait_event("my-ai-env", "Withdrawn")
 
 
 def test_rejected_listing_stalls_with_the_reason_and_publishes_once_fixed(
@@ -222,6 +222,7 @@ def test_rejected_listing_stalls_with_the_reason_and_publishes_once_fixed(
     assert REJECT_REASON in stalled["message"]
     assert listing["status"]["phase"] == "Rejected"
     assert listing["status"]["versions"][0]["reason"] == REJECT_REASON
+    kube.wait_event("bad-name", "Rejected")
     assert any(e.reason == "Rejected" and e.type == "Warning" for e in kube.events("bad-name"))
 
     kube.patch("communitylistings", "bad-name", {"spec": {"communityImageName": "AI环境"}})

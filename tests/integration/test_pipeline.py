@@ -138,9 +138,7 @@ def test_a_pipeline_runs_on_creation_and_on_the_run_annotation(
     assert {"status": "Succeeded", "accountID": 1122334455} in run["targets"]
     images = {i["ImageId"]: i for i in _state(emulator)["images"]}
     assert images[by_region["cn-beijing"]["imageID"]]["RegionId"] == "cn-beijing"
-    assert {"TemplateCreated", "RunStarted", "RunSucceeded"} <= {
-        e.reason for e in kube.events("golden")
-    }
+    kube.wait_event("golden", "TemplateCreated", "RunStarted", "RunSucceeded")
 
     kube.patch("imagepipelines", "golden", {"metadata": {"annotations": {RUN: "again"}}})
 
@@ -226,7 +224,7 @@ def test_deleting_a_pipeline_cancels_its_running_execution(
     )
     assert _executions(emulator)[run["id"]]["Status"] == "CANCELLED"
     assert template_id not in _templates(emulator)
-    assert "Cancelling" in {e.reason for e in kube.events("slow")}
+    kube.wait_event("slow", "Cancelling")
 
 
 def test_a_spec_change_replaces_the_immutable_template(aliyun: Kube, emulator: Emulator) -> None:
@@ -275,7 +273,7 @@ def test_output_images_are_made_per_run_and_retention_deletes_the_oldest(
         "pipeline": {"pipelineRef": {"name": "golden-out"}, "runID": first["id"]}
     }
     assert made["status"]["externalID"] == first["imageID"]
-    assert "Adopted" in {e.reason for e in kube.events("golden-out-1")}
+    kube.wait_event("golden-out-1", "Adopted")
     images = {i["ImageId"]: i for i in _state(emulator)["images"]}
     assert images[first["imageID"]]["RegionId"] == REGION
 
@@ -299,9 +297,7 @@ def test_output_images_are_made_per_run_and_retention_deletes_the_oldest(
     assert status["outputImages"] == [
         {"name": "golden-out-2", "imageID": second["imageID"], "runID": second["id"]}
     ]
-    assert {"OutputImageCreated", "OutputImageRetired"} <= {
-        e.reason for e in kube.events("golden-out")
-    }
+    kube.wait_event("golden-out", "OutputImageCreated", "OutputImageRetired")
 
     # No garbage collector runs beside this bare kube-apiserver: what kube-controller-manager
     # would do for the ownerReference when the pipeline goes, done by hand.

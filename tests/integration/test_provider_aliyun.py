@@ -103,7 +103,7 @@ def test_url_import_becomes_ready_and_is_deleted(kube: Kube, emulator: Emulator)
     assert (mapping["ImportOSSBucket"], mapping["ImportOSSObject"]) == ("it-images", key)
     tags = {t["TagKey"]: t["TagValue"] for t in stored["Tags"]["Tag"]}
     assert tags == {UID_TAG: obj["metadata"]["uid"], "env": "it"}
-    assert {"Creating", "Ready"} <= {e.reason for e in kube.events("ubuntu")}
+    kube.wait_event("ubuntu", "Creating", "Ready")
 
     kube.delete("images", "ubuntu")
 

@@ -89,7 +89,7 @@ def test_image_from_a_container_instance_is_made_updated_and_deleted(
         "True",
         "PyTorch 2.1",
     )
-    assert {"Creating", "Ready"} <= {e.reason for e in kube.events("ai-env")}
+    kube.wait_event("ai-env", "Creating", "Ready")
 
     kube.patch("images", "ai-env", {"spec": {"description": "PyTorch 2.2"}})
     wait_for(
@@ -106,7 +106,7 @@ def test_image_from_a_container_instance_is_made_updated_and_deleted(
         what="the Image to be gone (finalizer released)",
     )
     assert external_id not in _images(emulator)
-    assert "Deleted" in {e.reason for e in kube.events("ai-env")}
+    kube.wait_event("ai-env", "Deleted")
 
 
 def test_a_copy_within_compshare_is_made_with_the_copy_api(kube: Kube, emulator: Emulator) -> None:

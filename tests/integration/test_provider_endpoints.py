@@ -134,7 +134,7 @@ def test_an_endpoint_the_operator_refuses_is_stalled_and_its_images_wait(kube: K
     assert "169.254.169.254, a link-local" in message
     assert "10.0.0.0/8" in message and "allowedEndpointCidrs" in message
     assert "endpointInfo" not in (kube.get("imageproviders", "sneaky") or {}).get("status", {})
-    assert "EndpointRefused" in {e.reason for e in kube.events("sneaky")}
+    kube.wait_event("sneaky", "EndpointRefused")
 
     kube.create("images", image_manifest("on-sneaky", providerRef={"name": "sneaky"}))
 

@@ -66,7 +66,7 @@ def test_url_image_becomes_ready_in_glance_and_delete_removes_it(
         }
         assert image.properties["description"] == "imported by web-download"
         assert file_server.requests == {"/images/ubuntu-22.04.qcow2": 1}
-        assert {"Creating", "Ready"} <= {e.reason for e in kube.events("ubuntu")}
+        kube.wait_event("ubuntu", "Creating", "Ready")
 
         kube.delete("images", "ubuntu")
 

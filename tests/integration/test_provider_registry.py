@@ -47,7 +47,7 @@ def test_image_is_copied_pinned_and_deleted(
     assert status["phase"] == "Ready"
     assert manifest_status(oci_registry, repository, source.digest) == 200
     assert tags(oci_registry, repository) == sorted(["v1", key_tag(uid)])
-    assert {"Creating", "Ready"} <= {e.reason for e in kube.events("app")}
+    kube.wait_event("app", "Creating", "Ready")
 
     kube.delete("images", "app")
 
@@ -91,7 +91,6 @@ def test_tracked_source_is_copied_again_when_its_tag_moves(
     wait_for(repinned, timeout=60, what="the Image Ready with the new digest")
     assert manifest_status(oci_registry, repository, first.digest) == 404
     assert manifest_status(oci_registry, repository, second.digest) == 200
-    reasons = {e.reason for e in kube.events("tracked")}
-    assert "Updated" in reasons
+    reasons = kube.wait_event("tracked", "Updated")
     # The update's new identity went straight to status: the old one was never "missing".
     assert "CloudImageMissing" not in reasons

@@ -72,3 +72,11 @@ def provider_changed(body: kopf.Body, patch: kopf.Patch, logger: KopfLogger, **k
 @kopf.timer(**PROVIDERS, interval=_PROBE_INTERVAL, initial_delay=_PROBE_INTERVAL)
 def provider_probe(body: kopf.Body, patch: kopf.Patch, logger: KopfLogger, **kw: Any) -> None:
     _probe(body, patch, logger, int(kw.get("retry") or 0))
+
+
+@kopf.on.event(**PROVIDERS)
+def provider_seen(event: kopf.RawEvent, **_: Any) -> None:
+    """Keep the registry's copy of every ImageProvider current from the watch."""
+    body = event.get("object")
+    if isinstance(body, dict):
+        context().providers.seen(body, deleted=event.get("type") == "DELETED")

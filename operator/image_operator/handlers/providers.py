@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from pydantic import ValidationError
 
@@ -43,6 +45,29 @@ class ProviderRegistry:
         self.endpoints = endpoints or EndpointPolicy()
         self._cache: dict[tuple[str, str], _Cached] = {}
         self._lock = threading.Lock()
+        # ImageProvider bodies as kopf's watch delivered them (an informer's cache): every
+        # reconcile resolves its provider, and a GET each time was a fifth of the operator's
+        # work at scale. A miss (a reconcile before the watch's first listing) reads through.
+        self._bodies: dict[tuple[str, str], dict[str, Any]] = {}
+
+    def seen(self, body: Mapping[str, Any], *, deleted: bool = False) -> None:
+        """Record what the ImageProvider watch delivered (`deleted`: a DELETED event)."""
+        meta = body.get("metadata") or {}
+        key = (str(meta.get("namespace")), str(meta.get("name")))
+        with self._lock:
+            if deleted:
+                self._bodies.pop(key, None)
+            else:
+                self._bodies[key] = dict(body)
+
+    def _body(self, namespace: str, name: str) -> dict[str, Any] | None:
+        with self._lock:
+            body = self._bodies.get((namespace, name))
+        if body is None:
+            body = self.kube.get_provider(namespace, name)
+            if body is not None:
+                self.seen(body)
+        return body
 
     def handle(self, namespace: str, name: str) -> ProviderHandle:
         return self.resolve(namespace, name).handle
@@ -50,7 +75,7 @@ class ProviderRegistry:
     def resolve(self, namespace: str, name: str, *, recheck: bool = False) -> Resolved:
         """The provider's handle. `recheck` (each probe) judges the endpoint again even when
         the client is cached, so a name that now resolves somewhere refused stops its use."""
-        body = self.kube.get_provider(namespace, name)
+        body = self._body(namespace, name)
         if body is None:
             return Resolved(
                 ProviderHandle(
