@@ -315,7 +315,7 @@ class Kube:
         after a condition changed races that queue."""
 
         def seen() -> set[str] | None:
-            found = {e.reason for e in self.events(name)}
+            found = {str(e.reason) for e in self.events(name)}
             return found if set(reasons) <= found else None
 
         return wait_for(seen, timeout=timeout, what=f"events {reasons} on {name}")
