@@ -310,3 +310,10 @@ def test_a_paused_provider_is_not_probed_and_a_changed_spec_stays_unobserved() -
     assert paused.status["observedGeneration"] == 1  # kstatus: InProgress, not Current
     assert cond(paused, "Ready")["status"] == "True"  # kept, as for every kind
     assert paused.status["phase"] == "Paused"
+
+
+def test_the_first_failure_of_a_new_provider_is_an_event_though_its_status_has_a_default() -> None:
+    # The CRD defaults status.observedGeneration to -1: a new object's status is not empty.
+    outcome = run(None, {"observedGeneration": -1}, build_error=Forbidden("refused"))
+
+    assert [e.reason for e in outcome.events] == ["PermissionDenied"]

@@ -99,7 +99,9 @@ def reconcile_provider(
             )
         step.status.last_probe_time = now_rfc3339()
         step.status.endpoint_info = None
-        if was_ready or not status or (before is not None and before.reason != exc.reason):
+        # Once per change of reason: the first failure (no Ready condition yet; a new object's
+        # status is not empty, the CRD defaults observedGeneration to -1), or a new reason.
+        if was_ready or before is None or before.reason != exc.reason:
             step.events.append(Event(exc.reason, message, "Warning"))
         return step.outcome(
             phase="Error",
