@@ -75,7 +75,7 @@ def test_rendered_chart_is_hardened(helm: str) -> None:
     assert "--standalone" not in container["args"]  # 2 replicas: peering elects one
     env = {e["name"]: e["value"] for e in container["env"]}
     assert env["IMAGE_OPERATOR_LOG_FORMAT"] == "text"
-    assert env["IMAGE_OPERATOR_RETRY_BACKOFF_BASE_SECONDS"] == "5"
+    assert env["IMAGE_OPERATOR_RETRY_BACKOFF_BASE_SECONDS"] == "1"
     cluster_role = next(
         d for d in docs if d["kind"] == "ClusterRole" and d["metadata"]["name"] == SA
     )
