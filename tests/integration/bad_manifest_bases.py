@@ -350,6 +350,7 @@ def _command(inputs: list[Body], outputs: list[Body], configs: list[Body]) -> li
 
 
 def image_at_max() -> Body:
+    """Every field of an argon Image (repository source) at its maximum, at once."""
     inputs = _params("in", "input", 0)
     outputs = _params("out", "output", 100)
     configs = _params("cfg", "config", 200)
@@ -374,6 +375,8 @@ def image_at_max() -> Body:
 
 
 def baseimage_at_max() -> Body:
+    """The name at 50 Han characters, the source Image's name at 253; externalID (64) must
+    name an existing cloud image and is left out."""
     spec = {
         "providerRef": {"name": UCLOUDSTACK},
         "source": _ref(FX_LONG),
@@ -383,7 +386,18 @@ def baseimage_at_max() -> Body:
     return manifest("BaseImage", "at-max-baseimage", spec)
 
 
+def longest_cron() -> str:
+    """A 128-character cron expression that fires: minutes 0-42 of 3 o'clock on Mondays."""
+    tail, minutes = " 3 * * 1", [str(minute) for minute in range(43)]
+    for index in range(128 - len(",".join(minutes)) - len(tail)):
+        minutes[index] = "0" + minutes[index]  # 00, 01: still minutes 0 and 1
+    return ",".join(minutes) + tail
+
+
 def pipeline_at_max() -> Body:
+    """Every field at its maximum but those no valid value reaches: toRegionIDs (the cloud
+    has 7 regions), timeZone (IANA names are shorter than 64), and IDs that must name
+    existing cloud objects (vSwitchID, resourceGroupID)."""
     spec = {
         "providerRef": {"name": ALIYUN},
         "name": _fill("Golden管道", 128, "-"),
@@ -407,7 +421,7 @@ def pipeline_at_max() -> Body:
             "description": _fill("at the limit ", 256),
             "nvmeSupport": "supported",
         },
-        "schedule": {"cron": "0 3 * * 1", "timeZone": "America/Argentina/ComodRivadavia"},
+        "schedule": {"cron": longest_cron(), "timeZone": "America/Argentina/ComodRivadavia"},
         "concurrencyPolicy": "Replace",
         "runsHistoryLimit": 100,
         "outputImages": {"enabled": False, "retention": 100, "deletionPolicy": "Orphan"},
@@ -417,6 +431,7 @@ def pipeline_at_max() -> Body:
 
 
 def listing_at_max() -> Body:
+    """Every field at its maximum but groupID, which must name an existing group."""
     cover = base64.b64encode(PNG_HEADER + b"\0" * (1048576 // 4 * 3 - len(PNG_HEADER))).decode()
     assert len(cover) == 1048576
     spec = {
@@ -437,8 +452,10 @@ def listing_at_max() -> Body:
 
 
 def provider_at_max() -> Body:
+    """An argon provider with its project (the Argon namespace) at 253 characters and the
+    rate limit and poll interval at their maxima; the endpoint is the emulator's."""
     spec = provider_spec(ARGON) | {
-        "project": "corpus",
+        "project": _fill("corpus-", 253, "p"),
         "rateLimit": {"requestsPerSecond": 1000, "burst": 10000},
         "pollIntervalSeconds": 3600,
     }

@@ -663,7 +663,7 @@ METADATA_ENDPOINTS = {
     "metadata-address-v4-in-v6": "http://[::ffff:169.254.169.254]/latest/meta-data/",
     "alibaba-metadata-address": "http://100.100.100.200/latest/meta-data/",
 }
-IDENTIFIER = ("newline", "dot-dot", "subshell", "nul", "very-long")
+IDENTIFIER = ("newline", "dot-dot", "subshell", "semicolon", "nul", "very-long")
 SHORT = ("newline", "dot-dot", "subshell")
 
 

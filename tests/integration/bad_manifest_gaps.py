@@ -42,7 +42,11 @@ _gaps(
     "accept newlines, NUL, terminal escapes, bidi overrides, '../' and shell syntax; Argon "
     "stores them as they are. Identifiers (group, tag keys) need a pattern, display text a rule "
     "against control characters.",
-    _each("Image/injection/spec.group", ("newline", "dot-dot", "subshell", "nul"), "ready+created")
+    _each(
+        "Image/injection/spec.group",
+        ("newline", "dot-dot", "subshell", "semicolon", "nul"),
+        "ready+created",
+    )
     | _each("Image/injection/spec.tags.team", _SHELL, "ready+created")
     | _each("Image/injection/spec.tags", ("key-newline", "key-dot-dot"), "ready+created")
     | _each("Image/injection/spec.displayName", _CONTROL, "ready+created"),
@@ -183,7 +187,7 @@ _gaps(
     "(reconcilers/provider.py).",
     _each(
         "ImageProvider/injection/spec.region",
-        ("newline", "dot-dot", "subshell", "nul"),
+        ("newline", "dot-dot", "subshell", "semicolon", "nul"),
         "stalled-unnamed:InvalidSpec",
     )
     | _each("ImageProvider/injection/spec.zone", _SHELL, "stalled-unnamed:InvalidSpec"),
@@ -197,9 +201,12 @@ _gaps(
     traceback="Invalid non-printable ASCII character in URL",
 )
 _gaps(
-    "PROVIDER-GUARDS: spec.project '../../admin' is put into the URL path unescaped "
-    "(providers/argon.py ArgonProvider._images): the probe asks /api/admin/images.",
-    {"ImageProvider/injection/spec.project/dot-dot": "stalled-unnamed:NotFound"},
+    "PROVIDER-GUARDS: spec.project is put into the URL path unescaped (providers/argon.py "
+    "ArgonProvider._images): '../../admin' makes the probe ask /api/admin/images, "
+    "'x; rm -rf /' /api/v1/namespaces/x; rm -rf //images.",
+    _each(
+        "ImageProvider/injection/spec.project", ("dot-dot", "semicolon"), "stalled-unnamed:NotFound"
+    ),
 )
 _gaps(
     "PROVIDER-GUARDS: spec.project '$(id)' is accepted (no pattern) and used as the Argon "
