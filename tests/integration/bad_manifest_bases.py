@@ -240,6 +240,8 @@ def provider_spec(kind: str) -> Body:
             "project": "corpus",
             "rateLimit": {"requestsPerSecond": 10, "burst": 20},
             "pollIntervalSeconds": 1,
+            "resyncIntervalSeconds": 600,
+            "driftPolicy": "Correct",
         }
     elif kind == COMPSHARE:
         spec |= {"region": "cn-wlcb", "zone": "cn-wlcb-01", "pollIntervalSeconds": 1}
@@ -284,6 +286,9 @@ def bases() -> list[tuple[str, str, Body, str]]:
     found.append(
         ("argon", "ImageProvider", manifest("ImageProvider", "b", provider_spec(ARGON)), "spec")
     )
+    for field in ("region", "zone"):
+        body = manifest("ImageProvider", "b", provider_spec(COMPSHARE))
+        found.append(("compshare", "ImageProvider", body, f"spec.{field}"))
     return found
 
 
@@ -452,12 +457,13 @@ def listing_at_max() -> Body:
 
 
 def provider_at_max() -> Body:
-    """An argon provider with its project (the Argon namespace) at 253 characters and the
-    rate limit and poll interval at their maxima; the endpoint is the emulator's."""
+    """An argon provider with its project (the Argon namespace, a DNS label) at 63 characters
+    and the rate limit and poll interval at their maxima; the endpoint is the emulator's."""
     spec = provider_spec(ARGON) | {
-        "project": _fill("corpus-", 253, "p"),
+        "project": _fill("corpus-", 63, "p"),
         "rateLimit": {"requestsPerSecond": 1000, "burst": 10000},
         "pollIntervalSeconds": 3600,
+        "resyncIntervalSeconds": 86400,
     }
     return manifest("ImageProvider", "at-max-provider", spec)
 

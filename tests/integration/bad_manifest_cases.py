@@ -67,9 +67,6 @@ class Case:
     expect: str = BAD
     may_wait: bool = False
     patch: bool = False
-    # False: judged at admission only, never created, because the operator would contact a
-    # host outside the test (a cloud metadata service) on its behalf.
-    live: bool = True
     gap: Gap | None = None
 
     @property
@@ -655,8 +652,8 @@ CONTROL = {
     "bidi-override": "abc\u202edcba",
     "nul": "a\u0000b",
 }
-# Cloud metadata services, as an ImageProvider's endpoint: a created provider would make the
-# operator send its credentials there, so these are judged at admission only (`live=False`).
+# Cloud metadata services, as an ImageProvider's endpoint: a provider the API server accepts
+# is refused by the operator's endpoint guard before any request (providers/endpoints.py).
 METADATA_ENDPOINTS = {
     "metadata-address": "http://169.254.169.254/latest/meta-data/",
     "metadata-address-decimal": "http://2852039166/latest/meta-data/",
@@ -757,9 +754,8 @@ def injections() -> list[Case]:
     for kind, body, location, values in targets:
         where = _path(location)
         for detail, value in values.items():
-            live = not (kind == "ImageProvider" and detail in METADATA_ENDPOINTS)
             bad = _inject(body, location, value)
-            cases.append(case(kind, "injection", f"{where}/{detail}", bad, where, live=live))
+            cases.append(case(kind, "injection", f"{where}/{detail}", bad, where))
     return cases
 
 

@@ -6,13 +6,9 @@ removed (or changed to what the fix gives, if that is still a gap). Outcome word
 refused / refused-unnamed (the message does not name the field), stalled:<Reason> /
 stalled-unnamed:<Reason>, waiting:<Reason>, reconciling:<Reason> (work in flight, or waiting
 without naming the field), not-ready:<Reason> (Ready=False and neither Reconciling nor Stalled),
-ready, no-status, admitted (accepted at admission: an immutable field changed, or a `live=False`
-case); `+created` when the case made a cloud object. `traceback` is a piece of the exception's
-message the gap writes to the operator's log with a traceback (the test allows no other).
-
-Entries marked PROVIDER-GUARDS are what the ImageProvider endpoint/region/zone/project guards
-(api/provider.py patterns, refusal of link-local and metadata endpoints) are to fix: expect them
-to change when that work is merged.
+ready, no-status, admitted (a change of an immutable field accepted); `+created` when the case
+made a cloud object. `traceback` is a piece of the exception's message the gap writes to the
+operator's log with a traceback (the test allows no other).
 """
 
 from __future__ import annotations
@@ -150,7 +146,7 @@ _gaps(
     {
         "ImageProvider/references/secret-missing": "stalled-unnamed:ConfigurationError",
         "ImageProvider/references/secret-names-a-configmap": "stalled-unnamed:ConfigurationError",
-        "ImageProvider/references/secret-of-another-type": "stalled-unnamed:ConfigurationError",
+        "ImageProvider/references/secret-of-another-type": "stalled-unnamed:InvalidSpec",
     },
 )
 _gaps(
@@ -179,74 +175,20 @@ _gaps(
     {"Image/references/copy-of-itself": "waiting:WaitingForSource"},
 )
 
-# --- ImageProvider endpoint, region, zone and project (PROVIDER-GUARDS) -----------------------
+# --- ImageProvider endpoints -----------------------------------------------------------------
 
 _gaps(
-    "PROVIDER-GUARDS: api/provider.py has no pattern on spec.region / spec.zone; the probe "
-    "sends the value to the cloud, which refuses it, and the message does not name the field "
-    "(reconcilers/provider.py).",
-    _each(
-        "ImageProvider/injection/spec.region",
-        ("newline", "dot-dot", "subshell", "semicolon", "nul"),
-        "stalled-unnamed:InvalidSpec",
-    )
-    | _each("ImageProvider/injection/spec.zone", _SHELL, "stalled-unnamed:InvalidSpec"),
-)
-_gaps(
-    "PROVIDER-GUARDS: api/provider.py has no pattern on spec.project and providers/argon.py "
-    "puts it into the URL path unescaped: a newline or NUL makes httpx raise in "
-    "handlers/imageprovider.py _probe, which has no exception boundary (unlike kinds.run), so "
-    "the provider gets no status and the log a traceback every 60 s.",
-    _each("ImageProvider/injection/spec.project", ("newline", "nul"), "no-status"),
-    traceback="Invalid non-printable ASCII character in URL",
-)
-_gaps(
-    "PROVIDER-GUARDS: spec.project is put into the URL path unescaped (providers/argon.py "
-    "ArgonProvider._images): '../../admin' makes the probe ask /api/admin/images, "
-    "'x; rm -rf /' /api/v1/namespaces/x; rm -rf //images.",
-    _each(
-        "ImageProvider/injection/spec.project", ("dot-dot", "semicolon"), "stalled-unnamed:NotFound"
-    ),
-)
-_gaps(
-    "PROVIDER-GUARDS: spec.project '$(id)' is accepted (no pattern) and used as the Argon "
-    "namespace.",
-    {"ImageProvider/injection/spec.project/subshell": "ready"},
-)
-_gaps(
-    "PROVIDER-GUARDS: api/provider.py accepts a cloud metadata service as spec.endpoint (a first "
-    "run created these: the operator sent the provider's token to 169.254.169.254, which "
-    "answered 403). Not created since (`live=False`); if the guard refuses them in the "
-    "operator rather than at admission, set live=True for these cases.",
-    _each(
-        "ImageProvider/injection/spec.endpoint",
-        (
-            "metadata-address",
-            "metadata-address-decimal",
-            "metadata-address-v4-in-v6",
-            "alibaba-metadata-address",
-        ),
-        "admitted",
-    ),
-)
-_gaps(
-    "PROVIDER-GUARDS: a link-local or metadata host as spec.endpoint is accepted and probed; it "
-    "fails as unreachable and is retried for ever (Reconciling/CloudUnavailable).",
-    _each(
-        "ImageProvider/injection/spec.endpoint",
-        ("link-local-v6", "metadata-name"),
-        "reconciling:CloudUnavailable",
-    ),
-)
-_gaps(
-    "PROVIDER-GUARDS: spec.endpoint with '/../../admin' reaches the cloud's /admin/... path "
-    "(the path is not normalised or refused).",
-    {"ImageProvider/injection/spec.endpoint/path-escape": "stalled-unnamed:NotFound"},
-)
-_gaps(
-    "api/provider.py: the endpoint pattern ^https?://[^\\s]+$ accepts a port that is not a "
-    "number; httpx raises building the client in handlers/imageprovider.py _probe, which has "
-    "no exception boundary: no status, a traceback every 60 s.",
+    "handlers/imageprovider.py _probe calls ProviderRegistry.resolve (handlers/providers.py) "
+    "outside its exception boundary, and build_provider (providers/factory.py) lets httpx's "
+    "InvalidURL out (not a ProviderError): an endpoint whose port is not a number (the pattern "
+    "^https?://[^\\s]+$ and the endpoint guard accept it) leaves the provider without a status "
+    "(observedGeneration -1) and logs a traceback every 60 s.",
     {"ImageProvider/injection/spec.endpoint/port-not-a-number": "no-status"},
     traceback="Invalid port: 'notaport'",
+)
+_gaps(
+    "reconcilers/provider.py reconcile_provider: an endpoint whose path is wrong ('/../../admin' "
+    "is normalised to /admin) is probed and the cloud's 404 is reported without naming "
+    "spec.endpoint.",
+    {"ImageProvider/injection/spec.endpoint/path-escape": "stalled-unnamed:NotFound"},
 )

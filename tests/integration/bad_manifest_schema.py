@@ -179,7 +179,7 @@ def _string(
     body: Body, location: Location, schema: dict[str, Any], value: str, at_max: bool
 ) -> Iterator[Mutation]:
     most, least = schema.get("maxLength"), schema.get("minLength", 0)
-    pattern = schema.get("pattern")
+    pattern = schema.get("pattern") or _cel_pattern(schema)
     if most is not None and (len(value) == most or not at_max):
         longer = _padded(value, most + 1, pattern)
         yield _limit(
@@ -195,6 +195,20 @@ def _string(
     if pattern is not None:
         bad = _not_matching(value, pattern, least, most)
         yield Mutation("patterns", location, "not-matching", replaced(body, location, bad))
+
+
+_MATCHES = re.compile(r"^self\.matches\((r?)'(.*)'\)$")
+
+
+def _cel_pattern(schema: dict[str, Any]) -> str | None:
+    """The regex of a `self.matches('...')` CEL rule: a pattern said in words (the schema then
+    has no `pattern` of its own)."""
+    for rule in schema.get("x-kubernetes-validations") or []:
+        found = _MATCHES.match(rule["rule"])
+        if found:
+            raw, literal = found.groups()
+            return literal if raw else literal.replace("\\\\", "\\").replace("\\'", "'")
+    return None
 
 
 def _integer(
