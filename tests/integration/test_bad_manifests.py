@@ -94,15 +94,14 @@ SETTLE_SECONDS = 60.0
 @pytest.fixture(scope="module")
 def cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmulatorThread]:
     """An emulator for this module alone: what it holds was made by this module's objects."""
-    fast = {"making_seconds": 1.0}
     config = EmulatorConfig(
         state_dir=tmp_path_factory.mktemp("corpus-emulator"),
         argon=ArgonSettings(tokens=[ARGON_TOKEN], creation_seconds=1.0, deletion_seconds=0.5),
         compshare=CompShareSettings(
             enabled=True,
             keys={KEYS[COMPSHARE]["publicKey"]: KEYS[COMPSHARE]["privateKey"]},
+            making_seconds=1.0,
             review_seconds=1.0,
-            **fast,
         ),
         ucloudstack={
             "enabled": True,
@@ -112,8 +111,8 @@ def cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmulatorThread]:
                     "private_key": KEYS[UCLOUDSTACK]["privateKey"],
                 }
             ],
+            "making_seconds": 1.0,
             "clone_seconds": 1.0,
-            **fast,
         },
         aliyun={
             "enabled": True,
@@ -122,12 +121,8 @@ def cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmulatorThread]:
             "distributing_seconds": 1.0,
         },
     )
-    thread = EmulatorThread(config)
-    thread.start()
-    try:
+    with EmulatorThread(config) as thread:
         yield thread
-    finally:
-        thread.stop()
 
 
 # --- the cloud's objects --------------------------------------------------------------------
