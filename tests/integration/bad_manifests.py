@@ -1,0 +1,157 @@
+"""The bad-manifest corpus (issue 10): several hundred deliberately bad manifests of the five
+kinds, generated from good bases (`bad_manifest_bases.py`) by mutations read off the CRDs
+(`bad_manifest_schema.py`: types, required, unknown fields, lengths, enums, patterns, ranges)
+and by hand (`bad_manifest_cases.py`: placeholders, references, schedules, immutable fields,
+injection strings), plus the largest valid object of each kind and that object with one field
+over its maximum (max-size). `test_bad_manifests.py` applies every case to the real API server
+with the operator and the emulator running.
+
+The generator is the corpus. `bad_manifests.txt` lists it (kind, category, what is expected,
+name) for reviewers; `tests/unit/test_bad_manifests_listing.py` keeps the two in step. After a
+change, write the listing again with:
+
+    .venv/bin/python -m tests.integration.bad_manifests > tests/integration/bad_manifests.txt
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import hashlib
+import re
+import sys
+from pathlib import Path
+
+from tests.integration.bad_manifest_bases import KINDS, at_max, bases
+from tests.integration.bad_manifest_cases import (
+    LIMIT,
+    UNNAMED,
+    Case,
+    Gap,
+    immutables,
+    injections,
+    placeholders,
+    references,
+    schedules,
+    whole_manifests,
+)
+from tests.integration.bad_manifest_gaps import KNOWN_GAPS
+from tests.integration.bad_manifest_schema import field_path, mutations, over_the_max
+
+__all__ = ["CATEGORIES", "LISTING", "Case", "Gap", "corpus", "listing"]
+
+LISTING = Path(__file__).with_name("bad_manifests.txt")
+CATEGORIES = (
+    "types",
+    "required",
+    "unknown",
+    "lengths",
+    "ranges",
+    "enums",
+    "patterns",
+    "placeholders",
+    "references",
+    "schedules",
+    "immutables",
+    "injection",
+    "max-size",
+)
+
+
+def _schema_cases() -> list[Case]:
+    cases: list[Case] = []
+    seen: set[tuple[str, str, str, str]] = set()
+    for base, kind, body, root in bases():
+        location = tuple(root.split("."))
+        for found in mutations(body, location):
+            where = field_path(found.location)
+            key = (kind, found.category, where, found.variant)
+            if key in seen:  # the same field of another base of the kind
+                continue
+            seen.add(key)
+            name = f"{kind}/{found.category}/{base}:{where}/{found.variant}"
+            cases.append(Case(name, kind, found.category, found.body, where))
+    return cases
+
+
+def _max_size_cases() -> list[Case]:
+    cases = []
+    for body in at_max():
+        kind, name = body["kind"], body["metadata"]["name"]
+        detail = name.removesuffix("-" + name.split("-")[-1])  # at-max, at-cloud-max
+        cases.append(Case(f"{kind}/max-size/{detail}", kind, "max-size", body, "", expect=LIMIT))
+        if detail != "at-max":
+            continue
+        for found in over_the_max(body):
+            where = field_path(found.location)
+            name = f"{kind}/max-size/{where}/{found.variant}"
+            over = {**found.body, "metadata": {"name": UNNAMED}}
+            cases.append(Case(name, kind, "max-size", over, where))
+    return cases
+
+
+def object_name(case_name: str) -> str:
+    """A Kubernetes name for the case's object: the case name's words, at most 63 characters
+    (a hash of the whole name keeps shortened ones apart)."""
+    slug = re.sub(r"[^a-z0-9]+", "-", case_name.split("/", 1)[1].lower()).strip("-")
+    if len(slug) > 63:
+        digest = hashlib.sha256(case_name.encode()).hexdigest()[:8]
+        slug = slug[:54].rstrip("-") + "-" + digest
+    return slug
+
+
+def _named(case: Case) -> Case:
+    body = case.body
+    if not case.patch and body["metadata"]["name"] == UNNAMED:
+        body = {**body, "metadata": {**body["metadata"], "name": object_name(case.name)}}
+    return dataclasses.replace(case, body=body, gap=KNOWN_GAPS.get(case.name))
+
+
+@functools.cache
+def corpus() -> tuple[Case, ...]:
+    """Every case, named, with its known gap if it has one."""
+    cases = [
+        _named(case)
+        for case in (
+            *_schema_cases(),
+            *whole_manifests(),
+            *placeholders(),
+            *references(),
+            *schedules(),
+            *immutables(),
+            *injections(),
+            *_max_size_cases(),
+        )
+    ]
+    names = [case.name for case in cases]
+    duplicates = {name for name in names if names.count(name) > 1}
+    assert not duplicates, f"case names used twice: {sorted(duplicates)}"
+    objects = [(case.kind, case.object_name) for case in cases if not case.patch]
+    clashes = {o for o in objects if objects.count(o) > 1}
+    assert not clashes, f"object names used twice: {sorted(clashes)}"
+    assert {case.kind for case in cases} == set(KINDS)
+    return tuple(cases)
+
+
+def listing() -> str:
+    """The corpus as bad_manifests.txt holds it: one case a line."""
+    lines = [
+        "# The bad-manifest corpus, generated by tests/integration/bad_manifests.py (do not edit;",
+        "# regenerate: .venv/bin/python -m tests.integration.bad_manifests > this file).",
+        "# kind  category  expected  case  [known gap: what happens today]",
+        "# expected: bad = refused at admission or Stalled, naming the field;",
+        "#   bad|waits = the same, or waiting (Reconciling/Waiting...) for a referenced object",
+        "#   that may yet be made, naming the field; good-at-limit = accepted and Ready.",
+    ]
+    order = {kind: n for n, kind in enumerate(KINDS)} | {c: n for n, c in enumerate(CATEGORIES)}
+    for case in sorted(corpus(), key=lambda c: (order[c.kind], order[c.category], c.name)):
+        expected = case.expect + ("|waits" if case.may_wait else "")
+        line = f"{case.kind}\t{case.category}\t{expected}\t{case.name}"
+        if case.gap is not None:
+            line += f"\tknown gap: {case.gap.seen}"
+        lines.append(line)
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    sys.stdout.write(listing())
