@@ -405,10 +405,9 @@ def kubectl_apply(control_plane: Any, docs: list[dict[str, Any]], *flags: str) -
 # -- for tests that run their own operator on their own namespace (canaries, kill campaigns) --
 
 
-def namespace_kube(control_plane: Any, prefix: str) -> Kube:
-    """A fresh namespace named `<prefix><random>`; pick a prefix other than `it-` to keep the
-    session's operator out of it."""
-    api = control_plane.api_client()
+def namespace_kube(api: Any, prefix: str) -> Kube:
+    """A fresh namespace named `<prefix><random>` (pick a prefix other than `it-` to keep the
+    session's operator out of it), used through `api` (the caller closes it)."""
     namespace = f"{prefix}{uuid.uuid4().hex[:8]}"
     client.CoreV1Api(api).create_namespace(
         client.V1Namespace(metadata=client.V1ObjectMeta(name=namespace))
@@ -425,8 +424,8 @@ def add_secret(kube: Kube, name: str, data: dict[str, str]) -> None:
 
 def add_provider(kube: Kube, name: str, spec: dict[str, Any]) -> None:
     """An ImageProvider `name` with `spec` (polled every second unless `spec` says otherwise)."""
-    body = {"kind": "ImageProvider", "metadata": {"name": name}, "spec": dict(spec)}
-    body["spec"].setdefault("pollIntervalSeconds", 1)
+    body: dict[str, Any] = {"kind": "ImageProvider", "metadata": {"name": name}}
+    body["spec"] = {"pollIntervalSeconds": 1, **spec}
     kube.create("imageproviders", body)
 
 
