@@ -26,9 +26,9 @@ import http.server
 import json
 import re
 import secrets
-import subprocess
 import threading
 from collections.abc import Callable, Iterator
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -55,6 +55,7 @@ from tests.integration.conftest import (
     namespace_kube,
     namespace_operator,
     provider_image,
+    run_command,
     wait_for,
 )
 from tests.peers.glance import Blob, FileServer, GlanceServer, make_qcow2
@@ -368,7 +369,7 @@ def _wait_all(
         return not pending
 
     try:
-        wait_for(probe, timeout=90, what=what)
+        wait_for(probe, timeout=180, what=what)
     except AssertionError:
         statuses = {name: (kube.get(plural, name) or {}).get("status") for name in pending}
         raise AssertionError(f"{plural} still not {what}: {statuses}") from None
@@ -426,14 +427,7 @@ def _run_phase(
 
 
 def _kubectl(control_plane: Any, *args: str) -> str:
-    return subprocess.run(
-        [str(control_plane.kubectl), *args],
-        check=True,
-        capture_output=True,
-        text=True,
-        env=control_plane.env(),
-        timeout=120,
-    ).stdout
+    return run_command(str(control_plane.kubectl), *args, env=control_plane.env())
 
 
 @pytest.fixture(scope="module")
@@ -442,17 +436,22 @@ def scenario(
 ) -> Iterator[Scenario]:
     canaries = _canaries()
     work = tmp_path_factory.mktemp("canaries")
-    emulator = EmulatorThread(_emulator_config(canaries, work / "emulator"))
-    emulator.start()
-    registry = start_registry(
-        work / "registry",
-        users={canaries["registry-keys.username"]: canaries["registry-keys.password"]},
-    )
-    files = FileServer()
-    keystone = RefusingKeystone()
-    api = control_plane.api_client()
-    kube = namespace_kube(api, "canary-")
-    try:
+    with ExitStack() as stack:
+        emulator = stack.enter_context(
+            EmulatorThread(_emulator_config(canaries, work / "emulator"))
+        )
+        registry = start_registry(
+            work / "registry",
+            users={canaries["registry-keys.username"]: canaries["registry-keys.password"]},
+        )
+        stack.callback(registry.stop)
+        files = FileServer()
+        stack.callback(files.close)
+        keystone = RefusingKeystone()
+        stack.callback(keystone.stop)
+        api = control_plane.api_client()
+        stack.callback(api.close)
+        kube = namespace_kube(api, "canary-")
         urls = {v: emulator.url(v) for v in ("argon", "compshare", "ucloudstack", "aliyun")}
         source = push_image(registry, "upstream/app", "v1").reference
         _secrets_and_providers(kube, canaries, urls, glance, registry, keystone)
@@ -463,27 +462,16 @@ def scenario(
                 control_plane, kube.namespace, work / f"operator-{phase}.log", log_format=phase
             )
             previous = _run_phase(scenario, process, phase, urls, files, source, previous)
-        kinds = [
-            kind
-            for kind in _kubectl(
-                control_plane, "api-resources", "--namespaced", "--verbs=list", "-o", "name"
-            ).split()
-            if kind != "secrets"
-        ]
-        for kind in kinds:
-            scenario.haystacks[f"kubectl get {kind}"] = _kubectl(
-                control_plane, "get", kind, "-n", kube.namespace, "-o", "json"
-            )
-        scenario.secrets_read_back = _kubectl(
-            control_plane, "get", "secrets", "-n", kube.namespace, "-o", "json"
+        listable = _kubectl(
+            control_plane, "api-resources", "--namespaced", "--verbs=list", "-o", "name"
         )
+        for kind in listable.split():
+            dump = _kubectl(control_plane, "get", kind, "-n", kube.namespace, "-o", "json")
+            if kind == "secrets":  # where the canaries are meant to be
+                scenario.secrets_read_back = dump
+            else:
+                scenario.haystacks[f"kubectl get {kind}"] = dump
         yield scenario
-    finally:
-        keystone.stop()
-        files.close()
-        registry.stop()
-        emulator.stop()
-        api.close()
 
 
 def test_the_search_finds_every_canary_in_the_secrets_read_back(scenario: Scenario) -> None:

@@ -107,12 +107,8 @@ def cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmulatorThread]:
             faults=faults("ucloudstack"),
         ),
     )
-    thread = EmulatorThread(config)
-    thread.start()
-    try:
+    with EmulatorThread(config) as thread:
         yield thread
-    finally:
-        thread.stop()
 
 
 def _state(cloud: EmulatorThread, vendor: str) -> Any:
@@ -216,7 +212,7 @@ class Campaign:
             now = self.progress()
             return sum(abs(a - b) for a, b in zip(now, before, strict=True)) >= steps
 
-        wait_for(worked, timeout=60, interval=0.1, what=f"{steps} steps of work from {before}")
+        wait_for(worked, timeout=180, interval=0.1, what=f"{steps} steps of work from {before}")
         time.sleep(self.rng.uniform(0, LONGEST_PAUSE))
         self.operator.kill()
         self.figures.kills += 1
@@ -255,7 +251,7 @@ def test_kill_9_campaign_leaves_one_cloud_image_per_image_and_no_leak(
             images = _images(kube)
             return len(images) == IMAGES and all(_ready(obj) for obj in images)
 
-        wait_for(all_ready, timeout=120, what="every Image Ready after the kills")
+        wait_for(all_ready, timeout=300, what="every Image Ready after the kills")
         images = _images(kube)
         wanted = Counter(provider.owner_key(obj) for obj in images)
         made = Counter(owner for owner, _ in provider.owners(cloud))
@@ -280,7 +276,7 @@ def test_kill_9_campaign_leaves_one_cloud_image_per_image_and_no_leak(
                 figures.deletions += len(batch)
 
             campaign.kill_after_progress(delete)
-        wait_for(lambda: not _images(kube), timeout=120, what="every Image gone after the kills")
+        wait_for(lambda: not _images(kube), timeout=300, what="every Image gone after the kills")
         # A finalizer is released only once its cloud image is gone: whatever is left leaked.
         figures.leaks = len(provider.owners(cloud))
         recovered = kube.core.list_namespaced_event(
