@@ -200,13 +200,14 @@ class Campaign:
         images = _images(self.kube)
         return len(self.provider.owners(self.cloud)), sum(_ready(obj) for obj in images)
 
-    def kill_after_progress(self, act: Callable[[], None]) -> None:
-        """Do `act`, wait until the operator has done a seeded random amount of work since
-        (1 to 2 × BATCH steps: a cloud image made or gone, an Image turned Ready or not),
-        then a seeded random moment more; then SIGKILL it and start it again."""
+    def kill_after_progress(self, batch: list[str], act: Callable[[list[str]], None]) -> None:
+        """Do `act(batch)`, wait until the operator has done a seeded random amount of work
+        since (steps: a cloud image made or gone, an Image turned Ready or not; at most the
+        two steps per Image of the batch, so that the batch alone can provide them), then a
+        seeded random moment more; then SIGKILL it and start it again."""
         before = self.progress()
-        steps = self.rng.randint(1, 2 * BATCH)
-        act()
+        steps = self.rng.randint(1, 2 * len(batch))
+        act(batch)
 
         def worked() -> bool:
             now = self.progress()
@@ -237,14 +238,18 @@ def test_kill_9_campaign_leaves_one_cloud_image_per_image_and_no_leak(
         names = [f"img-{n:03d}" for n in range(IMAGES)]
         batches = [names[i : i + BATCH] for i in range(0, IMAGES, BATCH)]
 
+        def create(batch: list[str]) -> None:
+            for name in batch:
+                kube.create("images", provider.manifest(name))
+            figures.creations += len(batch)
+
+        def delete(batch: list[str]) -> None:
+            for name in batch:
+                kube.delete("images", name)
+            figures.deletions += len(batch)
+
         for batch in batches:
-
-            def create(batch: list[str] = batch) -> None:
-                for name in batch:
-                    kube.create("images", provider.manifest(name))
-                figures.creations += len(batch)
-
-            campaign.kill_after_progress(create)
+            campaign.kill_after_progress(batch, create)
         figures.kills_creating = figures.kills
 
         def all_ready() -> bool:
@@ -269,13 +274,7 @@ def test_kill_9_campaign_leaves_one_cloud_image_per_image_and_no_leak(
         wrong = {name: ids for name, ids in recorded.items() if ids[0] != ids[1]}
 
         for batch in batches:
-
-            def delete(batch: list[str] = batch) -> None:
-                for name in batch:
-                    kube.delete("images", name)
-                figures.deletions += len(batch)
-
-            campaign.kill_after_progress(delete)
+            campaign.kill_after_progress(batch, delete)
         wait_for(lambda: not _images(kube), timeout=300, what="every Image gone after the kills")
         # A finalizer is released only once its cloud image is gone: whatever is left leaked.
         figures.leaks = len(provider.owners(cloud))
