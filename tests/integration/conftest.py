@@ -424,3 +424,53 @@ def kubectl_apply(control_plane: Any, docs: list[dict[str, Any]], *flags: str) -
         stdin=yaml.safe_dump_all(docs),
         env=control_plane.env(),
     )
+
+
+# -- for tests that run their own operator on their own namespace (canaries, kill campaigns) --
+
+
+def namespace_kube(api: Any, prefix: str) -> Kube:
+    """A fresh namespace named `<prefix><random>` (pick a prefix other than `it-` to keep the
+    session's operator out of it), used through `api` (the caller closes it)."""
+    namespace = f"{prefix}{uuid.uuid4().hex[:8]}"
+    client.CoreV1Api(api).create_namespace(
+        client.V1Namespace(metadata=client.V1ObjectMeta(name=namespace))
+    )
+    return Kube(api, namespace)
+
+
+def add_secret(kube: Kube, name: str, data: dict[str, str]) -> None:
+    kube.core.create_namespaced_secret(
+        kube.namespace,
+        client.V1Secret(metadata=client.V1ObjectMeta(name=name), string_data=data),
+    )
+
+
+def add_provider(kube: Kube, name: str, spec: dict[str, Any]) -> None:
+    """An ImageProvider `name` with `spec` (polled every second unless `spec` says otherwise)."""
+    body: dict[str, Any] = {"kind": "ImageProvider", "metadata": {"name": name}}
+    body["spec"] = {"pollIntervalSeconds": 1, **spec}
+    kube.create("imageproviders", body)
+
+
+def namespace_operator(
+    control_plane: Any, namespace: str, log_path: Path, **settings: str
+) -> OperatorProcess:
+    """An operator process (not started yet) for `namespace` alone, with quick retries and a
+    metrics port of its own; `settings` are further Settings fields (`log_format="json"`)."""
+    metrics_port = free_port()
+    fields = {
+        "namespaces": namespace,
+        "retry_backoff_base_seconds": "0.5",
+        "poll_backoff_max_seconds": "2",
+        "provider_wait_seconds": "1",
+        "health_port": "0",
+        "metrics_port": str(metrics_port),
+        **settings,
+    }
+    env = control_plane.env()
+    env.update({f"IMAGE_OPERATOR_{key.upper()}": value for key, value in fields.items()})
+    env["PYTHONUNBUFFERED"] = "1"
+    process = OperatorProcess(env, log_path)
+    process.metrics_url = f"http://127.0.0.1:{metrics_port}/metrics"
+    return process
