@@ -471,6 +471,7 @@ def namespace_operator(
     env = control_plane.env()
     env.update({f"IMAGE_OPERATOR_{key.upper()}": value for key, value in fields.items()})
     env["PYTHONUNBUFFERED"] = "1"
+    env.update(LOOPBACK_ENV)  # the tests' clouds listen on loopback
     process = OperatorProcess(env, log_path)
     process.metrics_url = f"http://127.0.0.1:{metrics_port}/metrics"
     return process
