@@ -507,13 +507,8 @@ def test_the_places_searched_hold_what_the_runs_did(scenario: Scenario) -> None:
 
 
 #: Leaks found and not fixed yet: label -> what leaks where.
-KNOWN_LEAKS = {
-    "ucloudstack-refused-keys.companyID": "a CompanyID the key pair may not act for is echoed "
-    "by the cloud (RetCode 173 'Permission denied: this key pair may not act for CompanyID "
-    "<id>'), and providers/ucloud_errors.py rpc_error puts the cloud's message verbatim into "
-    "the ProviderError: it reaches the ImageProvider's and the Image's Ready/Stalled messages, "
-    "their events and the log (text and JSON)",
-}
+# Secret values a provider is known to leak today, each with where (strict: fixed ones fail).
+KNOWN_LEAKS: dict[str, str] = {}
 
 
 @pytest.mark.parametrize(
@@ -530,13 +525,6 @@ def test_no_canary_in_logs_events_statuses_or_metrics(scenario: Scenario, label:
     assert not hits, f"the value of Secret key {label} leaked:\n" + "\n".join(hits)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="openstack with a `token` Secret sends every request to spec.endpoint as it is "
-    "(keystoneauth admin_token, no version discovery): with the image service URL the docs "
-    "show (no /v2), Glance answers 300 with its versions document and openstacksdk raises "
-    "KeyError: 'images' (providers/openstack.py _list/probe), an InternalError every retry",
-)
 def test_a_token_works_with_the_unversioned_image_endpoint(scenario: Scenario) -> None:
     provider = scenario.kube.get("imageproviders", "openstack-unversioned")
     assert _ready(provider), (provider or {}).get("status")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from ucloud.core import exc as ucloud_exc  # type: ignore[import-untyped]
 
 from image_operator.providers.errors import (
     Conflict,
@@ -14,7 +15,9 @@ from image_operator.providers.errors import (
     Transient,
     from_http_status,
     parse_retry_after,
+    redact,
 )
+from image_operator.providers.ucloud_errors import rpc_error
 
 
 @pytest.mark.parametrize(
@@ -61,3 +64,15 @@ def test_throttled_carries_retry_after() -> None:
 )
 def test_retry_after_is_seconds_or_nothing(header: str | None, seconds: float | None) -> None:
     assert parse_retry_after(header) == seconds
+
+
+def test_a_secret_value_the_cloud_quotes_is_redacted_from_the_message() -> None:
+    refused = ucloud_exc.RetCodeException(
+        "DescribeImage", 173, "key pair may not act for CompanyID 200031"
+    )
+
+    error = rpc_error(refused, service="ucloudstack", action="DescribeImage", secrets=("200031",))
+
+    assert "200031" not in error.message
+    assert "CompanyID <companyID from the Secret>" in error.message
+    assert redact("2000310", ["200031"]) == "2000310"  # whole words only

@@ -6,7 +6,8 @@ backoff, the rest make the object `Stalled` until its spec changes.
 
 from __future__ import annotations
 
-from collections.abc import Collection
+import re
+from collections.abc import Collection, Iterable
 
 
 class ProviderError(Exception):
@@ -104,3 +105,13 @@ def parse_retry_after(value: str | None) -> float | None:
         return max(float(value), 0.0) if value else None
     except ValueError:
         return None
+
+
+def redact(text: str, secrets: Iterable[str], *, label: str = "<from the Secret>") -> str:
+    """`text` with every whole-word occurrence of a Secret's value replaced by `label`: clouds
+    quote request parameters in their errors (UCloudStack names the CompanyID it refused), and
+    an error message goes to status, events and logs."""
+    for secret in secrets:
+        if secret:
+            text = re.sub(rf"(?<![\w]){re.escape(secret)}(?![\w])", label, text)
+    return text

@@ -5,6 +5,7 @@ none). Used by `providers.openstack`'s `build`.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 
 import openstack
@@ -60,8 +61,11 @@ def connect(
             "project_domain_name": credentials.get("projectDomainName") or "Default",
         }
     elif "token" in keys:
+        # keystoneauth's admin_token sends every request to this endpoint as it is (no version
+        # discovery, unlike auth "none"): an unversioned Glance URL answers 300 with its versions
+        # document. The provider speaks the image API v2 only, so that is where it goes.
         auth_type = "admin_token"
-        auth = {"endpoint": endpoint, "token": credentials["token"]}
+        auth = {"endpoint": image_api_v2(endpoint), "token": credentials["token"]}
     else:
         auth_type = "none"
         auth = {"endpoint": endpoint}
@@ -86,3 +90,9 @@ def _require(present: set[str], keys: tuple[str, ...]) -> None:
             f"the credentials Secret sets {' and '.join(sorted(present))} but lacks "
             f"{', '.join(missing)}, which type openstack needs with it"
         )
+
+
+def image_api_v2(endpoint: str) -> str:
+    """The image API v2 root of a Glance URL given with or without its version segment."""
+    base = endpoint.rstrip("/")
+    return base if re.search(r"/v2(\.\d+)?$", base) else f"{base}/v2"

@@ -8,7 +8,7 @@ server's message, never a key or a signature (the SDK never puts those in its ex
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Final
 from xml.etree import ElementTree
 
@@ -23,6 +23,7 @@ from image_operator.providers.errors import (
     ProviderError,
     Throttled,
     Transient,
+    redact,
 )
 
 # The gateway's common RetCodes (see emulator/ucloud_rpc.py and docs/providers/ucloudstack.md).
@@ -47,15 +48,19 @@ def rpc_error(
     service: str,
     action: str,
     ret_codes: Mapping[int, type[ProviderError]] | None = None,
+    secrets: Iterable[str] = (),
 ) -> ProviderError:
     """The provider error for anything `Client.invoke(action, ...)` raised.
 
     `ret_codes` adds the service's own codes; an unknown RetCode is treated as transient (a
-    retry with backoff is the safe default for a code we cannot judge).
+    retry with backoff is the safe default for a code we cannot judge). `secrets` are values
+    from the provider's Secret that are sent as parameters (ucloudstack's CompanyID): the
+    server may quote them, and they are redacted from the message.
     """
     if isinstance(error, ucloud_exc.RetCodeException):
         code = int(error.code)
-        text = f"{service} {action} failed with RetCode {code}: {error.message or 'no message'}"
+        said = redact(error.message or "no message", secrets, label="<companyID from the Secret>")
+        text = f"{service} {action} failed with RetCode {code}: {said}"
         kind = {**COMMON_RET_CODES, **(ret_codes or {})}.get(code, Transient)
         return kind(text, vendor_code=str(code))
     if isinstance(error, ucloud_exc.HTTPStatusException):

@@ -146,7 +146,13 @@ class UCloudStackProvider(Provider, BaseImages, ExportsImages, MultipartUploads)
                 action, {key: value for key, value in params.items() if value is not None}
             )
         except (UCloudException, requests.RequestException) as exc:
-            raise rpc_error(exc, service=SERVICE, action=action, ret_codes=RET_CODES) from exc
+            raise rpc_error(
+                exc,
+                service=SERVICE,
+                action=action,
+                ret_codes=RET_CODES,
+                secrets=(str(self.company_id),),
+            ) from exc
         return response
 
     def _data_call(self, method: str, url: str, operation: str, **kwargs: Any) -> httpx.Response:
