@@ -133,3 +133,15 @@ def test_a_drift_record_asks_kopf_for_a_reconcile() -> None:
 
     assert storage.build(body=kopf.Body(noted)) != plain  # type: ignore[arg-type]
     assert storage.build(body=kopf.Body(other)) == plain  # type: ignore[arg-type]
+
+
+def test_only_an_image_ready_for_its_spec_and_not_drifted_is_settled_at_start() -> None:
+    from image_operator.handlers.kinds import settled
+
+    ready = _body("a", "img-1")
+    changed = _body("b", "img-2", generation=3)
+    drifted = _body("c", "img-3")
+    drifted["status"]["drift"] = {"generation": 2}
+    deleting = _body("d", "img-4", metadata={"deletionTimestamp": "2026-01-01T00:00:00Z"})
+
+    assert [settled(b) for b in (ready, changed, drifted, deleting)] == [True, False, False, False]

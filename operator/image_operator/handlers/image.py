@@ -89,4 +89,13 @@ def finalize_image(body: kopf.Body, patch: kopf.Patch, logger: KopfLogger, **_: 
     kinds.run(KIND, obj, step, deleting=True, body=body, patch=patch, logger=logger)
 
 
-kinds.install("images", reconcile_image, finalize_image)
+def resume_image(body: kopf.Body, patch: kopf.Patch, logger: KopfLogger, **kw: Any) -> None:
+    """At operator start: an Image Ready for its spec is left alone. Re-reading each one was a
+    storm after a restart (7 cloud calls per Ready Image in two minutes); its cloud image is
+    checked by its provider's drift resync instead, in batches (handlers/drift.py)."""
+    if kinds.settled(body):
+        return
+    reconcile_image(body=body, patch=patch, logger=logger, **kw)
+
+
+kinds.install("images", reconcile_image, finalize_image, resume=resume_image)

@@ -31,6 +31,7 @@ __all__ = [
     "reconciler",
     "reference",
     "run",
+    "settled",
 ]
 from image_operator.reconcilers.outcome import Outcome
 from image_operator.validation import describe_validation_error
@@ -129,11 +130,32 @@ class Handler(Protocol):
     ) -> None: ...
 
 
-def install(plural: str, reconcile: Handler, finalize: Handler) -> None:
-    """Register a kind's handlers: `reconcile` on resume, create and update; `finalize` on
-    delete (kopf adds the finalizer)."""
+def settled(body: Mapping[str, Any]) -> bool:
+    """Ready for its current generation, with nothing asked of it (no drift record newer than
+    that): the state in which a reconcile would only re-read the cloud."""
+    meta = body.get("metadata") or {}
+    status = body.get("status") or {}
+    generation = meta.get("generation")
+    ready: Mapping[str, Any] = next(
+        (c for c in status.get("conditions") or [] if c.get("type") == "Ready"), {}
+    )
+    drift = status.get("drift") or {}
+    return (
+        not meta.get("deletionTimestamp")
+        and ready.get("status") == "True"
+        and status.get("observedGeneration") == generation
+        and ready.get("observedGeneration") in (None, generation)
+        and drift.get("generation") != generation
+    )
+
+
+def install(
+    plural: str, reconcile: Handler, finalize: Handler, *, resume: Handler | None = None
+) -> None:
+    """Register a kind's handlers: `reconcile` on create and update, `resume` (default:
+    `reconcile`) when the operator starts; `finalize` on delete (kopf adds the finalizer)."""
     resource: dict[str, Any] = {"group": GROUP, "version": VERSION, "plural": plural}
-    kopf.on.resume(**resource)(reconcile)
+    kopf.on.resume(**resource)(resume or reconcile)
     kopf.on.create(**resource)(reconcile)
     kopf.on.update(**resource)(reconcile)
     kopf.on.delete(**resource)(finalize)
