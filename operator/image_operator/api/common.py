@@ -181,6 +181,21 @@ def key_rules(
     return extra
 
 
+def patterned(
+    pattern: str, words: str, *, max_length: int, min_length: int | None = 1, **field: Any
+) -> Any:
+    """A string `Field` whose `pattern` (checked by pydantic and the API server) comes with
+    its CEL twin saying in words what is accepted (`pattern_in_words`), and whose length limits
+    are min_length (None: may be empty) and max_length. `field`: the other `Field` arguments."""
+    return Field(
+        min_length=min_length,
+        max_length=max_length,
+        pattern=pattern,
+        json_schema_extra=pattern_in_words(pattern, words),
+        **field,
+    )
+
+
 def immutable_rule(field: str) -> JsonDict:
     """The CEL transition rule that makes a field immutable once set."""
     return cel(
@@ -221,32 +236,19 @@ Price = Annotated[
     ),
 ]
 CloudId = Annotated[
-    str,
-    Field(
-        min_length=1,
-        max_length=64,
-        pattern=CLOUD_ID_PATTERN,
-        json_schema_extra=pattern_in_words(CLOUD_ID_PATTERN, "must be an ID of " + CLOUD_ID_WORDS),
-    ),
+    str, patterned(CLOUD_ID_PATTERN, "must be an ID of " + CLOUD_ID_WORDS, max_length=64)
 ]
 TAG_KEY_MAX = 128
 TagKey = Annotated[
-    str,
-    Field(
-        min_length=1,
-        max_length=TAG_KEY_MAX,
-        pattern=KEY_PATTERN,
-        json_schema_extra=pattern_in_words(KEY_PATTERN, "must be a key: " + KEY_WORDS),
-    ),
+    str, patterned(KEY_PATTERN, "must be a key: " + KEY_WORDS, max_length=TAG_KEY_MAX)
 ]
 TagValue = Annotated[
     str,
-    Field(
+    patterned(
+        OPTIONAL_LABEL_PATTERN,
+        "must be empty or a label: " + LABEL_WORDS,
+        min_length=None,
         max_length=128,
-        pattern=OPTIONAL_LABEL_PATTERN,
-        json_schema_extra=pattern_in_words(
-            OPTIONAL_LABEL_PATTERN, "must be empty or a label: " + LABEL_WORDS
-        ),
     ),
 ]
 # The key of a Secret or ConfigMap (a single character class: the regex says it plainly).

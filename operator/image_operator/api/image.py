@@ -30,6 +30,7 @@ from image_operator.api.common import (
     no_control_characters,
     not_a_metadata_url,
     pattern_in_words,
+    patterned,
 )
 from image_operator.api.crdinfo import CrdInfo, PrinterColumn, standard_columns
 from image_operator.api.parameters import Parameter
@@ -44,15 +45,7 @@ REPOSITORY_PATTERN = (
 # (the length is the field's max_length, so that a long name is refused as too long).
 CLOUD_NAME_PATTERN = r"^[\p{Han}A-Za-z0-9._-]+$"
 _CLOUD_NAME_WORDS = "may hold only Chinese (Han) characters, letters, digits, '.', '_' and '-'"
-CloudName = Annotated[
-    str,
-    Field(
-        min_length=1,
-        max_length=50,
-        pattern=CLOUD_NAME_PATTERN,
-        json_schema_extra=pattern_in_words(CLOUD_NAME_PATTERN, _CLOUD_NAME_WORDS),
-    ),
-]
+CloudName = Annotated[str, patterned(CLOUD_NAME_PATTERN, _CLOUD_NAME_WORDS, max_length=50)]
 # An expected sha256: exactly 64 characters (said by the lengths) of lowercase hex.
 Sha256 = Annotated[
     str,
@@ -285,13 +278,12 @@ class ImageSpec(ApiModel):
         description="Display name: any text without control characters.",
         json_schema_extra=no_control_characters(),
     )
-    group: str | None = Field(
-        default=None,
-        min_length=1,
+    group: str | None = patterned(
+        CLOUD_NAME_PATTERN,
+        _CLOUD_NAME_WORDS,
         max_length=63,
-        pattern=CLOUD_NAME_PATTERN,
+        default=None,
         description="Owning work group (Chinese characters, letters, digits, '.', '_', '-').",
-        json_schema_extra=pattern_in_words(CLOUD_NAME_PATTERN, _CLOUD_NAME_WORDS),
     )
     description: str | None = Field(
         default=None, max_length=1024, description="What the image is for (Argon description)."

@@ -20,21 +20,14 @@ from image_operator.api.common import (
     immutable,
     no_control_characters,
     pattern_in_words,
+    patterned,
 )
 from image_operator.api.crdinfo import CrdInfo, PrinterColumn, standard_columns
 
 VERSION_NAME_PATTERN = r"^v[0-9]+(\.[0-9]+){1,2}$"
 COVER_INLINE_MAX = 1048576  # Base64 characters (~768 KiB of image)
 # A community tag or a GPU type (seed 000: 深度学习, PyTorch; 4090, A100), at most 32 characters.
-Label = Annotated[
-    str,
-    Field(
-        min_length=1,
-        max_length=32,
-        pattern=LABEL_PATTERN,
-        json_schema_extra=pattern_in_words(LABEL_PATTERN, "must be a label: " + LABEL_WORDS),
-    ),
-]
+Label = Annotated[str, patterned(LABEL_PATTERN, "must be a label: " + LABEL_WORDS, max_length=32)]
 
 
 class CoverSource(ApiModel):

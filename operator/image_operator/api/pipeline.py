@@ -20,6 +20,7 @@ from image_operator.api.common import (
     cel,
     immutable,
     pattern_in_words,
+    patterned,
 )
 from image_operator.api.crdinfo import CrdInfo, PrinterColumn, standard_columns
 
@@ -45,12 +46,11 @@ IMAGE_NAME_PREFIX_MAX = 64
 
 class OssObject(ApiModel):
     bucket: str = Field(min_length=3, max_length=63)
-    object: str = Field(
-        min_length=1,
+    object: str = patterned(
+        KEY_PATTERN,
+        "must be an object name of " + KEY_WORDS,
         max_length=1024,
-        pattern=KEY_PATTERN,
         description="The object's name in the bucket, e.g. images/ubuntu-22.04.qcow2.",
-        json_schema_extra=pattern_in_words(KEY_PATTERN, "must be an object name of " + KEY_WORDS),
     )
     format: str | None = Field(default=None, max_length=16, description="e.g. qcow2, raw.")
     disk_image_size_gib: int | None = Field(default=None, ge=1, le=2048)
@@ -89,32 +89,25 @@ class BaseImageRef(ApiModel):
 class TransitInstance(ApiModel):
     """The pay-as-you-go instance the cloud builds on."""
 
-    instance_type: str | None = Field(
-        default=None,
-        min_length=1,
+    instance_type: str | None = patterned(
+        INSTANCE_TYPE_PATTERN,
+        "must be an ECS instance type like ecs.g6.large: 'ecs.', a family of lowercase "
+        "letters, digits and '-', '.', and a size of lowercase letters and digits",
         max_length=64,
-        pattern=INSTANCE_TYPE_PATTERN,
+        default=None,
         description="e.g. ecs.g6.large",
-        json_schema_extra=pattern_in_words(
-            INSTANCE_TYPE_PATTERN,
-            "must be an ECS instance type like ecs.g6.large: 'ecs.', a family of lowercase "
-            "letters, digits and '-', '.', and a size of lowercase letters and digits",
-        ),
     )
     system_disk_size: int | None = Field(default=None, ge=20, le=500, description="GiB, 20-500.")
     internet_max_bandwidth_out: int | None = Field(
         default=None, ge=0, le=100, description="Mbit/s, 0-100."
     )
-    v_switch_id: str | None = Field(
+    v_switch_id: str | None = patterned(
+        VSWITCH_PATTERN,
+        "must be a vSwitch ID: 'vsw-' and lowercase letters and digits",
+        max_length=64,
         default=None,
         alias="vSwitchID",
-        min_length=1,
-        max_length=64,
-        pattern=VSWITCH_PATTERN,
         description="VSwitchId, e.g. vsw-bp67acfmxazb4p.",
-        json_schema_extra=pattern_in_words(
-            VSWITCH_PATTERN, "must be a vSwitch ID: 'vsw-' and lowercase letters and digits"
-        ),
     )
     delete_instance_on_failure: bool | None = None
 
@@ -237,17 +230,13 @@ class ImagePipelineSpec(ApiModel):
     repair_mode: Literal["Standard"] | None = Field(
         default=None, description="RepairMode of the template: Standard."
     )
-    resource_group_id: str | None = Field(
+    resource_group_id: str | None = patterned(
+        RESOURCE_GROUP_PATTERN,
+        "must be a resource group ID: 'rg-' and lowercase letters and digits",
+        max_length=64,
         default=None,
         alias="resourceGroupID",
-        min_length=1,
-        max_length=64,
-        pattern=RESOURCE_GROUP_PATTERN,
         description="Enterprise resource group (ResourceGroupId), e.g. rg-bp67acfmxazb4p.",
-        json_schema_extra=pattern_in_words(
-            RESOURCE_GROUP_PATTERN,
-            "must be a resource group ID: 'rg-' and lowercase letters and digits",
-        ),
     )
     tags: list[Tag] | None = Field(
         default=None, max_length=20, description="Tags of the template (at most 20)."
