@@ -78,7 +78,7 @@ def _max_size_cases() -> list[Case]:
     cases = []
     for body in at_max():
         kind, name = body["kind"], body["metadata"]["name"]
-        detail = name.removesuffix("-" + name.split("-")[-1])  # at-max, at-cloud-max
+        detail = name.removesuffix("-" + name.split("-")[-1])  # at-max
         cases.append(Case(f"{kind}/max-size/{detail}", kind, "max-size", body, "", expect=LIMIT))
         if detail != "at-max":
             continue

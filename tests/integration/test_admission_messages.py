@@ -93,6 +93,72 @@ REFUSED = [
         'spec.providerRef.name: Invalid value: "Argon_1": must be a Kubernetes object name',
         None,
     ),
+    # Identifiers and display text that would reach a cloud as they are (issue 10).
+    (
+        image({"repository": {"image": "app"}}, displayName="abc\u202edcba"),
+        'spec.displayName: Invalid value: "abc\\u202edcba": must not hold control characters',
+        None,
+    ),
+    (
+        image({"repository": {"image": "app"}}, tags={"../../admin": "x"}),
+        "every key of spec.tags must be '/'-separated parts",
+        None,
+    ),
+    (
+        image({"repository": {"image": "app"}}, group="x; rm -rf /"),
+        'spec.group: Invalid value: "x; rm -rf /": may hold only Chinese (Han) characters',
+        None,
+    ),
+    (
+        image({"url": {"url": "http://169.254.169.254/latest/meta-data/", "format": "qcow2"}}),
+        'spec.source.url.url: Invalid value: "http://169.254.169.254/latest/meta-data/": names '
+        "a link-local or cloud-metadata address",
+        None,
+    ),
+    (
+        image({"vm": {"vmID": "$(id)"}}),
+        'spec.source.vm.vmID: Invalid value: "$(id)": must be an ID of letters, digits',
+        None,
+    ),
+    (
+        pipeline(imageOptions={"imageName": "a" * 65}),
+        "spec.imageOptions.imageName: Too long: may not be more than 64",
+        "should match",
+    ),
+    (
+        pipeline(imageOptions={"imageName": "aliyun-golden"}),
+        'spec.imageOptions.imageName: Invalid value: "aliyun-golden": must not start with aliyun',
+        None,
+    ),
+    (
+        pipeline(transit={"vSwitchID": "sw-1"}),
+        "spec.transit.vSwitchID: Invalid value: \"sw-1\": must be a vSwitch ID: 'vsw-'",
+        None,
+    ),
+    (
+        pipeline(baseImage={"oss": {"bucket": "images", "object": "a/../../admin"}}),
+        'spec.baseImage.oss.object: Invalid value: "a/../../admin": must be an object name',
+        None,
+    ),
+    (
+        listing(supportedGpuTypes=["4090", "$(id)"]),
+        'spec.supportedGpuTypes[1]: Invalid value: "$(id)": must be a label',
+        None,
+    ),
+    (
+        _doc(
+            "ImageProvider",
+            {
+                "type": "argon",
+                "endpoint": "https://argon.example.com",
+                "project": "default",
+                "credentialsSecretRef": {"name": "../../admin"},
+            },
+        ),
+        'spec.credentialsSecretRef.name: Invalid value: "../../admin": must be a Kubernetes '
+        "object name",
+        None,
+    ),
 ]
 
 
@@ -115,5 +181,59 @@ def test_a_refused_manifest_says_the_limit_in_words(
 def test_a_name_at_its_limit_in_chinese_characters_is_accepted(control_plane: Any) -> None:
     # maxLength counts characters, although the server's message says "bytes"
     result = dry_run(control_plane, base_image("镜" * 50))
+
+    assert result.returncode == 0, result.stderr
+
+
+# Valid values the seeds document (and the like) that the patterns and rules above must not
+# refuse: Chinese text, the vendors' own ID formats, keys with '/', empty tag values.
+ACCEPTED = {
+    "chinese-display-text": image(
+        {"repository": {"image": "app"}},
+        displayName="普通整片转码 Transcode «v2» 🚀 مرحبا",
+        group="媒体组",
+        tags={"team": "媒体 平台", "example.com/owner": "ops@example.com", "gpu": ""},
+    ),
+    "seed-003-vm": image(
+        {
+            "vm": {
+                "vmID": "vm-7rli7wr5jpk8h5",
+                "diskID": "disk-2frgtg4354",
+                "storageSetType": "StorageSetNPVK",
+            }
+        },
+        tags={"imageops.io/track-source": "true"},
+    ),
+    "presigned-url": image(
+        {
+            "url": {
+                "url": "https://my-images.oss-cn-hangzhou.aliyuncs.com/ubuntu/22.04.qcow2"
+                "?Expires=1700000000&Signature=a%2Bb%3D",
+                "format": "qcow2",
+            }
+        }
+    ),
+    "seed-004-pipeline": pipeline(
+        baseImage={"id": "m-bp67acfmxazb4p"},
+        toRegionIDs=["cn-hangzhou", "cn-beijing"],
+        resourceGroupID="rg-bp67acfmxazb4p",
+        transit={"instanceType": "ecs.gn6i-c4g1.xlarge", "vSwitchID": "vsw-bp67acfmxazb4p"},
+        tags=[{"key": "team", "value": "platform"}, {"key": "成本中心", "value": ""}],
+        imageOptions={"imageName": "镜像testImageName", "imageFamily": "family"},
+    ),
+    "pipeline-public-image-and-oss": pipeline(
+        baseImage={"oss": {"bucket": "images", "object": "ubuntu/22.04/golden_v1.2+b3.qcow2"}}
+    ),
+    "seed-000-listing": listing(
+        communityImageName="我的AI环境 «GPU»",
+        tags=["深度学习", "PyTorch 2.1", "C++"],
+        supportedGpuTypes=["4090", "A100", "RTX 4090", "H100-80G"],
+    ),
+}
+
+
+@pytest.mark.parametrize("doc", list(ACCEPTED.values()), ids=list(ACCEPTED))
+def test_a_valid_manifest_is_accepted(control_plane: Any, doc: dict[str, Any]) -> None:
+    result = dry_run(control_plane, doc)
 
     assert result.returncode == 0, result.stderr

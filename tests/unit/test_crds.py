@@ -9,8 +9,11 @@ from typing import Any
 
 import pytest
 import yaml
+from pydantic import ValidationError
 
 from image_operator.api import ALL_KINDS
+from image_operator.api.common import KEY_PATTERN, OPTIONAL_LABEL_PATTERN, TAG_KEY_MAX
+from image_operator.api.image import ImageSpec
 from image_operator_dev import crdgen
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -50,8 +53,10 @@ def test_schema_is_structural_and_explained(model: Any) -> None:
     version = crd["spec"]["versions"][0]
     schema = version["schema"]["openAPIV3Schema"]
     text = yaml.safe_dump(crd)
-    for forbidden in ("$ref", "anyOf", "allOf", "oneOf", "title:", "const:", "$defs"):
-        assert forbidden not in text, forbidden
+    forbidden = ("$ref", "anyOf", "allOf", "oneOf", "title:", "const:", "$defs")
+    # a map's key schema, which a structural schema cannot hold
+    for word in (*forbidden, "patternProperties", "propertyNames"):
+        assert word not in text, word
     for path, node in _walk(schema["properties"]["spec"], "spec"):
         assert "type" in node or "x-kubernetes-int-or-string" in node, f"{path} has no type"
         # docstrings are unwrapped: `kubectl explain` wraps text itself
@@ -180,3 +185,24 @@ def test_every_cel_rule_says_what_is_wrong_in_words() -> None:
         if not (rule.get("message") or rule.get("messageExpression"))
     ]
     assert silent == []
+
+
+def test_tag_keys_are_checked_by_the_model_and_by_a_rule_on_the_map() -> None:
+    """A CRD has no schema for a map's keys: pydantic checks them (the key type) and the API
+    server with CEL rules on the map, both with the key type's pattern and length."""
+    spec = {"providerRef": {"name": "p"}, "source": {"repository": {"image": "app"}}}
+    good = {"team": "media", "example.com/owner": "平台 团队", "gpu": "", "成本中心": "a1"}
+    assert ImageSpec.model_validate({**spec, "displayName": "x", "tags": good}).tags == good
+    for key in ("../../admin", "cn\nevil", "$(id)", "a b", "k" * (TAG_KEY_MAX + 1)):
+        with pytest.raises(ValidationError):
+            ImageSpec.model_validate({**spec, "displayName": "x", "tags": {key: "v"}})
+    crd = crdgen.render_crd(ALL_KINDS[1])
+    tags = crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"][
+        "properties"
+    ]["tags"]
+    rules = [rule["rule"] for rule in tags["x-kubernetes-validations"]]
+    assert rules == [
+        f"self.all(k, size(k) <= {TAG_KEY_MAX})",
+        f"self.all(k, k.matches(r'{KEY_PATTERN}'))",
+    ]
+    assert tags["additionalProperties"]["pattern"] == OPTIONAL_LABEL_PATTERN

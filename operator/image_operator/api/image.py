@@ -9,15 +9,28 @@ from pydantic import Field
 
 from image_operator.api.base import ApiModel
 from image_operator.api.common import (
+    KEY_PATTERN,
+    KEY_WORDS,
+    METADATA_HOSTS_WORDS,
+    TAG_KEY_MAX,
+    URL_PATTERN,
+    URL_WORDS,
+    CloudId,
     DeletionPolicy,
     JsonDict,
     LocalObjectReference,
     ObjectStatus,
     Price,
+    TagKey,
+    TagValue,
     cel,
     immutable,
     immutable_rule,
+    key_rules,
+    no_control_characters,
+    not_a_metadata_url,
     pattern_in_words,
+    patterned,
 )
 from image_operator.api.crdinfo import CrdInfo, PrinterColumn, standard_columns
 from image_operator.api.parameters import Parameter
@@ -31,18 +44,8 @@ REPOSITORY_PATTERN = (
 # Names the ucloudstack/compshare APIs accept: 1-50 chars of CJK, letters, digits, . _ -
 # (the length is the field's max_length, so that a long name is refused as too long).
 CLOUD_NAME_PATTERN = r"^[\p{Han}A-Za-z0-9._-]+$"
-CloudName = Annotated[
-    str,
-    Field(
-        min_length=1,
-        max_length=50,
-        pattern=CLOUD_NAME_PATTERN,
-        json_schema_extra=pattern_in_words(
-            CLOUD_NAME_PATTERN,
-            "may hold only Chinese (Han) characters, letters, digits, '.', '_' and '-'",
-        ),
-    ),
-]
+_CLOUD_NAME_WORDS = "may hold only Chinese (Han) characters, letters, digits, '.', '_' and '-'"
+CloudName = Annotated[str, patterned(CLOUD_NAME_PATTERN, _CLOUD_NAME_WORDS, max_length=50)]
 # An expected sha256: exactly 64 characters (said by the lengths) of lowercase hex.
 Sha256 = Annotated[
     str,
@@ -109,14 +112,12 @@ class RepositorySource(ApiModel):
 class VmSource(ApiModel):
     """Capture a virtual machine (or one of its disks) into a custom image."""
 
-    vm_id: str = Field(
-        alias="vmID", min_length=1, max_length=64, description="Source VM ID (VMID)."
+    vm_id: CloudId = Field(alias="vmID", description="Source VM ID (VMID), e.g. vm-7rli7wr5jpk8h5.")
+    disk_id: CloudId | None = Field(
+        default=None, alias="diskID", description="Only this disk (DiskID), e.g. disk-2frgtg4354."
     )
-    disk_id: str | None = Field(
-        default=None, alias="diskID", max_length=64, description="Only this disk (DiskID)."
-    )
-    storage_set_type: str | None = Field(
-        default=None, max_length=64, description="Target storage cluster (StorageSetType)."
+    storage_set_type: CloudId | None = Field(
+        default=None, description="Target storage cluster (StorageSetType), e.g. StorageSetNPVK."
     )
 
 
@@ -141,7 +142,20 @@ class UrlSource(ApiModel):
     """Import an image file the cloud downloads from a URL."""
 
     url: str = Field(
-        min_length=1, max_length=2048, pattern=r"^https?://", description="http(s) URL."
+        min_length=1,
+        max_length=2048,
+        pattern=URL_PATTERN,
+        description="http(s) URL the cloud downloads the file from (not a link-local or "
+        "cloud-metadata address).",
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                *pattern_in_words(URL_PATTERN, "must be " + URL_WORDS)["x-kubernetes-validations"],
+                not_a_metadata_url(
+                    f"names {METADATA_HOSTS_WORDS}: the cloud would fetch it from inside its own "
+                    "network; give the image file's own address"
+                ),
+            ]
+        },
     )
     format: ImageFormat = Field(description="Image file format: qcow2, iso, raw, vhd, vmdk.")
     checksum: Sha256 | None = None
@@ -258,8 +272,19 @@ class ImageSpec(ApiModel):
         LocalObjectReference, Field(json_schema_extra=immutable("spec.providerRef"))
     ] = Field(description="The ImageProvider (same namespace) that holds this image.")
     source: ImageSource
-    display_name: str = Field(min_length=1, max_length=128, description="Display name.")
-    group: str | None = Field(default=None, max_length=63, description="Owning work group.")
+    display_name: str = Field(
+        min_length=1,
+        max_length=128,
+        description="Display name: any text without control characters.",
+        json_schema_extra=no_control_characters(),
+    )
+    group: str | None = patterned(
+        CLOUD_NAME_PATTERN,
+        _CLOUD_NAME_WORDS,
+        max_length=63,
+        default=None,
+        description="Owning work group (Chinese characters, letters, digits, '.', '_', '-').",
+    )
     description: str | None = Field(
         default=None, max_length=1024, description="What the image is for (Argon description)."
     )
@@ -279,8 +304,12 @@ class ImageSpec(ApiModel):
     inputs: list[Parameter] | None = _parameter_list("inputs")
     outputs: list[Parameter] | None = _parameter_list("outputs")
     configs: list[Parameter] | None = _parameter_list("configs")
-    tags: dict[str, Annotated[str, Field(max_length=128)]] | None = Field(
-        default=None, max_length=20, description="Tags set on the cloud image where supported."
+    tags: dict[TagKey, TagValue] | None = Field(
+        default=None,
+        max_length=20,
+        description="Tags set on the cloud image where supported: keys such as team or "
+        "example.com/owner (at most 128 characters), values of words (may be empty).",
+        json_schema_extra=key_rules("spec.tags", KEY_PATTERN, KEY_WORDS, max_length=TAG_KEY_MAX),
     )
     deletion_policy: DeletionPolicy = Field(
         default=DeletionPolicy.DELETE,

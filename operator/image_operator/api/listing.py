@@ -8,6 +8,8 @@ from pydantic import Field
 
 from image_operator.api.base import ApiModel
 from image_operator.api.common import (
+    LABEL_PATTERN,
+    LABEL_WORDS,
     ConfigMapKeySelector,
     DeletionPolicy,
     LocalObjectReference,
@@ -16,12 +18,16 @@ from image_operator.api.common import (
     SecretKeySelector,
     cel,
     immutable,
+    no_control_characters,
     pattern_in_words,
+    patterned,
 )
 from image_operator.api.crdinfo import CrdInfo, PrinterColumn, standard_columns
 
 VERSION_NAME_PATTERN = r"^v[0-9]+(\.[0-9]+){1,2}$"
 COVER_INLINE_MAX = 1048576  # Base64 characters (~768 KiB of image)
+# A community tag or a GPU type (seed 000: 深度学习, PyTorch; 4090, A100), at most 32 characters.
+Label = Annotated[str, patterned(LABEL_PATTERN, "must be a label: " + LABEL_WORDS, max_length=32)]
 
 
 class CoverSource(ApiModel):
@@ -62,7 +68,9 @@ class CommunityListingSpec(ApiModel):
     community_image_name: str | None = Field(
         default=None,
         max_length=64,
-        description="Display name in the community (CommunityImageName).",
+        description="Display name in the community (CommunityImageName): any text without "
+        "control characters.",
+        json_schema_extra=no_control_characters(),
     )
     version_name: str = Field(
         min_length=1,
@@ -80,7 +88,7 @@ class CommunityListingSpec(ApiModel):
     )
     price: Price | None = Field(default=None, description='Yuan per hour, "0" = free.')
     cover: CoverSource | None = None
-    tags: list[Annotated[str, Field(min_length=1, max_length=32)]] | None = Field(
+    tags: list[Label] | None = Field(
         default=None,
         max_length=3,
         description='Tags, e.g. ["深度学习", "PyTorch"]; CompShare accepts at most 3.',
@@ -89,7 +97,7 @@ class CommunityListingSpec(ApiModel):
         default=None, max_length=1024, description="Description of the image (Description)."
     )
     readme: str | None = Field(default=None, max_length=65536, description="Rich-text readme.")
-    supported_gpu_types: list[Annotated[str, Field(min_length=1, max_length=32)]] | None = Field(
+    supported_gpu_types: list[Label] | None = Field(
         default=None, max_length=32, description='e.g. ["4090", "A100"].'
     )
     auto_start: bool | None = Field(

@@ -9,12 +9,18 @@ from pydantic import Field, field_validator
 
 from image_operator.api.base import ApiModel
 from image_operator.api.common import (
+    KEY_PATTERN,
+    KEY_WORDS,
+    CloudId,
     DeletionPolicy,
     LocalObjectReference,
     ObjectStatus,
+    TagKey,
+    TagValue,
     cel,
     immutable,
     pattern_in_words,
+    patterned,
 )
 from image_operator.api.crdinfo import CrdInfo, PrinterColumn, standard_columns
 
@@ -23,11 +29,29 @@ from image_operator.api.crdinfo import CrdInfo, PrinterColumn, standard_columns
 # The length is the field's min_length/max_length, so that a long name is refused as too long.
 PIPELINE_NAME_PATTERN = r"^[\p{Han}A-Za-z][\p{Han}A-Za-z0-9:_.-]*$"
 CONTENT_MAX = 16384  # BuildContent / TestContent: at most 16 KB
+_PIPELINE_NAME_WORDS = (
+    "must start with a letter or Chinese (Han) character and hold only those, digits, "
+    "':', '_', '.' and '-'"
+)
+# ECS's IDs of a transit instance's vSwitch and of a resource group (seed 004: vsw-bp67acfmxazb4p,
+# rg-bp67acfmxazb4p) and its instance types (ecs.g6.large): a prefix and lowercase letters and
+# digits.
+VSWITCH_PATTERN = r"^vsw-[a-z0-9]+$"
+RESOURCE_GROUP_PATTERN = r"^rg-[a-z0-9]+$"
+INSTANCE_TYPE_PATTERN = r"^ecs\.[a-z0-9-]+\.[a-z0-9]+$"
+# ImageOptions.ImageName, a prefix of the images' names: the template name's characters, 2-64
+# of them (ECS), and not starting with aliyun or acs: (ECS reserves those for its own images).
+IMAGE_NAME_PREFIX_MAX = 64
 
 
 class OssObject(ApiModel):
     bucket: str = Field(min_length=3, max_length=63)
-    object: str = Field(min_length=1, max_length=1024)
+    object: str = patterned(
+        KEY_PATTERN,
+        "must be an object name of " + KEY_WORDS,
+        max_length=1024,
+        description="The object's name in the bucket, e.g. images/ubuntu-22.04.qcow2.",
+    )
     format: str | None = Field(default=None, max_length=16, description="e.g. qcow2, raw.")
     disk_image_size_gib: int | None = Field(default=None, ge=1, le=2048)
 
@@ -48,7 +72,12 @@ class BaseImageRef(ApiModel):
         }
     }
 
-    id: str | None = Field(default=None, max_length=128, description="BaseImageType IMAGE.")
+    id: CloudId | None = Field(
+        default=None,
+        max_length=128,
+        description="BaseImageType IMAGE: an image ID such as m-bp67acfmxazb4p or "
+        "aliyun_3_x64_20G_alibase_20240819.vhd.",
+    )
     family: str | None = Field(
         default=None, max_length=128, description="BaseImageType IMAGE_FAMILY."
     )
@@ -60,24 +89,56 @@ class BaseImageRef(ApiModel):
 class TransitInstance(ApiModel):
     """The pay-as-you-go instance the cloud builds on."""
 
-    instance_type: str | None = Field(default=None, max_length=64, description="e.g. ecs.g6.large")
+    instance_type: str | None = patterned(
+        INSTANCE_TYPE_PATTERN,
+        "must be an ECS instance type like ecs.g6.large: 'ecs.', a family of lowercase "
+        "letters, digits and '-', '.', and a size of lowercase letters and digits",
+        max_length=64,
+        default=None,
+        description="e.g. ecs.g6.large",
+    )
     system_disk_size: int | None = Field(default=None, ge=20, le=500, description="GiB, 20-500.")
     internet_max_bandwidth_out: int | None = Field(
         default=None, ge=0, le=100, description="Mbit/s, 0-100."
     )
-    v_switch_id: str | None = Field(default=None, alias="vSwitchID", max_length=64)
+    v_switch_id: str | None = patterned(
+        VSWITCH_PATTERN,
+        "must be a vSwitch ID: 'vsw-' and lowercase letters and digits",
+        max_length=64,
+        default=None,
+        alias="vSwitchID",
+        description="VSwitchId, e.g. vsw-bp67acfmxazb4p.",
+    )
     delete_instance_on_failure: bool | None = None
 
 
 class Tag(ApiModel):
-    key: str = Field(min_length=1, max_length=128)
-    value: str | None = Field(default=None, max_length=128)
+    key: TagKey
+    value: TagValue | None = None
 
 
 class ImageOptions(ApiModel):
     """Properties of the images the pipeline produces."""
 
-    image_name: str | None = Field(default=None, max_length=128, description="Name prefix.")
+    image_name: str | None = Field(
+        default=None,
+        min_length=2,
+        max_length=IMAGE_NAME_PREFIX_MAX,
+        pattern=PIPELINE_NAME_PATTERN,
+        description=f"Name prefix: 2-{IMAGE_NAME_PREFIX_MAX} characters, starts with a letter "
+        "or CJK character, not with aliyun or acs:.",
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                *pattern_in_words(PIPELINE_NAME_PATTERN, _PIPELINE_NAME_WORDS)[
+                    "x-kubernetes-validations"
+                ],
+                cel(
+                    "!self.startsWith('aliyun') && !self.startsWith('acs:')",
+                    "must not start with aliyun or acs: (ECS keeps those for its own images)",
+                ),
+            ]
+        },
+    )
     image_family: str | None = Field(default=None, max_length=128)
     description: str | None = Field(default=None, max_length=256)
     nvme_support: Literal["auto", "supported", "unsupported"] | None = Field(
@@ -134,11 +195,7 @@ class ImagePipelineSpec(ApiModel):
         min_length=2,
         max_length=128,
         pattern=PIPELINE_NAME_PATTERN,
-        json_schema_extra=pattern_in_words(
-            PIPELINE_NAME_PATTERN,
-            "must start with a letter or Chinese (Han) character and hold only those, digits, "
-            "':', '_', '.' and '-'",
-        ),
+        json_schema_extra=pattern_in_words(PIPELINE_NAME_PATTERN, _PIPELINE_NAME_WORDS),
         description="Template Name: 2-128 chars, starts with a letter or CJK character; "
         "defaults to metadata.name.",
     )
@@ -163,7 +220,7 @@ class ImagePipelineSpec(ApiModel):
     test_content: str | None = Field(
         default=None, max_length=CONTENT_MAX, description="Test template (at most 16 KB)."
     )
-    to_region_ids: list[Annotated[str, Field(max_length=64)]] | None = Field(
+    to_region_ids: list[CloudId] | None = Field(
         default=None, max_length=20, alias="toRegionIDs", description="Distribute to (<= 20)."
     )
     add_accounts: list[Annotated[int, Field(ge=1)]] | None = Field(
@@ -173,11 +230,13 @@ class ImagePipelineSpec(ApiModel):
     repair_mode: Literal["Standard"] | None = Field(
         default=None, description="RepairMode of the template: Standard."
     )
-    resource_group_id: str | None = Field(
+    resource_group_id: str | None = patterned(
+        RESOURCE_GROUP_PATTERN,
+        "must be a resource group ID: 'rg-' and lowercase letters and digits",
+        max_length=64,
         default=None,
         alias="resourceGroupID",
-        max_length=64,
-        description="Enterprise resource group (ResourceGroupId).",
+        description="Enterprise resource group (ResourceGroupId), e.g. rg-bp67acfmxazb4p.",
     )
     tags: list[Tag] | None = Field(
         default=None, max_length=20, description="Tags of the template (at most 20)."

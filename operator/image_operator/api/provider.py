@@ -9,17 +9,21 @@ from typing import Any, ClassVar
 from pydantic import Field
 
 from image_operator.api.base import ApiModel
-from image_operator.api.common import JsonDict, ObjectStatus, cel
+from image_operator.api.common import (
+    CLOUD_ID_PATTERN,
+    CLOUD_ID_WORDS,
+    METADATA_HOSTS_WORDS,
+    URL_PATTERN,
+    URL_WORDS,
+    JsonDict,
+    ObjectName,
+    ObjectStatus,
+    cel,
+    cel_regex,
+    not_a_metadata_url,
+)
 from image_operator.api.crdinfo import CrdInfo, PrinterColumn
 
-# Region and zone IDs as the vendors spell them (seeds: cn-wlcb, cn-wlcb-01, develop, cn,
-# cn-hangzhou, cn-hangzhou-h; OpenStack's RegionOne, eu-de). They go into signed queries and
-# Keystone requests: never spaces, control characters or '/'.
-CLOUD_ID_PATTERN = r"^[A-Za-z0-9]([A-Za-z0-9._-]*[A-Za-z0-9])?$"
-_CLOUD_ID_WORDS = (
-    "letters, digits, '.', '_' and '-', starting and ending with a letter or digit (no spaces, "
-    "control characters or '/')"
-)
 # A project, namespace or repository prefix: words of letters, digits and '_' joined by '.',
 # '_', '-', '@', ':' or '/'. Every '/'-separated part starts with a letter, digit or '_', so the
 # value can never be or hold a '.' or '..' path segment. Each type narrows it (spec rules).
@@ -29,26 +33,10 @@ _PROJECT_WORDS = (
     "registry), starting and ending with a letter, digit or '_' (no spaces, control characters "
     "or '..')"
 )
-ENDPOINT_PATTERN = r"^https?://[^\s]+$"
 # An Argon namespace is a Kubernetes-style name (seed 001: `default`), a DNS label.
 _ARGON_NAMESPACE = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
 # A repository prefix in the distribution spec's grammar (providers.oci_reference checks it too).
 _OCI_PREFIX = r"^[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*(/[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*)*$"
-# Literal link-local and cloud-metadata hosts, refused at admission. The operator judges every
-# endpoint again before its first request (names resolved, every spelling of an address:
-# providers.endpoints), so this is the early, readable refusal of the obvious cases.
-_METADATA_ENDPOINT = (
-    r"^(?i)https?://([^/@]*@)?("
-    r"169\.254\.[0-9.]*|0\.0\.0\.0|100\.100\.100\.200|168\.63\.129\.16"
-    r"|\[(fe[89ab][0-9a-f]:[^\]]*|::ffff:169\.254\.[^\]]*|::ffff:a9fe:[^\]]*|fd00:ec2::254)\]"
-    r"|metadata|metadata\.google\.internal|metadata\.goog|instance-data"
-    r")\.?(:[0-9]*)?([/?#].*)?$"
-)
-
-
-def _cel_regex(pattern: str) -> str:
-    """`pattern` as a single-quoted CEL string literal."""
-    return "'" + pattern.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
 def _worded(field: str, pattern: str, what: str) -> Callable[[JsonDict], None]:
@@ -59,7 +47,7 @@ def _worded(field: str, pattern: str, what: str) -> Callable[[JsonDict], None]:
     def extra(schema: JsonDict) -> None:
         for node in [schema, *schema.get("anyOf", [])]:
             node.pop("pattern", None)
-        rule = cel(f"self.matches({_cel_regex(pattern)})", f"{field} is {what}")
+        rule = cel(f"self.matches({cel_regex(pattern)})", f"{field} is {what}")
         schema.setdefault("x-kubernetes-validations", []).append(rule)
 
     return extra
@@ -74,7 +62,7 @@ def _cloud_id(what: str, examples: str) -> Any:
         pattern=CLOUD_ID_PATTERN,
         description=f"{what.capitalize()} ID (e.g. {examples}).",
         json_schema_extra=_worded(
-            f"spec.{what}", CLOUD_ID_PATTERN, f"a {what} ID of at most 64 {_CLOUD_ID_WORDS}"
+            f"spec.{what}", CLOUD_ID_PATTERN, f"a {what} ID of at most 64 {CLOUD_ID_WORDS}"
         ),
     )
 
@@ -96,7 +84,7 @@ class CredentialsSecretRef(ApiModel):
     see docs/providers (optional for anonymous endpoints).
     """
 
-    name: str = Field(min_length=1, max_length=253)
+    name: ObjectName
 
 
 class RateLimit(ApiModel):
@@ -147,18 +135,14 @@ class ImageProviderSpec(ApiModel):
                     "type ucloudstack needs spec.endpoint (the private cloud's API URL) and "
                     "spec.region",
                 ),
-                cel(
-                    "!has(self.endpoint) || "
-                    f"!self.endpoint.matches({_cel_regex(_METADATA_ENDPOINT)})",
-                    "spec.endpoint names a link-local or cloud-metadata address (169.254.0.0/16, "
-                    "fe80::/10, 100.100.100.200, fd00:ec2::254, metadata.google.internal, "
-                    "0.0.0.0): the operator never sends a provider's requests and credentials "
-                    "there; give the cloud API's own address",
-                    field_path=".endpoint",
+                not_a_metadata_url(
+                    f"spec.endpoint names {METADATA_HOSTS_WORDS}: the operator never sends a "
+                    "provider's requests and credentials there; give the cloud API's own address",
+                    field="endpoint",
                 ),
                 cel(
                     "self.type != 'argon' || !has(self.project) || (size(self.project) <= 63 "
-                    f"&& self.project.matches({_cel_regex(_ARGON_NAMESPACE)}))",
+                    f"&& self.project.matches({cel_regex(_ARGON_NAMESPACE)}))",
                     "spec.project of type argon is the Argon namespace: lowercase letters, "
                     "digits and '-', starting and ending with a letter or digit, at most 63 "
                     "characters (e.g. default)",
@@ -166,7 +150,7 @@ class ImageProviderSpec(ApiModel):
                 ),
                 cel(
                     "self.type != 'registry' || !has(self.project) "
-                    f"|| self.project.matches({_cel_regex(_OCI_PREFIX)})",
+                    f"|| self.project.matches({cel_regex(_OCI_PREFIX)})",
                     "spec.project of type registry is a repository prefix: path components of "
                     "lowercase letters and digits, separated by '.', '_', '__' or '-', joined "
                     "by '/' (e.g. mirror or team/images)",
@@ -188,13 +172,11 @@ class ImageProviderSpec(ApiModel):
     endpoint: str | None = Field(
         default=None,
         max_length=2048,
-        pattern=ENDPOINT_PATTERN,
+        pattern=URL_PATTERN,
         description="API base URL; the vendor's public endpoint when omitted. Link-local, "
         "metadata, loopback and other non-routable addresses are refused unless the operator "
         "allows them (docs/providers/README.md).",
-        json_schema_extra=_worded(
-            "spec.endpoint", ENDPOINT_PATTERN, "an http:// or https:// URL without spaces"
-        ),
+        json_schema_extra=_worded("spec.endpoint", URL_PATTERN, URL_WORDS),
     )
     region: str | None = _cloud_id("region", "cn-wlcb, cn-hangzhou, RegionOne")
     zone: str | None = _cloud_id("zone", "cn-wlcb-01")
