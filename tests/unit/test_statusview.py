@@ -50,8 +50,8 @@ def _obj(name: str) -> dict[str, Any]:
     return next(o for o in _objects() if o["metadata"]["name"] == name)
 
 
-def _lines(*words: str, style: Style = Style()) -> list[str]:
-    return view(_snapshot(), parse_target(words), "demo", NOW, style)
+def _lines(*words: str, style: Style | None = None) -> list[str]:
+    return view(_snapshot(), parse_target(words), "demo", NOW, style or Style())
 
 
 @pytest.mark.parametrize(
@@ -173,7 +173,7 @@ def test_all_namespaces_makes_one_tree_each_and_says_what_could_not_be_read() ->
     objects = _objects()
     other = _obj("web")
     other["metadata"]["namespace"] = "team-b"
-    snapshot = Snapshot(_snapshot(objects + [other]).objects, {"baseimages": "forbidden"})
+    snapshot = Snapshot(_snapshot([*objects, other]).objects, {"baseimages": "forbidden"})
 
     lines = view(snapshot, Target(), None, NOW, Style())
 
