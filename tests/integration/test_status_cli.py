@@ -128,7 +128,7 @@ def shown(kube: Kube, emulator: Emulator) -> Kube:
     return kube
 
 
-def test_a_pipeline_shows_its_runs_targets_and_output_images(
+def _pipeline_shows_its_runs_targets_and_output_images(
     control_plane: ControlPlane, shown: Kube
 ) -> None:
     status = shown.get("imagepipelines", "golden") or {}
@@ -153,7 +153,7 @@ def test_a_pipeline_shows_its_runs_targets_and_output_images(
     )
 
 
-def test_a_listing_shows_its_image_and_versions(control_plane: ControlPlane, shown: Kube) -> None:
+def _listing_shows_its_image_and_versions(control_plane: ControlPlane, shown: Kube) -> None:
     listing = (shown.get("communitylistings", "env-listing") or {})["status"]
 
     lines = _ok(_status(control_plane, "cl", "env-listing", "-n", shown.namespace))
@@ -169,7 +169,7 @@ def test_a_listing_shows_its_image_and_versions(control_plane: ControlPlane, sho
     assert lines[3].startswith(f"└── ✔ version v1.1  Published  image {second['imageID']} · ")
 
 
-def test_an_image_shows_its_copies_and_what_shares_it_also_as_a_kubectl_plugin(
+def _image_shows_its_copies_and_what_shares_it_also_as_a_kubectl_plugin(
     control_plane: ControlPlane, shown: Kube
 ) -> None:
     env = (shown.get("images", "env") or {})["status"]
@@ -198,7 +198,7 @@ def test_an_image_shows_its_copies_and_what_shares_it_also_as_a_kubectl_plugin(
     assert _ok(plugin) == lines
 
 
-def test_a_namespace_shows_everything_grouped_each_image_once(
+def _namespace_shows_everything_grouped_each_image_once(
     control_plane: ControlPlane, shown: Kube
 ) -> None:
     lines = _ok(_status(control_plane, "-n", shown.namespace))
@@ -213,6 +213,16 @@ def test_a_namespace_shows_everything_grouped_each_image_once(
     assert "Image env-copy" not in names  # under env
     assert not any(n.startswith("Image golden-") for n in names)  # under its run
     assert all(line.startswith("✔ ") for line in top), top
+
+
+def test_trees_of_a_pipeline_a_listing_an_image_and_the_namespace(
+    control_plane: ControlPlane, shown: Kube
+) -> None:
+    """One set of objects (they take a while to make), four views of it."""
+    _pipeline_shows_its_runs_targets_and_output_images(control_plane, shown)
+    _listing_shows_its_image_and_versions(control_plane, shown)
+    _image_shows_its_copies_and_what_shares_it_also_as_a_kubectl_plugin(control_plane, shown)
+    _namespace_shows_everything_grouped_each_image_once(control_plane, shown)
 
 
 def test_errors_are_sentences_with_exit_codes(
