@@ -126,11 +126,7 @@ def _add_status(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     from image_operator.statusview import command
 
     status = sub.add_parser(
-        "status",
-        help="show pipelines, listings, images as a tree with their state (--watch: live)",
-        description="Show imageops objects as a tree: an ImagePipeline with its runs and their "
-        "targets and Images, a CommunityListing with its versions, an Image with its copies "
-        "and what shares it, each with its state, progress and ETA.",
+        "status", help="show pipelines, listings, images as a tree with their state (--watch: live)"
     )
     command.add_arguments(status)
     status.set_defaults(func=_status)

@@ -26,9 +26,13 @@ DEBOUNCE_SECONDS = 0.2  # events closer than this are drawn as one frame
 TTY_TICK_SECONDS = 1.0  # a terminal is redrawn this often, so "ago" and ETAs move
 CLEAR = "\x1b[H\x1b[2J"
 
-EPILOG = f"""\
+DESCRIPTION = """\
+Show imageops objects as a tree: an ImagePipeline with its runs, their targets and Images;
+a CommunityListing with its versions; an Image with its copies and what shares it; each with
+its state, progress and ETA."""
+EPILOG = """\
 KIND is a kind, plural, singular or short name (image, images, img, ipl, cl, bimg, iprov).
-Without KIND: every imageops object of the namespace, grouped. Symbols: {legend()}.
+Without KIND: every imageops object of the namespace, grouped. Symbols: {legend}.
 Exit codes: 0 shown, 1 not found, 2 usage, 3 no cluster reachable or no kubeconfig,
 4 refused (401/403), 5 CRDs not installed, 130 interrupted."""
 
@@ -62,7 +66,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default="auto",
         help="auto: on a terminal, unless NO_COLOR is set",
     )
-    parser.epilog = EPILOG
+    parser.description = DESCRIPTION
+    parser.epilog = EPILOG.format(legend=legend(unicode_ok(sys.stdout.encoding)))
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
     parser.set_defaults(func=main)
 
@@ -128,6 +133,9 @@ def main(args: argparse.Namespace, out: TextIO | None = None) -> int:
             colour=colour_wanted(args.color, isatty=isatty, env=os.environ),
             unicode=unicode_ok(getattr(out, "encoding", None)),
         )
+        if not style.unicode and hasattr(out, "reconfigure"):
+            # A message from a cloud may still hold characters the output cannot carry.
+            out.reconfigure(errors="replace")
         cluster = kube.connect(args.kubeconfig, args.context)
         namespace = None if args.all_namespaces else (args.namespace or cluster.namespace)
         reader = kube.Reader(cluster, namespace)
