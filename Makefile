@@ -102,12 +102,14 @@ test: $(STAMP) control-plane helm kstatus install-peers ## everything CI runs: l
 	$(MAKE) --no-print-directory integration
 	$(MAKE) --no-print-directory pythons
 
+# DEMO_CLUSTER=existing: the cluster of your kubeconfig instead of a local control plane
+# (hack/demo.sh builds the control plane itself when it needs one).
 .PHONY: demo
-demo: $(STAMP) control-plane ## local control plane + emulator + operator + examples/demo, until Ready
+demo: $(STAMP) ## local control plane (or DEMO_CLUSTER=existing) + emulator + operator + examples/demo, until Ready
 	hack/demo.sh up
 
 .PHONY: demo-down
-demo-down: ## stop what `make demo` started
+demo-down: ## stop what `make demo` started (on an existing cluster: delete the demo's objects first)
 	hack/demo.sh down
 
 IMAGE ?= ghcr.io/image-operator/image-operator:0.1.0

@@ -1,5 +1,6 @@
-"""The `image-operator` command: run the operator, render commands, upload disk images; plus the
-development commands (emulator, local-cluster, crds, generate) that image-operator-dev plugs in."""
+"""The `image-operator` command: run the operator, render commands, upload disk images, show
+objects as a tree; plus the development commands (emulator, local-cluster, crds, generate) that
+image-operator-dev plugs in. `kubectl-imageops` is the same `status` as a kubectl plugin."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ import yaml
 from image_operator import __version__
 
 #: The subcommands of the operator itself; anything else comes from an installed plugin.
-RUNTIME_COMMANDS = frozenset({"run", "render", "upload"})
+RUNTIME_COMMANDS = frozenset({"run", "render", "upload", "status"})
 #: The entry-point group where development commands register: `name = "module:function"`,
 #: the function taking the rest of the command line and returning an exit code. The
 #: image-operator-dev distribution (dev/pyproject.toml) fills it; this package never imports it.
@@ -115,6 +116,22 @@ def _upload(args: argparse.Namespace) -> int:
         return 1
 
 
+def _status(args: argparse.Namespace) -> int:
+    from image_operator.statusview import command
+
+    return command.main(args)
+
+
+def _add_status(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    from image_operator.statusview import command
+
+    status = sub.add_parser(
+        "status", help="show pipelines, listings, images as a tree with their state (--watch: live)"
+    )
+    command.add_arguments(status)
+    status.set_defaults(func=_status)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="image-operator", description=__doc__)
     parser.add_argument("--version", action="version", version=f"image-operator {__version__}")
@@ -144,6 +161,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     up.set_defaults(func=_upload)
 
+    _add_status(sub)
+
     installed = _dev_commands()
     for name in sorted({*DEV_COMMANDS, *installed}):
         help_text = DEV_COMMANDS.get(name, "a development command of image-operator-dev")
@@ -170,6 +189,18 @@ def main(argv: Sequence[str] | None = None) -> int:
             )
             return 2
     args = build_parser().parse_args(argv)
+    return int(args.func(args))
+
+
+def kubectl_plugin(argv: Sequence[str] | None = None) -> int:
+    """`kubectl imageops status ...`: kubectl runs the `kubectl-imageops` executable it finds
+    on PATH with the rest of its command line (flags such as -n and --context included)."""
+    parser = argparse.ArgumentParser(
+        prog="kubectl imageops", description="image-operator's view of imageops objects."
+    )
+    parser.add_argument("--version", action="version", version=f"image-operator {__version__}")
+    _add_status(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(sys.argv[1:] if argv is None else argv)
     return int(args.func(args))
 
 

@@ -27,9 +27,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, cast
 
-from kubernetes import client, config
+from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
+from image_operator import kubeconfig
 from image_operator.api.common import ANNOTATION_UPLOAD_PROGRESS, GROUP, VERSION
 from image_operator.api.image import ImageSpec, UploadSource
 from image_operator.api.provider import ImageProviderSpec
@@ -245,12 +246,11 @@ class _Cluster:
 
 
 def _connect(namespace: str | None) -> _Cluster:
-    config.load_kube_config()  # type: ignore[no-untyped-call]
-    if namespace is None:
-        _, active = config.list_kube_config_contexts()  # type: ignore[no-untyped-call]
-        namespace = str((active or {}).get("context", {}).get("namespace") or "default")
-    api = client.ApiClient()
-    return _Cluster(client.CustomObjectsApi(api), client.CoreV1Api(api), namespace)
+    cluster = kubeconfig.connect()
+    api = cluster.api
+    return _Cluster(
+        client.CustomObjectsApi(api), client.CoreV1Api(api), namespace or cluster.namespace
+    )
 
 
 def _upload_source(name: str, namespace: str, spec: ImageSpec, size: int) -> UploadSource:
