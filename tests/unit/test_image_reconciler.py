@@ -613,8 +613,8 @@ def test_stalled_clears_once_the_cause_is_gone(h: Harness) -> None:
     assert outcome.status["observedGeneration"] == 2
 
 
-def test_provider_unavailable_waits_with_its_problem() -> None:
-    problem = "Secret 'argon-keys' named by ImageProvider 'fake' does not exist"
+def test_provider_unavailable_waits_with_its_problem_naming_the_field() -> None:
+    problem = "ImageProvider 'fake' does not exist in namespace 'default'"
     handle = ProviderHandle("fake", problem=problem)
     reconciler = ImageReconciler(BACKOFF)
 
@@ -626,7 +626,7 @@ def test_provider_unavailable_waits_with_its_problem() -> None:
     assert (reconciling["status"], reconciling["reason"], reconciling["message"]) == (
         "True",
         "WaitingForProvider",
-        problem,
+        f"spec.providerRef: {problem}; work starts when it can be used",
     )
     ready = cond(outcome, "Ready")
     assert (ready["status"], ready["reason"]) == ("False", "WaitingForProvider")

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterator
+from enum import Enum
 from typing import Any
 
 from pydantic import BaseModel
@@ -53,7 +54,11 @@ def _spellings(value: str) -> list[str]:
 
 
 def _string_fields(value: Any, path: str) -> Iterator[tuple[str, str]]:
-    """(wire path, value) of every string in `value`, a spec model, by the names users write."""
+    """(wire path, value) of every string in `value`, a spec model, by the names users write.
+    Enum values are left out: the schema admits only known ones, and a message that says one
+    ("argon answered 404") names the provider type, not a value the cloud refused."""
+    if isinstance(value, Enum):
+        return
     if isinstance(value, str):
         yield path, str(value)
     elif isinstance(value, BaseModel):

@@ -251,13 +251,22 @@ class ManagedReconciler:
                 applied=False,
             )
         if handle is not None and (handle.provider is None or handle.observer is None):
-            return step.waiting(
-                "WaitingForProvider",
-                handle.problem or f"ImageProvider {handle.name!r} is not usable yet",
-                self.backoff.provider_wait,
-                phase="Pending",
-            )
+            return self.wait_for_provider(step, handle)
         return None
+
+    def wait_for_provider(
+        self, step: Step[Any, Any], handle: ProviderHandle, *, via: str = "spec.providerRef"
+    ) -> Outcome:
+        """Wait for a provider that cannot be used yet (missing, its Secret missing, ...): it
+        may be applied after this object. `via` is the field that leads to it, so the message
+        says where to look."""
+        problem = handle.problem or f"ImageProvider {handle.name!r} is not usable yet"
+        return step.waiting(
+            "WaitingForProvider",
+            f"{via}: {problem}; work starts when it can be used",
+            self.backoff.provider_wait,
+            phase="Pending",
+        )
 
     def provider_error(self, step: Step[Any, Any], exc: ProviderError, attempt: int) -> Outcome:
         """A retryable error waits (exponential backoff per consecutive failure, never shorter
