@@ -21,7 +21,13 @@ from image_operator.providers.errors import (
 from image_operator.providers.model import CloudState, Operation
 from image_operator.providers.observer import ImageObserver
 from image_operator.reconcilers import outcome as outcome_module
-from image_operator.reconcilers.image import ImageObject, ImageReconciler, spec_problem
+from image_operator.reconcilers.copy import CopySource
+from image_operator.reconcilers.image import (
+    ImageObject,
+    ImageReconciler,
+    copies_itself,
+    spec_problem,
+)
 from image_operator.reconcilers.managed import Backoff, ProviderHandle
 from image_operator.reconcilers.outcome import Event, Outcome, condition
 from tests.unit.fakes import FakeClock, FakeProvider
@@ -957,3 +963,20 @@ def test_image_vanishing_during_update_is_retried_not_stalled(h: Harness) -> Non
     assert "Stalled" not in types(outcome)
     assert cond(outcome, "Reconciling")["reason"] == "CloudUnavailable"
     assert "vanished during update" in cond(outcome, "Reconciling")["message"]
+
+
+def test_a_copy_of_itself_stalls_naming_the_field_before_any_cloud_call() -> None:
+    # It waited for itself to be Ready (WaitingForSource), forever.
+    h = Harness()
+    spec = make_spec(source={"image": {"imageRef": {"name": "transcode"}}})
+    source = CopySource("transcode", provider_name="fake", problem=None)
+
+    outcome = h.reconciler.reconcile(make_obj(spec=spec), h.handle, 0, source)
+
+    stalled = cond(outcome, "Stalled")
+    assert stalled["reason"] == "InvalidSpec"
+    assert stalled["message"].startswith("spec.source.image.imageRef names this Image")
+    assert "Reconciling" not in types(outcome)
+    assert h.provider.calls == []
+    other = make_spec(source={"image": {"imageRef": {"name": "another"}}})
+    assert copies_itself("transcode", other) is None

@@ -73,7 +73,11 @@ class ImageReconciler(ManagedReconciler):
         copy_source: CopySource | None = None,
     ) -> Outcome:
         step = _Step.start(obj, ImageStatus)
-        problem = obj.spec_error if obj.spec is None else spec_problem(obj.spec)
+        problem = (
+            obj.spec_error
+            if obj.spec is None
+            else spec_problem(obj.spec) or copies_itself(obj.name, obj.spec)
+        )
         early = self.preamble(
             step,
             handle,
@@ -482,6 +486,19 @@ def spec_problem(spec: ImageSpec) -> str | None:
         spec.command or [], spec.inputs or [], spec.outputs or [], spec.configs or []
     )
     return "; ".join(issue.message for issue in issues) or None
+
+
+def copies_itself(name: str, spec: ImageSpec) -> str | None:
+    """Why the spec is a copy of this very Image, if it is: it would wait for itself to be
+    Ready, forever, and only a new object (spec.source is immutable) can fix it, so it stalls
+    before any cloud call."""
+    source = spec.source.image
+    if source is None or source.image_ref.name != name:
+        return None
+    return (
+        f"spec.source.image.imageRef names this Image ({name!r}) itself: a copy needs another "
+        "Image as its source"
+    )
 
 
 def owner(
