@@ -898,6 +898,67 @@ def test_finalize_with_provider_unavailable_suggests_orphan(h: Harness) -> None:
     assert again.done is False
 
 
+def test_the_provider_type_is_written_ahead_of_the_first_pass_that_can_reach_the_cloud(
+    h: Harness,
+) -> None:
+    obj = make_obj()
+    assert h.reconciler.ahead(obj, h.handle) == {"providerType": h.provider.type_name}
+    missing = ProviderHandle("fake", problem="ImageProvider 'fake' does not exist")
+    assert h.reconciler.ahead(obj, missing) == {}  # nothing can be sent: nothing to record
+    paused = make_obj(annotations={ANNOTATION_PAUSED: "true"})
+    assert h.reconciler.ahead(paused, h.handle) == {}
+    recorded = make_obj(status={"providerType": h.provider.type_name})
+    assert h.reconciler.ahead(recorded, h.handle) == {}  # once: no write on later passes
+
+
+def test_deleting_an_image_that_never_reached_its_provider_lets_go() -> None:
+    # The provider never existed: nothing was written ahead, so no create was ever sent, and
+    # waiting for the provider (before: forever) would protect nothing.
+    reconciler = ImageReconciler(BACKOFF)
+    missing = ProviderHandle("nope", problem="ImageProvider 'nope' does not exist")
+    waited = reconciler.reconcile(make_obj(), missing)
+
+    outcome = reconciler.finalize(after(make_obj(), waited), missing)
+
+    assert outcome.done is True and outcome.requeue_after is None
+    assert [e.reason for e in outcome.events] == ["NothingToDelete"]
+    assert "ImageProvider 'nope' does not exist" in outcome.events[0].message
+
+
+@pytest.mark.parametrize(
+    "status",
+    [
+        {"providerType": "fake"},  # a create may have been sent, its status write lost
+        {"providerType": "fake", "externalID": "img-1"},
+    ],
+)
+def test_deleting_an_image_whose_provider_was_usable_once_waits_for_it(
+    status: dict[str, Any],
+) -> None:
+    reconciler = ImageReconciler(BACKOFF)
+    missing = ProviderHandle("fake", problem="ImageProvider 'fake' does not exist")
+
+    outcome = reconciler.finalize(make_obj(status=status), missing)
+
+    assert outcome.done is False
+    assert cond(outcome, "Reconciling")["reason"] == "WaitingForProvider"
+
+
+def test_deleting_an_upload_image_waits_for_its_provider_even_if_the_operator_never_used_it() -> (
+    None
+):
+    # `image-operator upload` makes the cloud image with the provider's keys, whatever the
+    # operator saw: its status cannot prove that nothing was made.
+    reconciler = ImageReconciler(BACKOFF)
+    missing = ProviderHandle("fake", problem="ImageProvider 'fake' does not exist")
+    upload = make_spec(source={"upload": {"format": "qcow2"}})
+
+    outcome = reconciler.finalize(make_obj(spec=upload), missing)
+
+    assert outcome.done is False
+    assert cond(outcome, "Reconciling")["reason"] == "WaitingForProvider"
+
+
 def test_non_retryable_delete_error_stalls_but_keeps_the_finalizer(h: Harness) -> None:
     obj, external_id = make_ready(h)
     h.provider.fail_next("delete_image", Forbidden("access key lacks images:delete"))

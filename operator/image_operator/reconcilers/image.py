@@ -438,6 +438,14 @@ class ImageReconciler(ManagedReconciler):
         reason, message = progress.report(step, cloud, handle.label, updating=updating)
         return step.waiting(reason, message, handle.poll_interval, phase=reason)
 
+    def ahead(self, obj: ImageObject, handle: ProviderHandle) -> dict[str, str]:
+        """`status.providerType`, before the first pass that can reach the provider (every
+        create, copy or adoption needs it): once it is durable, its absence proves that this
+        operator never sent anything for the object."""
+        if handle.provider is None or obj.paused or obj.status.get("providerType"):
+            return {}
+        return {"providerType": handle.provider.type_name}
+
     # -- deletion ---------------------------------------------------------------------------
     def finalize(self, obj: ImageObject, handle: ProviderHandle, attempt: int = 0) -> Outcome:
         step = _Step.start(obj, ImageStatus)
@@ -446,6 +454,12 @@ class ImageReconciler(ManagedReconciler):
             step,
             handle,
             noun="cloud image",
+            # An upload's cloud image is made by `image-operator upload`, not by the operator:
+            # the operator's status cannot prove that none was made.
+            never_sent=not external_id
+            and step.status.provider_type is None
+            and obj.spec is not None
+            and obj.spec.source.upload is None,
         )
         if early is not None:
             return early
