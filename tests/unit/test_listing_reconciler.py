@@ -756,3 +756,16 @@ def test_publishing_through_the_instrumented_provider_is_measured() -> None:
     assert _cloud_requests("copy_image") == before["copy_image"] + 1
     assert _cloud_requests("publish") == before["publish"] + 1
     assert _cloud_requests("describe_publication") == before["describe_publication"] + 2
+
+
+def test_a_provider_that_cannot_be_used_is_waited_for_naming_the_field_that_leads_to_it() -> None:
+    reconciler = ListingReconciler(BACKOFF)
+    missing = ProviderHandle("cs", problem="ImageProvider 'cs' does not exist in namespace 'ns'")
+
+    outcome = reconciler.reconcile(make_obj(), SOURCE, Cover(), missing)
+
+    reconciling = condition(outcome.status, "Reconciling")
+    assert reconciling is not None and reconciling["reason"] == "WaitingForProvider"
+    assert reconciling["message"].startswith(
+        "the ImageProvider of Image 'ai-env' (spec.imageRef): ImageProvider 'cs' does not exist"
+    )

@@ -819,3 +819,13 @@ def test_a_schedule_that_never_fires_stalls_naming_the_field(h: Harness) -> None
     assert stalled is not None and stalled["reason"] == "InvalidSpec"
     assert "spec.schedule.cron '0 0 31 2 *' never fires" in stalled["message"]
     assert h.provider.calls == []
+
+
+def test_a_provider_that_cannot_be_used_is_waited_for_naming_spec_provider_ref(h: Harness) -> None:
+    missing = ProviderHandle("ali", problem="ImageProvider 'ali' does not exist in namespace 'ns'")
+
+    outcome = h.reconciler.reconcile(make_obj(), missing, h.lookup, h.now)
+
+    reconciling = condition(outcome.status, "Reconciling")
+    assert reconciling is not None and reconciling["reason"] == "WaitingForProvider"
+    assert reconciling["message"].startswith("spec.providerRef: ImageProvider 'ali' does not")
