@@ -61,12 +61,6 @@ _gaps(
     _each("ImagePipeline/injection/spec.tags[0].key", _SHELL, "ready+created"),
 )
 _gaps(
-    "reconcilers/cover.py resolve_cover checks that a cover is Base64, not that it is a picture "
-    "(docs/troubleshooting.md says InvalidCover covers 'not an image'): Base64 text is "
-    "published as the cover.",
-    {"CommunityListing/references/cover-not-a-picture": "ready+created"},
-)
-_gaps(
     "api/pipeline.py OssObject.object accepts newlines, '../' and shell syntax, and the cloud "
     "checks the object only when a run starts: the template is created, the run fails, and "
     "reconcilers/pipeline.py reports the failed run as Ready=False (RunFailed) with neither "
@@ -125,31 +119,6 @@ _gaps(
 # --- references whose messages name the object but not the field ----------------------------
 
 _gaps(
-    "handlers/providers.py ProviderRegistry.handle: a missing ImageProvider is waited for "
-    "(right), but the message ('ImageProvider 'nope' does not exist in namespace ...') does not "
-    "name spec.providerRef.",
-    {
-        f"{kind}/references/{detail}": "reconciling:WaitingForProvider"
-        for kind, detail in (
-            ("Image", "provider-missing"),
-            ("Image", "provider-names-a-secret"),
-            ("BaseImage", "provider-missing"),
-            ("ImagePipeline", "provider-missing"),
-        )
-    },
-)
-_gaps(
-    "handlers/providers.py ProviderRegistry.handle and providers/factory.py build_provider: a "
-    "missing Secret, or one without the type's keys, stalls the ImageProvider with a message "
-    "that names the Secret but not spec.credentialsSecretRef; a Secret that may yet be made "
-    "(GitOps applies in any order) is Stalled rather than waited for.",
-    {
-        "ImageProvider/references/secret-missing": "stalled-unnamed:ConfigurationError",
-        "ImageProvider/references/secret-names-a-configmap": "stalled-unnamed:ConfigurationError",
-        "ImageProvider/references/secret-of-another-type": "stalled-unnamed:InvalidSpec",
-    },
-)
-_gaps(
     "api/provider.py CredentialsSecretRef.name is not an object name (no DNS pattern, unlike "
     "every other reference): '../../admin', a newline or '$(id)' is accepted and looked up as "
     "a Secret name; the message does not name spec.credentialsSecretRef.",
@@ -158,37 +127,4 @@ _gaps(
         _SHELL,
         "stalled-unnamed:ConfigurationError",
     ),
-)
-_gaps(
-    "reconcilers/provider.py reconcile_provider: a probe the cloud refuses stalls with the "
-    "cloud's message as it is (not passed through reconcilers/fields.py with_field_names, as "
-    "the other kinds' errors are), so it does not name spec.region / spec.zone.",
-    {
-        "ImageProvider/references/region-missing": "stalled-unnamed:InvalidSpec",
-        "ImageProvider/references/zone-of-another-region": "stalled-unnamed:InvalidSpec",
-    },
-)
-_gaps(
-    "handlers/image.py copy_source: an Image whose spec.source.image.imageRef names itself "
-    "waits for itself to be Ready, forever; it should stall (or be refused by a CEL rule on "
-    "the object comparing it with metadata.name).",
-    {"Image/references/copy-of-itself": "waiting:WaitingForSource"},
-)
-
-# --- ImageProvider endpoints -----------------------------------------------------------------
-
-_gaps(
-    "handlers/imageprovider.py _probe calls ProviderRegistry.resolve (handlers/providers.py) "
-    "outside its exception boundary, and build_provider (providers/factory.py) lets httpx's "
-    "InvalidURL out (not a ProviderError): an endpoint whose port is not a number (the pattern "
-    "^https?://[^\\s]+$ and the endpoint guard accept it) leaves the provider without a status "
-    "(observedGeneration -1) and logs a traceback every 60 s.",
-    {"ImageProvider/injection/spec.endpoint/port-not-a-number": "no-status"},
-    traceback="Invalid port: 'notaport'",
-)
-_gaps(
-    "reconcilers/provider.py reconcile_provider: an endpoint whose path is wrong ('/../../admin' "
-    "is normalised to /admin) is probed and the cloud's 404 is reported without naming "
-    "spec.endpoint.",
-    {"ImageProvider/injection/spec.endpoint/path-escape": "stalled-unnamed:NotFound"},
 )
