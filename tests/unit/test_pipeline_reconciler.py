@@ -360,20 +360,20 @@ def test_a_failed_run_is_stalled_naming_the_field_and_calls_nothing_more(h: Harn
     # ECS checks the OSS object only when a run starts: the template is made, the run fails.
     # Ready=False alone would read as Current to kstatus; it is Stalled, naming the field, and
     # nothing new is made until something changes.
-    oss = {"oss": {"bucket": "images", "object": "cn\nevil"}}
+    oss = {"oss": {"bucket": "images", "object": "base/ubuntu.qcow2"}}
     obj, _ = h.settle(make_obj(spec(baseImage=oss)))
     h.provider.move(
         "exec-0001",
         "FAILED",
         error_code="InvalidOSSObject.NotFound",
-        error_info="The OSS object 'cn\\nevil' in bucket 'images' does not exist.",
+        error_info="The OSS object 'base/ubuntu.qcow2' in bucket 'images' does not exist.",
     )
     outcome = h.reconcile(obj)
 
     stalled = condition(outcome.status, "Stalled")
     assert stalled is not None
     assert (stalled["status"], stalled["reason"]) == ("True", "RunFailed")
-    assert "cn\\nevil is spec.baseImage.oss.object" in stalled["message"]
+    assert "base/ubuntu.qcow2 is spec.baseImage.oss.object" in stalled["message"]
     assert ANNOTATION_RUN in stalled["message"]
     assert condition(outcome.status, "Reconciling") is None
     assert (ready(outcome)["status"], outcome.status["phase"]) == ("False", "Failed")
