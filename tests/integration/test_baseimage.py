@@ -131,3 +131,22 @@ def test_image_of_another_provider_and_provider_of_another_type_stall(
     )
     message = (kube.condition("baseimages", "on-argon", "Stalled") or {})["message"]
     assert "argon provider 'argon'" in message and "'ucloudstack'" in message
+
+
+def test_delete_of_a_base_image_whose_provider_never_existed_lets_go(kube: Kube) -> None:
+    # No clone was ever sent (status.sourceExternalID was never written ahead): nothing to
+    # wait for the provider about.
+    source = {"externalID": "img-x"}
+    kube.create(
+        "baseimages",
+        _base_manifest("nowhere", source, providerRef={"name": "nope"}, name="g-nowhere"),
+    )
+    wait_for(
+        lambda: _reason(kube, "nowhere", "Reconciling") == "WaitingForProvider",
+        timeout=30,
+        what="the BaseImage to wait for its provider",
+    )
+
+    kube.delete("baseimages", "nowhere")
+
+    wait_for(lambda: kube.get("baseimages", "nowhere") is None, timeout=60, what="gone")

@@ -123,6 +123,24 @@ def test_delete_removes_the_cloud_image(kube: Kube, emulator: Emulator) -> None:
     assert external_id not in emulator.argon_images()
 
 
+def test_delete_of_an_image_whose_provider_never_existed_lets_go(kube: Kube) -> None:
+    # Nothing was ever sent for it (status.providerType was never written ahead): waiting for
+    # the provider, as before, would hold the finalizer forever and protect nothing.
+    kube.create("images", image_manifest("nowhere", providerRef={"name": "nope"}))
+    wait_for(
+        lambda: (
+            (kube.condition("images", "nowhere", "Reconciling") or {}).get("reason")
+            == "WaitingForProvider"
+        ),
+        timeout=30,
+        what="the Image to wait for its provider",
+    )
+
+    kube.delete("images", "nowhere")
+
+    wait_for(lambda: kube.get("images", "nowhere") is None, timeout=60, what="Image gone")
+
+
 def test_orphan_keeps_the_cloud_image(kube: Kube, emulator: Emulator) -> None:
     kube.create("images", image_manifest("keep-me", deletionPolicy="Orphan"))
     external_id = kube.wait_ready("images", "keep-me")["status"]["externalID"]
@@ -196,6 +214,9 @@ def test_crash_between_create_and_status_write_makes_one_image(
         operator.kill()
         status = (kube.get("images", "crashy") or {}).get("status") or {}
         assert "externalID" not in status
+        # Written before the create was sent: a deletion cannot mistake this Image for one
+        # that never reached its provider.
+        assert status.get("providerType") == "argon"
     finally:
         emulator.set_faults()
     operator.start()

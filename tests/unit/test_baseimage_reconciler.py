@@ -494,3 +494,46 @@ def test_spec_problem_requires_exactly_one_source() -> None:
 
     outcome = BaseImageReconciler(BACKOFF).reconcile(make_obj(both), make_handle(FakeStack()))
     assert (cond(outcome, "Stalled") or {}).get("reason") == "InvalidSpec"
+
+
+def test_the_source_is_written_ahead_of_a_pass_that_may_clone_it(
+    cloud: FakeStack, reconciler: BaseImageReconciler
+) -> None:
+    handle = make_handle(cloud)
+    by_id = make_obj(make_spec(externalID="img-src"))
+    assert reconciler.ahead(by_id, handle) == {"sourceExternalID": "img-src"}
+    recorded = make_obj(make_spec(externalID="img-src"), status={"sourceExternalID": "img-src"})
+    assert reconciler.ahead(recorded, handle) == {}
+    by_ref = make_spec(imageRef={"name": "web"})
+    not_ready = SourceImage("stack", ready=False, external_id=None)
+    assert reconciler.ahead(make_obj(by_ref, source_image=not_ready), handle) == {}
+    ready = SourceImage("stack", ready=True, external_id="img-web")
+    assert reconciler.ahead(make_obj(by_ref, source_image=ready), handle) == {
+        "sourceExternalID": "img-web"
+    }
+    assert reconciler.ahead(by_id, make_handle(None)) == {}
+    assert reconciler.ahead(by_id, make_handle(FakeProvider())) == {}  # cannot clone at all
+
+
+def test_deleting_a_base_image_that_never_sent_a_clone_lets_go_without_its_provider(
+    reconciler: BaseImageReconciler,
+) -> None:
+    obj = make_obj(make_spec(externalID="img-src"), status={"phase": "Pending"})
+
+    outcome = reconciler.finalize(obj, make_handle(None))
+
+    assert outcome.done is True
+    assert reasons(outcome) == ["NothingToDelete"]
+
+
+def test_deleting_a_base_image_whose_clone_may_have_been_sent_waits_for_its_provider(
+    reconciler: BaseImageReconciler,
+) -> None:
+    # The source was written ahead: a clone may have been sent and its status write lost.
+    status = {"phase": "Pending", "sourceExternalID": "img-src"}
+    obj = make_obj(make_spec(externalID="img-src"), status=status)
+
+    outcome = reconciler.finalize(obj, make_handle(None))
+
+    assert outcome.done is False
+    assert (cond(outcome, "Reconciling") or {}).get("reason") == "WaitingForProvider"

@@ -22,7 +22,7 @@ from image_operator.providers.endpoints import (
     GuardedAdapter,
     HostGuard,
 )
-from image_operator.providers.errors import Transient
+from image_operator.providers.errors import InvalidInput, Transient
 from image_operator.providers.factory import build_provider
 from image_operator.settings import Settings
 
@@ -202,6 +202,35 @@ def test_the_factory_refuses_a_name_that_resolves_to_the_metadata_address() -> N
     policy = EndpointPolicy(resolver=resolving({"argon.example": ["169.254.169.254"]}))
     with pytest.raises(EndpointRefused, match=r"resolves to 169\.254\.169\.254"):
         build_provider(_spec("https://argon.example"), {"token": "t"}, endpoints=policy)
+
+
+@pytest.mark.parametrize(
+    ("endpoint", "said"),
+    [
+        ("http://127.0.0.1:notaport/", "Invalid port: 'notaport'"),
+        ("https://argon.example:99999/", "Port out of range"),
+    ],
+)
+def test_the_factory_refuses_an_endpoint_no_client_can_use_naming_the_field(
+    endpoint: str, said: str
+) -> None:
+    # Before, httpx's InvalidURL escaped the factory: no status, a traceback every probe.
+    public = EndpointPolicy(resolver=resolving({"argon.example": ["203.0.113.7"]}))
+    with pytest.raises(InvalidInput) as refused:
+        build_provider(_spec(endpoint), {"token": "t"}, endpoints=public)
+    assert refused.value.message.startswith("spec.endpoint is not a usable URL")
+    assert said in refused.value.message
+
+
+def test_the_factory_names_the_field_of_a_secret_without_the_keys() -> None:
+    spec = _spec("https://argon.example", credentialsSecretRef={"name": "compshare-keys"})
+    public = EndpointPolicy(resolver=resolving({"argon.example": ["203.0.113.7"]}))
+    with pytest.raises(InvalidInput) as refused:
+        build_provider(spec, {"publicKey": "p"}, endpoints=public)
+    assert refused.value.message == (
+        "spec.credentialsSecretRef names Secret 'compshare-keys', which lacks the key(s) token "
+        "that type argon needs"
+    )
 
 
 def test_every_provider_gets_the_default_rate_limit() -> None:

@@ -34,3 +34,18 @@ def test_values_found_by_chance_are_not_named() -> None:
 
 def test_no_spec_leaves_the_message_alone() -> None:
     assert with_field_names("Image [x] not exists", None) == "Image [x] not exists"
+
+
+def test_a_value_the_cloud_quotes_escaped_is_found_and_named_as_quoted() -> None:
+    # Clouds quote a bad value escaped: JSON (ECS, CompShare), Python's repr or Go's %q
+    # (`\n`, `\x00`, `\u0000`); the raw value, with its control character, is not in the text.
+    # Values admission may refuse today; a spec stored before a rule existed still has them.
+    spec = SPEC.model_copy(update={"group_id": "cn\nevil", "tags": ["a\x00b", 'say "hi"']})
+    for message, named in (
+        ("GroupId 'cn\\nevil' does not exist", "cn\\nevil is spec.groupID"),
+        ('"GroupId": "cn\\nevil" not found', "cn\\nevil is spec.groupID"),
+        ("tag 'a\\x00b' refused", "a\\x00b is spec.tags[0]"),
+        ('tag "a\\u0000b" refused', "a\\u0000b is spec.tags[0]"),
+        ('tag "say \\"hi\\"" refused', 'say \\"hi\\" is spec.tags[1]'),
+    ):
+        assert with_field_names(message, spec) == f"{message} ({named})"

@@ -21,7 +21,13 @@ from image_operator.providers.errors import (
 from image_operator.providers.model import CloudState, Operation
 from image_operator.providers.observer import ImageObserver
 from image_operator.reconcilers import outcome as outcome_module
-from image_operator.reconcilers.image import ImageObject, ImageReconciler, spec_problem
+from image_operator.reconcilers.copy import CopySource
+from image_operator.reconcilers.image import (
+    ImageObject,
+    ImageReconciler,
+    copies_itself,
+    spec_problem,
+)
 from image_operator.reconcilers.managed import Backoff, ProviderHandle
 from image_operator.reconcilers.outcome import Event, Outcome, condition
 from tests.unit.fakes import FakeClock, FakeProvider
@@ -613,8 +619,8 @@ def test_stalled_clears_once_the_cause_is_gone(h: Harness) -> None:
     assert outcome.status["observedGeneration"] == 2
 
 
-def test_provider_unavailable_waits_with_its_problem() -> None:
-    problem = "Secret 'argon-keys' named by ImageProvider 'fake' does not exist"
+def test_provider_unavailable_waits_with_its_problem_naming_the_field() -> None:
+    problem = "ImageProvider 'fake' does not exist in namespace 'default'"
     handle = ProviderHandle("fake", problem=problem)
     reconciler = ImageReconciler(BACKOFF)
 
@@ -626,7 +632,7 @@ def test_provider_unavailable_waits_with_its_problem() -> None:
     assert (reconciling["status"], reconciling["reason"], reconciling["message"]) == (
         "True",
         "WaitingForProvider",
-        problem,
+        f"spec.providerRef: {problem}; work starts when it can be used",
     )
     ready = cond(outcome, "Ready")
     assert (ready["status"], ready["reason"]) == ("False", "WaitingForProvider")
@@ -892,6 +898,67 @@ def test_finalize_with_provider_unavailable_suggests_orphan(h: Harness) -> None:
     assert again.done is False
 
 
+def test_the_provider_type_is_written_ahead_of_the_first_pass_that_can_reach_the_cloud(
+    h: Harness,
+) -> None:
+    obj = make_obj()
+    assert h.reconciler.ahead(obj, h.handle) == {"providerType": h.provider.type_name}
+    missing = ProviderHandle("fake", problem="ImageProvider 'fake' does not exist")
+    assert h.reconciler.ahead(obj, missing) == {}  # nothing can be sent: nothing to record
+    paused = make_obj(annotations={ANNOTATION_PAUSED: "true"})
+    assert h.reconciler.ahead(paused, h.handle) == {}
+    recorded = make_obj(status={"providerType": h.provider.type_name})
+    assert h.reconciler.ahead(recorded, h.handle) == {}  # once: no write on later passes
+
+
+def test_deleting_an_image_that_never_reached_its_provider_lets_go() -> None:
+    # The provider never existed: nothing was written ahead, so no create was ever sent, and
+    # waiting for the provider (before: forever) would protect nothing.
+    reconciler = ImageReconciler(BACKOFF)
+    missing = ProviderHandle("nope", problem="ImageProvider 'nope' does not exist")
+    waited = reconciler.reconcile(make_obj(), missing)
+
+    outcome = reconciler.finalize(after(make_obj(), waited), missing)
+
+    assert outcome.done is True and outcome.requeue_after is None
+    assert [e.reason for e in outcome.events] == ["NothingToDelete"]
+    assert "ImageProvider 'nope' does not exist" in outcome.events[0].message
+
+
+@pytest.mark.parametrize(
+    "status",
+    [
+        {"providerType": "fake"},  # a create may have been sent, its status write lost
+        {"providerType": "fake", "externalID": "img-1"},
+    ],
+)
+def test_deleting_an_image_whose_provider_was_usable_once_waits_for_it(
+    status: dict[str, Any],
+) -> None:
+    reconciler = ImageReconciler(BACKOFF)
+    missing = ProviderHandle("fake", problem="ImageProvider 'fake' does not exist")
+
+    outcome = reconciler.finalize(make_obj(status=status), missing)
+
+    assert outcome.done is False
+    assert cond(outcome, "Reconciling")["reason"] == "WaitingForProvider"
+
+
+def test_deleting_an_upload_image_waits_for_its_provider_even_if_the_operator_never_used_it() -> (
+    None
+):
+    # `image-operator upload` makes the cloud image with the provider's keys, whatever the
+    # operator saw: its status cannot prove that nothing was made.
+    reconciler = ImageReconciler(BACKOFF)
+    missing = ProviderHandle("fake", problem="ImageProvider 'fake' does not exist")
+    upload = make_spec(source={"upload": {"format": "qcow2"}})
+
+    outcome = reconciler.finalize(make_obj(spec=upload), missing)
+
+    assert outcome.done is False
+    assert cond(outcome, "Reconciling")["reason"] == "WaitingForProvider"
+
+
 def test_non_retryable_delete_error_stalls_but_keeps_the_finalizer(h: Harness) -> None:
     obj, external_id = make_ready(h)
     h.provider.fail_next("delete_image", Forbidden("access key lacks images:delete"))
@@ -957,3 +1024,20 @@ def test_image_vanishing_during_update_is_retried_not_stalled(h: Harness) -> Non
     assert "Stalled" not in types(outcome)
     assert cond(outcome, "Reconciling")["reason"] == "CloudUnavailable"
     assert "vanished during update" in cond(outcome, "Reconciling")["message"]
+
+
+def test_a_copy_of_itself_stalls_naming_the_field_before_any_cloud_call() -> None:
+    # It waited for itself to be Ready (WaitingForSource), forever.
+    h = Harness()
+    spec = make_spec(source={"image": {"imageRef": {"name": "transcode"}}})
+    source = CopySource("transcode", provider_name="fake", problem=None)
+
+    outcome = h.reconciler.reconcile(make_obj(spec=spec), h.handle, 0, source)
+
+    stalled = cond(outcome, "Stalled")
+    assert stalled["reason"] == "InvalidSpec"
+    assert stalled["message"].startswith("spec.source.image.imageRef names this Image")
+    assert "Reconciling" not in types(outcome)
+    assert h.provider.calls == []
+    other = make_spec(source={"image": {"imageRef": {"name": "another"}}})
+    assert copies_itself("transcode", other) is None

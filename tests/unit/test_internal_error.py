@@ -3,8 +3,18 @@ the handler left no status at all and kstatus read the object as Current."""
 
 from __future__ import annotations
 
+import logging
+from types import SimpleNamespace
+from typing import Any, cast
+
+import kopf
+import pytest
+
+from image_operator.handlers import imageprovider
+from image_operator.handlers.status import Requeue
 from image_operator.reconcilers.managed import Backoff, internal_error
 from image_operator.reconcilers.outcome import condition
+from image_operator.settings import Settings
 from tests.unit.test_image_reconciler import make_obj
 
 BACKOFF = Backoff(base=2.0, maximum=60.0, spread=lambda: 1.0)
@@ -29,3 +39,31 @@ def test_later_attempts_back_off_without_another_warning() -> None:
     outcome = internal_error(make_obj(), RuntimeError("x"), attempt=3, backoff=BACKOFF)
     assert outcome.requeue_after == 16.0
     assert outcome.events == []
+
+
+def test_an_imageprovider_whose_client_fails_to_build_unexpectedly_still_gets_a_status(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Building the client (ProviderRegistry.resolve) ran outside the probe's boundary: an
+    # error no rule foresaw left the provider without a status and a traceback every probe.
+    class Unresolvable:
+        def resolve(self, namespace: str, name: str, *, recheck: bool = False) -> Any:
+            raise RuntimeError("Invalid port: 'notaport'")
+
+    ctx = SimpleNamespace(settings=Settings(), providers=Unresolvable(), backoff=BACKOFF)
+    monkeypatch.setattr(imageprovider, "context", lambda: ctx)
+    monkeypatch.setattr(kopf, "event", lambda *args, **kwargs: None)
+    raw: dict[str, Any] = {
+        "metadata": {"namespace": "ns", "name": "p", "uid": "u-1", "generation": 1},
+        "spec": {"type": "argon", "endpoint": "http://127.0.0.1:notaport/"},
+        "status": {"observedGeneration": -1},
+    }
+    body = kopf.Body(cast(kopf.RawBody, raw))
+    patch = kopf.Patch()
+
+    with pytest.raises(Requeue):
+        imageprovider._probe(body, patch, logging.getLogger("test"), 0)
+
+    reconciling = condition(dict(patch.status), "Reconciling")
+    assert reconciling is not None and reconciling["reason"] == "InternalError"
+    assert patch.status["observedGeneration"] == 1

@@ -28,6 +28,7 @@ from image_operator.providers.publishing import (
     PublishRequest,
 )
 from image_operator.reconcilers import outcome as outcome_module
+from image_operator.reconcilers.cover import picture_format
 from image_operator.reconcilers.listing import (
     Cover,
     ListingObject,
@@ -43,7 +44,7 @@ UID = "4f3ede4c-1111-2222-3333-444455556666"
 POLL = 3.0
 BACKOFF = Backoff(base=2.0, maximum=60.0, provider_wait=11.0, spread=lambda: 1.0)
 SOURCE_ID = "img-source"
-COVER = base64.b64encode(b"\x89PNG fake picture").decode()
+COVER = base64.b64encode(b"\x89PNG\r\n\x1a\n fake picture").decode()
 
 
 class FakeCompShare(FakeProvider, Publishes):
@@ -633,6 +634,34 @@ def test_a_cover_that_is_not_base64_or_too_big_is_refused() -> None:
     assert too_big is not None and f"at most {COVER_INLINE_MAX}" in too_big
 
 
+def test_base64_that_is_not_a_picture_is_refused_saying_which_formats_are() -> None:
+    # docs/troubleshooting.md: InvalidCover covers "not an image"; Base64 text was published.
+    text = base64.b64encode(b"hello world").decode()
+    problem = resolve_cover(_cover(inline=text), _nothing, _nothing).problem
+    assert problem == (
+        "spec.cover.inline is Base64, but what it encodes is not a picture: give a PNG, JPEG, "
+        "GIF or WebP file, Base64-encoded"
+    )
+
+
+@pytest.mark.parametrize(
+    ("data", "kind"),
+    [
+        (b"\x89PNG\r\n\x1a\n...", "PNG"),
+        (b"\xff\xd8\xff\xe0...", "JPEG"),
+        (b"GIF89a...", "GIF"),
+        (b"RIFF\x00\x00\x00\x00WEBPVP8 ", "WebP"),
+        (b"\x89PNG fake", None),
+        (b"RIFF\x00\x00\x00\x00WAVE", None),
+    ],
+)
+def test_picture_formats_are_told_by_their_magic_bytes(data: bytes, kind: str | None) -> None:
+    assert picture_format(data) == kind
+    if kind is not None:
+        cover = base64.b64encode(data).decode()
+        assert resolve_cover(_cover(inline=cover), _nothing, _nothing) == Cover(value=cover)
+
+
 # -- deletion ---------------------------------------------------------------------------------
 def test_deletion_terminates_every_copy_to_withdraw_its_version(h: Harness) -> None:
     obj, first_id = h.in_review(make_obj())
@@ -727,3 +756,16 @@ def test_publishing_through_the_instrumented_provider_is_measured() -> None:
     assert _cloud_requests("copy_image") == before["copy_image"] + 1
     assert _cloud_requests("publish") == before["publish"] + 1
     assert _cloud_requests("describe_publication") == before["describe_publication"] + 2
+
+
+def test_a_provider_that_cannot_be_used_is_waited_for_naming_the_field_that_leads_to_it() -> None:
+    reconciler = ListingReconciler(BACKOFF)
+    missing = ProviderHandle("cs", problem="ImageProvider 'cs' does not exist in namespace 'ns'")
+
+    outcome = reconciler.reconcile(make_obj(), SOURCE, Cover(), missing)
+
+    reconciling = condition(outcome.status, "Reconciling")
+    assert reconciling is not None and reconciling["reason"] == "WaitingForProvider"
+    assert reconciling["message"].startswith(
+        "the ImageProvider of Image 'ai-env' (spec.imageRef): ImageProvider 'cs' does not exist"
+    )

@@ -356,6 +356,58 @@ def test_partition_success_names_the_failed_region(h: Harness) -> None:
     assert [(e.reason, e.type) for e in outcome.events] == [("RunFailed", "Warning")]
 
 
+def test_a_failed_run_is_stalled_naming_the_field_and_calls_nothing_more(h: Harness) -> None:
+    # ECS checks the OSS object only when a run starts: the template is made, the run fails.
+    # Ready=False alone would read as Current to kstatus; it is Stalled, naming the field, and
+    # nothing new is made until something changes.
+    oss = {"oss": {"bucket": "images", "object": "base/ubuntu.qcow2"}}
+    obj, _ = h.settle(make_obj(spec(baseImage=oss)))
+    h.provider.move(
+        "exec-0001",
+        "FAILED",
+        error_code="InvalidOSSObject.NotFound",
+        error_info="The OSS object 'base/ubuntu.qcow2' in bucket 'images' does not exist.",
+    )
+    outcome = h.reconcile(obj)
+
+    stalled = condition(outcome.status, "Stalled")
+    assert stalled is not None
+    assert (stalled["status"], stalled["reason"]) == ("True", "RunFailed")
+    assert "base/ubuntu.qcow2 is spec.baseImage.oss.object" in stalled["message"]
+    assert ANNOTATION_RUN in stalled["message"]
+    assert condition(outcome.status, "Reconciling") is None
+    assert (ready(outcome)["status"], outcome.status["phase"]) == ("False", "Failed")
+    assert [(e.reason, e.type) for e in outcome.events] == [("RunFailed", "Warning")]
+
+    h.provider.reset_calls()
+    obj = after(obj, outcome)
+    for _ in range(3):
+        h.now += timedelta(hours=1)
+        again = h.reconcile(obj)
+        obj = after(obj, again)
+    assert h.provider.names() == []
+    assert again.events == []
+    assert condition(again.status, "Stalled") == stalled
+
+
+@pytest.mark.parametrize(
+    ("phase", "reason", "word"),
+    [
+        ("PARTITION_SUCCESS", "PartiallySucceeded", "PartiallySucceeded"),
+        ("CANCELLED", "RunCancelled", "Cancelled"),
+        ("TEST_FAILED", "RunFailed", "Failed"),
+    ],
+)
+def test_every_unsuccessful_run_is_stalled(h: Harness, phase: str, reason: str, word: str) -> None:
+    obj, _ = h.settle(make_obj())
+    h.provider.move("exec-0001", phase)
+    outcome = h.reconcile(obj)
+
+    stalled = condition(outcome.status, "Stalled")
+    assert stalled is not None and (stalled["status"], stalled["reason"]) == ("True", reason)
+    assert outcome.status["phase"] == word
+
+
 def test_a_new_run_annotation_value_starts_a_run_once(h: Harness) -> None:
     obj, _ = h.settle(make_obj())
     h.provider.move("exec-0001", "SUCCESS")
@@ -767,3 +819,13 @@ def test_a_schedule_that_never_fires_stalls_naming_the_field(h: Harness) -> None
     assert stalled is not None and stalled["reason"] == "InvalidSpec"
     assert "spec.schedule.cron '0 0 31 2 *' never fires" in stalled["message"]
     assert h.provider.calls == []
+
+
+def test_a_provider_that_cannot_be_used_is_waited_for_naming_spec_provider_ref(h: Harness) -> None:
+    missing = ProviderHandle("ali", problem="ImageProvider 'ali' does not exist in namespace 'ns'")
+
+    outcome = h.reconciler.reconcile(make_obj(), missing, h.lookup, h.now)
+
+    reconciling = condition(outcome.status, "Reconciling")
+    assert reconciling is not None and reconciling["reason"] == "WaitingForProvider"
+    assert reconciling["message"].startswith("spec.providerRef: ImageProvider 'ali' does not")

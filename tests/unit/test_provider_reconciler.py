@@ -8,8 +8,16 @@ from typing import Any
 
 import pytest
 
+from image_operator.api.provider import ImageProviderSpec
 from image_operator.providers.endpoints import EndpointRefused
-from image_operator.providers.errors import Forbidden, ProviderError, Throttled, Transient
+from image_operator.providers.errors import (
+    Forbidden,
+    InvalidInput,
+    NotFound,
+    ProviderError,
+    Throttled,
+    Transient,
+)
 from image_operator.reconcilers import outcome as outcome_module
 from image_operator.reconcilers.outcome import Outcome, condition
 from image_operator.reconcilers.provider import ProbeRetry, reconcile_provider
@@ -42,8 +50,12 @@ def run(
     attempt: int = 0,
     retry: ProbeRetry = NO_RETRY,
     paused: bool = False,
+    spec: ImageProviderSpec | None = None,
+    secret_missing: bool = False,
 ) -> Outcome:
     return reconcile_provider(
+        spec=spec,
+        secret_missing=secret_missing,
         paused=paused,
         generation=generation,
         status=status or {},
@@ -317,3 +329,74 @@ def test_the_first_failure_of_a_new_provider_is_an_event_though_its_status_has_a
     outcome = run(None, {"observedGeneration": -1}, build_error=Forbidden("refused"))
 
     assert [e.reason for e in outcome.events] == ["PermissionDenied"]
+
+
+# -- messages that name the field ------------------------------------------------------------
+
+
+def _compshare(**fields: Any) -> ImageProviderSpec:
+    return ImageProviderSpec.model_validate(
+        {"type": "compshare", "region": "cn-wlcb", "credentialsSecretRef": {"name": "k"}, **fields}
+    )
+
+
+def test_a_probe_the_cloud_refuses_names_the_fields_whose_values_it_quotes() -> None:
+    provider = FakeProvider()
+    provider.fail_next(
+        "probe",
+        InvalidInput(
+            "compshare DescribeCompShareCustomImages failed with RetCode 230: Params [Zone] not "
+            'available: "cn-sh2-01" is not a zone of region cn-wlcb'
+        ),
+    )
+
+    outcome = run(provider, spec=_compshare(zone="cn-sh2-01"))
+
+    stalled = cond(outcome, "Stalled")
+    assert stalled["reason"] == "InvalidSpec"
+    assert stalled["message"].endswith("(cn-wlcb is spec.region; cn-sh2-01 is spec.zone)")
+    assert "spec.type" not in stalled["message"]  # "compshare" is the type, not a refused value
+
+
+def test_a_probe_that_finds_nothing_names_the_fields_of_its_address() -> None:
+    provider = FakeProvider()
+    provider.fail_next(
+        "probe",
+        NotFound("argon answered 404 NotFound: (/admin/api/v1/namespaces/corpus/images)"),
+    )
+    spec = ImageProviderSpec.model_validate(
+        {"type": "argon", "endpoint": "http://argon.example/../../admin", "project": "team-a"}
+    )
+
+    outcome = run(provider, spec=spec)
+
+    message = cond(outcome, "Stalled")["message"]
+    assert message.startswith("probe failed: argon answered 404")
+    assert message.endswith(
+        "the address made from spec.endpoint and spec.project is wrong: check them"
+    )
+
+
+def test_a_missing_secret_is_waited_for_naming_the_field() -> None:
+    # GitOps applies in any order: the Secret may come after the provider (Reconciling, not
+    # Stalled, as for every other reference that may yet be made).
+    problem = (
+        "ImageProvider 'p': spec.credentialsSecretRef names Secret 'keys', which does not exist "
+        "in namespace 'default'"
+    )
+
+    waiting = run(None, problem=problem, secret_missing=True)
+
+    reconciling = cond(waiting, "Reconciling")
+    assert (reconciling["reason"], reconciling["message"]) == (
+        "WaitingForSecret",
+        f"{problem}; the provider is probed when it exists",
+    )
+    assert "Stalled" not in types(waiting)
+    assert waiting.requeue_after == RETRY
+    assert [(e.reason, e.type) for e in waiting.events] == [("WaitingForSecret", "Normal")]
+    again = run(None, dict(waiting.status), problem=problem, secret_missing=True)
+    assert again.events == []
+
+    ready = run(FakeProvider(), dict(again.status))
+    assert types(ready) == {"Ready"}

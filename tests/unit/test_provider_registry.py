@@ -13,13 +13,14 @@ class _CountingKube:
     def __init__(self) -> None:
         self.bodies: dict[str, dict[str, Any]] = {}
         self.gets = 0
+        self.secrets = True
 
     def get_provider(self, namespace: str, name: str) -> dict[str, Any] | None:
         self.gets += 1
         return self.bodies.get(name)
 
     def read_secret(self, namespace: str, name: str) -> SecretData | None:
-        return SecretData(resource_version="1", data={"token": "t"})
+        return SecretData(resource_version="1", data={"token": "t"}) if self.secrets else None
 
 
 def _provider(name: str, generation: int = 1) -> dict[str, Any]:
@@ -72,3 +73,18 @@ def test_a_changed_provider_from_the_watch_rebuilds_the_client() -> None:
     registry.seen(_provider("argon", generation=2))
 
     assert registry.handle("ns", "argon") is not first
+
+
+def test_a_missing_secret_is_said_naming_the_field_and_marked_to_be_waited_for() -> None:
+    registry, kube = _registry()
+    kube.secrets = False
+    registry.seen(_provider("argon"))
+
+    resolved = registry.resolve("ns", "argon")
+
+    assert resolved.handle.provider is None and resolved.error is None
+    assert resolved.secret_missing
+    assert resolved.handle.problem == (
+        "ImageProvider 'argon': spec.credentialsSecretRef names Secret 'k', which does not "
+        "exist in namespace 'ns'"
+    )

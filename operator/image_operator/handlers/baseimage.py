@@ -41,7 +41,9 @@ def reconcile_baseimage(body: kopf.Body, patch: kopf.Patch, logger: KopfLogger, 
     handle = kinds.provider_handle(obj, body)
 
     def step(attempt: int) -> Outcome:
-        return kinds.reconciler(BaseImageReconciler).reconcile(obj, handle, attempt)
+        reconciler = kinds.reconciler(BaseImageReconciler)
+        current = kinds.write_ahead("baseimages", obj, reconciler, handle)
+        return reconciler.reconcile(current, handle, attempt)
 
     kinds.run(KIND, obj, step, body=body, patch=patch, logger=logger)
 

@@ -74,7 +74,9 @@ def reconcile_image(body: kopf.Body, patch: kopf.Patch, logger: KopfLogger, **_:
     handle = kinds.provider_handle(obj, body)
 
     def step(attempt: int) -> Outcome:
-        return kinds.reconciler(ImageReconciler).reconcile(obj, handle, attempt, copy_source(obj))
+        reconciler = kinds.reconciler(ImageReconciler)
+        current = kinds.write_ahead("images", obj, reconciler, handle)
+        return reconciler.reconcile(current, handle, attempt, copy_source(current))
 
     kinds.run(KIND, obj, step, body=body, patch=patch, logger=logger)
 

@@ -29,12 +29,16 @@ def _probe(body: kopf.Body, patch: kopf.Patch, logger: KopfLogger, retry: int) -
     meta = body.get("metadata") or {}
     settings = ctx.settings
     probe_retry = ProbeRetry(settings.provider_probe_retries, settings.provider_probe_retry_seconds)
-    resolved = ctx.providers.resolve(
-        str(meta.get("namespace")), str(meta.get("name")), recheck=True
-    )
     annotations = meta.get("annotations") or {}
+    obj = kinds.decode(body, ImageProviderSpec, ManagedObject)
     try:
         with metrics.timed_reconcile("ImageProvider"):
+            # Inside the boundary: building the client is where a spec the schema admits can
+            # still fail in a way no rule foresaw, and that must end in a status, not only a
+            # traceback.
+            resolved = ctx.providers.resolve(
+                str(meta.get("namespace")), str(meta.get("name")), recheck=True
+            )
             outcome = reconcile_provider(
                 generation=int(meta.get("generation") or 0),
                 status=dict(body.get("status") or {}),
@@ -45,12 +49,13 @@ def _probe(body: kopf.Body, patch: kopf.Patch, logger: KopfLogger, retry: int) -
                 retry=probe_retry,
                 retry_after=ctx.backoff.delay(max(retry - probe_retry.attempts, 0)),
                 paused=str(annotations.get(ANNOTATION_PAUSED, "")).lower() == "true",
+                spec=obj.spec,
+                secret_missing=resolved.secret_missing,
             )
     except Exception as error:  # the handler boundary, as for every kind (handlers/kinds.py)
         logger.exception(
             "ImageProvider %s/%s: internal error", meta.get("namespace"), meta.get("name")
         )
-        obj = kinds.decode(body, ImageProviderSpec, ManagedObject)
         outcome = internal_error(obj, error, retry, ctx.backoff)
     apply_outcome(
         outcome,

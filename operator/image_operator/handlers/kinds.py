@@ -5,6 +5,7 @@ a referenced object's readiness with one rule."""
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from typing import Any, Protocol, TypeVar
 
 import kopf
@@ -102,6 +103,19 @@ def run(
     elif deleting and outcome.requeue_after is None:
         outcome.requeue_after = ctx.backoff.provider_wait
     apply_outcome(outcome, kind=kind, body=body, old_status=obj.status, patch=patch, logger=logger)
+
+
+def write_ahead(
+    plural: str, obj: ObjT, reconciler: ManagedReconciler, handle: ProviderHandle
+) -> ObjT:
+    """Make durable the status fields the reconciler needs written before this pass may call
+    the cloud (`ManagedReconciler.ahead`), and return the object as it now is. A failure
+    raises before any cloud call (the handler boundary reports it and it is tried again)."""
+    fields = reconciler.ahead(obj, handle)
+    if not fields:
+        return obj
+    context().kube.patch_status(plural, obj.namespace, obj.name, dict(fields))
+    return replace(obj, status={**obj.status, **fields})
 
 
 ReconcilerT = TypeVar("ReconcilerT", bound=ManagedReconciler)

@@ -33,6 +33,9 @@ class Resolved:
 
     handle: ProviderHandle
     error: ProviderError | None = None
+    # The Secret spec.credentialsSecretRef names does not exist (yet: GitOps applies in any
+    # order), which is waited for, not a configuration error.
+    secret_missing: bool = False
 
 
 class ProviderRegistry:
@@ -100,9 +103,11 @@ class ProviderRegistry:
                 return Resolved(
                     ProviderHandle(
                         name,
-                        problem=f"Secret {spec.credentials_secret_ref.name!r} named by "
-                        f"ImageProvider {name!r} does not exist in namespace {namespace!r}",
-                    )
+                        problem=f"ImageProvider {name!r}: spec.credentialsSecretRef names Secret "
+                        f"{spec.credentials_secret_ref.name!r}, which does not exist in "
+                        f"namespace {namespace!r}",
+                    ),
+                    secret_missing=True,
                 )
             credentials = dict(secret.data)
             secret_version = secret.resource_version

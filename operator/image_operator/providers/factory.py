@@ -15,6 +15,9 @@ from __future__ import annotations
 import importlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from urllib.parse import urlsplit
+
+import httpx
 
 from image_operator.api.provider import ImageProviderSpec, ProviderType
 from image_operator.providers.base import Provider
@@ -66,10 +69,29 @@ def _require_keys(spec: ImageProviderSpec, credentials: Mapping[str, str]) -> No
     missing = [key for key in CREDENTIAL_KEYS[spec.type] if not credentials.get(key)]
     if missing:
         secret = spec.credentials_secret_ref.name if spec.credentials_secret_ref else None
-        where = f"Secret {secret!r}" if secret else "spec.credentialsSecretRef (not set)"
-        raise InvalidInput(
-            f"{where} lacks the key(s) {', '.join(missing)} that type {spec.type.value} needs"
+        where = (
+            f"spec.credentialsSecretRef names Secret {secret!r}, which lacks"
+            if secret
+            else "spec.credentialsSecretRef is not set, so the provider lacks"
         )
+        raise InvalidInput(
+            f"{where} the key(s) {', '.join(missing)} that type {spec.type.value} needs"
+        )
+
+
+def _require_url(endpoint: str) -> None:
+    """Refuse an endpoint that no HTTP client can use (a port that is not a number, a host
+    with spaces), before a vendor's client fails on it in its own way, or only at the first
+    request. The message names the field and quotes the parser, not the URL (it may carry
+    user info)."""
+    try:
+        httpx.URL(endpoint)
+        urlsplit(endpoint).port  # noqa: B018 -- parsing the port is the check
+    except (httpx.InvalidURL, ValueError) as exc:
+        raise InvalidInput(
+            f"spec.endpoint is not a usable URL ({exc}): give scheme://host[:port][/path], "
+            "the port a number"
+        ) from None
 
 
 def build_provider(
@@ -79,7 +101,8 @@ def build_provider(
     endpoints: EndpointPolicy,
     clock: Clock = SYSTEM_CLOCK,
 ) -> Provider:
-    """A ready-to-use client; raises InvalidInput/Unsupported with a message naming the field,
+    """A ready-to-use client; raises InvalidInput/Unsupported with a message naming the field
+    (an endpoint that is not a usable URL too),
     `EndpointRefused` for an endpoint the policy refuses (before any request is sent) and
     `Transient` when the endpoint's name does not resolve now."""
     module_name = _MODULES.get(spec.type)
@@ -90,6 +113,7 @@ def build_provider(
         )
     _require_keys(spec, credentials)
     if spec.endpoint:
+        _require_url(spec.endpoint)
         endpoints.check(spec.endpoint)
     limiter = TokenBucket.for_limit(spec.rate_limit, clock)
     module = importlib.import_module(module_name)

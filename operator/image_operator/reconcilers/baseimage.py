@@ -57,6 +57,16 @@ class BaseImageObject(ManagedObject[BaseImageSpec]):
 _Step = Step[BaseImageObject, BaseImageStatus]
 
 
+def clone_source(spec: BaseImageSpec, source: SourceImage | None, provider: str) -> str | None:
+    """The custom image a clone made now would start from: spec.source.externalID, or the
+    referenced Image's once it is Ready in the same provider; None while there is none."""
+    if spec.source.external_id:
+        return spec.source.external_id
+    if source is None or source.provider_name != provider or not source.ready:
+        return None
+    return source.external_id or None
+
+
 class BaseImageReconciler(ManagedReconciler):
     # -- create / observe -------------------------------------------------------------------
     def reconcile(self, obj: BaseImageObject, handle: ProviderHandle, attempt: int = 0) -> Outcome:
@@ -160,7 +170,8 @@ class BaseImageReconciler(ManagedReconciler):
                 "custom image can only be cloned within its own provider; reference an Image "
                 f"of provider {handle.name!r} or use spec.source.externalID",
             )
-        if not source.ready or not source.external_id:
+        source_id = clone_source(spec, source, handle.name)
+        if source_id is None:
             detail = f" ({source.message})" if source.message else ""
             return step.waiting(
                 "WaitingForImage",
@@ -169,7 +180,7 @@ class BaseImageReconciler(ManagedReconciler):
                 handle.poll_interval,
                 phase="Pending",
             )
-        return source.external_id
+        return source_id
 
     def _clone(
         self,
@@ -254,6 +265,19 @@ class BaseImageReconciler(ManagedReconciler):
             step.events.append(Event("Ready", message))
         return step.outcome(phase="Ready", ready=(True, "Available", message))
 
+    def ahead(self, obj: BaseImageObject, handle: ProviderHandle) -> dict[str, str]:
+        """`status.sourceExternalID`, before a pass that may clone from it: once it is durable,
+        its absence (with no externalID) proves that no clone was ever sent, and a clone whose
+        status write was lost is found from exactly the source it was cloned from."""
+        if handle.provider is None or handle.provider.base_images is None or obj.paused:
+            return {}
+        if obj.spec is None or obj.status.get("externalID"):
+            return {}
+        source_id = clone_source(obj.spec, obj.source_image, handle.name)
+        if source_id is None or obj.status.get("sourceExternalID") == source_id:
+            return {}
+        return {"sourceExternalID": source_id}
+
     # -- deletion ---------------------------------------------------------------------------
     def finalize(self, obj: BaseImageObject, handle: ProviderHandle, attempt: int = 0) -> Outcome:
         step = _Step.start(obj, BaseImageStatus)
@@ -262,6 +286,7 @@ class BaseImageReconciler(ManagedReconciler):
             step,
             handle,
             noun="base image",
+            never_sent=not external_id and step.status.source_external_id is None,
         )
         if early is not None:
             return early

@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from image_operator.api.listing import COVER_INLINE_MAX, CoverSource
 
 _BASE64 = re.compile(r"^[A-Za-z0-9+/]*={0,2}$")
+# The formats `picture_format` knows, as messages name them.
+FORMATS = "PNG, JPEG, GIF or WebP"
 
 
 @dataclass(frozen=True)
@@ -57,10 +59,30 @@ def resolve_cover(
     try:
         if not value or not _BASE64.fullmatch(value):
             raise ValueError
-        base64.b64decode(value, validate=True)
+        picture = base64.b64decode(value, validate=True)
     except (ValueError, binascii.Error):
         return Cover(
             problem=f"{where} is not Base64 image data: put the picture Base64-encoded there "
             "(or raw in a ConfigMap's binaryData)"
         )
+    if picture_format(picture) is None:
+        return Cover(
+            problem=f"{where} is Base64, but what it encodes is not a picture: give a "
+            f"{FORMATS} file, Base64-encoded"
+        )
     return Cover(value=value)
+
+
+def picture_format(data: bytes) -> str | None:
+    """The picture format `data` starts with (its magic bytes), or None. CompShare documents
+    the cover only as a Base64 picture (PublishCompShareImage `Cover`); these are the formats a
+    web page shows everywhere."""
+    if data.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "PNG"
+    if data.startswith(b"\xff\xd8\xff"):
+        return "JPEG"
+    if data.startswith((b"GIF87a", b"GIF89a")):
+        return "GIF"
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "WebP"
+    return None

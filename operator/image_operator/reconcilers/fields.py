@@ -3,8 +3,10 @@
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterator
+from enum import Enum
 from typing import Any
 
 from pydantic import BaseModel
@@ -16,21 +18,47 @@ _SHORTEST, _LONGEST = 3, 256
 
 def with_field_names(message: str, spec: Any) -> str:
     """`message`, followed by the spec field that holds each value it quotes (unless it names
-    the field already): `Image [image-1] not exists (image-1 is spec.source.externalID)`."""
+    the field already): `Image [image-1] not exists (image-1 is spec.source.externalID)`. A
+    value is found as it is or escaped the way clouds quote it (`'cn\\nevil'` for a value with a
+    newline), and named as the message spells it."""
     if not isinstance(spec, BaseModel):
         return message
-    named = [
-        f"{value} is {path}"
-        for path, value in _string_fields(spec, "spec")
-        if _SHORTEST <= len(value) <= _LONGEST
-        and path not in message
-        and re.search(rf"(?<!\w){re.escape(value)}(?!\w)", message)
-    ]
+    named = []
+    for path, value in _string_fields(spec, "spec"):
+        if not _SHORTEST <= len(value) <= _LONGEST or path in message:
+            continue
+        quoted = next(
+            (
+                form
+                for form in _spellings(value)
+                if re.search(rf"(?<!\w){re.escape(form)}(?!\w)", message)
+            ),
+            None,
+        )
+        if quoted is not None:
+            named.append(f"{quoted} is {path}")
     return f"{message} ({'; '.join(named)})" if named else message
 
 
+def _spellings(value: str) -> list[str]:
+    """`value` as a cloud's message may quote it: as it is, or escaped as JSON (`\\n`,
+    `\\u0000`, also with non-ASCII kept) or as Python's and Go's `%q` quote it (`\\n`,
+    `\\x00`); each form once, the raw one first."""
+    forms = [
+        value,
+        json.dumps(value)[1:-1],
+        json.dumps(value, ensure_ascii=False)[1:-1],
+        repr(value)[1:-1],
+    ]
+    return list(dict.fromkeys(forms))
+
+
 def _string_fields(value: Any, path: str) -> Iterator[tuple[str, str]]:
-    """(wire path, value) of every string in `value`, a spec model, by the names users write."""
+    """(wire path, value) of every string in `value`, a spec model, by the names users write.
+    Enum values are left out: the schema admits only known ones, and a message that says one
+    ("argon answered 404") names the provider type, not a value the cloud refused."""
+    if isinstance(value, Enum):
+        return
     if isinstance(value, str):
         yield path, str(value)
     elif isinstance(value, BaseModel):

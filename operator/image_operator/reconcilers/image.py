@@ -73,7 +73,11 @@ class ImageReconciler(ManagedReconciler):
         copy_source: CopySource | None = None,
     ) -> Outcome:
         step = _Step.start(obj, ImageStatus)
-        problem = obj.spec_error if obj.spec is None else spec_problem(obj.spec)
+        problem = (
+            obj.spec_error
+            if obj.spec is None
+            else spec_problem(obj.spec) or copies_itself(obj.name, obj.spec)
+        )
         early = self.preamble(
             step,
             handle,
@@ -434,6 +438,14 @@ class ImageReconciler(ManagedReconciler):
         reason, message = progress.report(step, cloud, handle.label, updating=updating)
         return step.waiting(reason, message, handle.poll_interval, phase=reason)
 
+    def ahead(self, obj: ImageObject, handle: ProviderHandle) -> dict[str, str]:
+        """`status.providerType`, before the first pass that can reach the provider (every
+        create, copy or adoption needs it): once it is durable, its absence proves that this
+        operator never sent anything for the object."""
+        if handle.provider is None or obj.paused or obj.status.get("providerType"):
+            return {}
+        return {"providerType": handle.provider.type_name}
+
     # -- deletion ---------------------------------------------------------------------------
     def finalize(self, obj: ImageObject, handle: ProviderHandle, attempt: int = 0) -> Outcome:
         step = _Step.start(obj, ImageStatus)
@@ -442,6 +454,12 @@ class ImageReconciler(ManagedReconciler):
             step,
             handle,
             noun="cloud image",
+            # An upload's cloud image is made by `image-operator upload`, not by the operator:
+            # the operator's status cannot prove that none was made.
+            never_sent=not external_id
+            and step.status.provider_type is None
+            and obj.spec is not None
+            and obj.spec.source.upload is None,
         )
         if early is not None:
             return early
@@ -482,6 +500,19 @@ def spec_problem(spec: ImageSpec) -> str | None:
         spec.command or [], spec.inputs or [], spec.outputs or [], spec.configs or []
     )
     return "; ".join(issue.message for issue in issues) or None
+
+
+def copies_itself(name: str, spec: ImageSpec) -> str | None:
+    """Why the spec is a copy of this very Image, if it is: it would wait for itself to be
+    Ready, forever, and only a new object (spec.source is immutable) can fix it, so it stalls
+    before any cloud call."""
+    source = spec.source.image
+    if source is None or source.image_ref.name != name:
+        return None
+    return (
+        f"spec.source.image.imageRef names this Image ({name!r}) itself: a copy needs another "
+        "Image as its source"
+    )
 
 
 def owner(

@@ -121,11 +121,8 @@ class ListingReconciler(ManagedReconciler):
                 recheck=recheck,
             )
         if handle.provider is None:
-            return step.waiting(
-                "WaitingForProvider",
-                handle.problem or f"ImageProvider {handle.name!r} is not usable yet",
-                recheck,
-                phase="Pending",
+            return self.wait_for_provider(
+                step, handle, via=f"the ImageProvider of Image {source.name!r} (spec.imageRef)"
             )
         publisher = handle.provider.publisher
         if publisher is None:

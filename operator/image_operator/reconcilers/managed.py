@@ -251,13 +251,30 @@ class ManagedReconciler:
                 applied=False,
             )
         if handle is not None and (handle.provider is None or handle.observer is None):
-            return step.waiting(
-                "WaitingForProvider",
-                handle.problem or f"ImageProvider {handle.name!r} is not usable yet",
-                self.backoff.provider_wait,
-                phase="Pending",
-            )
+            return self.wait_for_provider(step, handle)
         return None
+
+    def wait_for_provider(
+        self, step: Step[Any, Any], handle: ProviderHandle, *, via: str = "spec.providerRef"
+    ) -> Outcome:
+        """Wait for a provider that cannot be used yet (missing, its Secret missing, ...): it
+        may be applied after this object. `via` is the field that leads to it, so the message
+        says where to look."""
+        problem = handle.problem or f"ImageProvider {handle.name!r} is not usable yet"
+        return step.waiting(
+            "WaitingForProvider",
+            f"{via}: {problem}; work starts when it can be used",
+            self.backoff.provider_wait,
+            phase="Pending",
+        )
+
+    def ahead(self, obj: Any, handle: ProviderHandle) -> dict[str, str]:
+        """Status fields the handler makes durable before this pass runs, because the pass may
+        send a create (none by default). A deletion whose provider cannot be used reads them
+        to tell an object that never sent anything to its cloud (nothing to delete, let go)
+        from one whose create may have been sent and its status write lost (wait: only the
+        provider can find it). A status written with the create is not enough for that."""
+        return {}
 
     def provider_error(self, step: Step[Any, Any], exc: ProviderError, attempt: int) -> Outcome:
         """A retryable error waits (exponential backoff per consecutive failure, never shorter
@@ -280,13 +297,16 @@ class ManagedReconciler:
         orphaned: str | None = None,
         verb: str = "deleted",
         needs_provider: bool = True,
+        never_sent: bool = False,
     ) -> Outcome | None:
         """The outcome that ends a deletion before any cloud call, or None to go on. The cloud
         object is `noun` ("cloud image"); `what` names what deletion removes (default "the
         <noun>") and `verb` how ("deleted", "withdrawn"); `orphaned` is the event text when
         Orphan leaves something in place (default: names `status.externalID` if there is one).
         Kinds for which a missing provider may still mean "nothing was made" pass
-        `needs_provider=False` and judge that themselves."""
+        `needs_provider=False` and judge that themselves, or `never_sent` when the status
+        written ahead (`ahead`) proves that no create was ever sent: then a provider that
+        cannot be used is not waited for."""
         obj, what = step.obj, what or f"the {noun}"
         if obj.deletion_policy is DeletionPolicy.ORPHAN:
             external_id = step.status.external_id
@@ -302,6 +322,15 @@ class ManagedReconciler:
                 f"{verb}; remove the annotation or set spec.deletionPolicy: Orphan"
             )
             return step.waiting("Paused", message, wait, phase="Deleting")
+        if needs_provider and handle.provider is None and never_sent:
+            step.events.append(
+                Event(
+                    "NothingToDelete",
+                    f"{what} was never requested: its provider was never usable by this "
+                    f"object ({handle.problem or 'provider unavailable'})",
+                )
+            )
+            return step.outcome(phase="Deleting", ready=(False, "Deleting", "nothing was made"))
         if needs_provider and handle.provider is None:
             message = (
                 f"cannot delete {what}: {handle.problem or 'provider unavailable'}; "

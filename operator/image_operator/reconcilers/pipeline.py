@@ -41,6 +41,7 @@ from image_operator.providers.pipelines import (
     PipelineBuild,
     PipelineExecution,
 )
+from image_operator.reconcilers.fields import with_field_names
 from image_operator.reconcilers.managed import (
     ManagedObject,
     ManagedReconciler,
@@ -123,12 +124,7 @@ class PipelineReconciler(ManagedReconciler):
         if early is not None:
             return early
         if handle.provider is None:
-            return step.waiting(
-                "WaitingForProvider",
-                handle.problem or f"ImageProvider {handle.name!r} is not usable yet",
-                self.backoff.provider_wait,
-                phase="Pending",
-            )
+            return self.wait_for_provider(step, handle)
         pipelines = handle.provider.pipelines
         if pipelines is None:
             return step.stalled(
@@ -381,16 +377,23 @@ class PipelineReconciler(ManagedReconciler):
                 message += f"; run {last.id!r} succeeded"
             outcome = step.outcome(phase="Succeeded", ready=(True, "Succeeded", message))
         else:
+            # Stalled (kstatus: Failed), not a bare Ready=False, which kstatus reads as Current:
+            # nothing runs again until the annotation, the spec or the schedule says so.
             phase = last.phase
-            reason, word = {
-                "PARTITION_SUCCESS": ("PartiallySucceeded", "PartiallySucceeded"),
-                "CANCELLED": ("RunCancelled", "Cancelled"),
-            }.get(phase, ("RunFailed", "Failed"))
+            if phase == "PARTITION_SUCCESS":
+                reason, word = "PartiallySucceeded", "PartiallySucceeded"
+            elif phase == "CANCELLED":
+                reason, word = "RunCancelled", "Cancelled"
+            else:
+                reason, word = "RunFailed", "Failed"
+            ended = f"run {last.id!r} ended {phase}: {last.reason or 'no reason given'}"
             message = (
-                f"run {last.id!r} ended {phase}: {last.reason or 'no reason given'}; "
-                f"set the annotation {ANNOTATION_RUN} to a new value to run again"
+                f"{with_field_names(ended, step.obj.spec)}; set the annotation {ANNOTATION_RUN} "
+                "to a new value (after fixing what it names, if it is the spec) to run again"
             )
-            outcome = step.outcome(phase=word, ready=(False, reason, message))
+            outcome = step.outcome(
+                phase=word, ready=(False, reason, message), stalled=(True, reason, message)
+            )
         outcome.requeue_after = after
         return outcome
 

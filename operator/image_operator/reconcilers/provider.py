@@ -16,11 +16,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from image_operator.api.common import ANNOTATION_PAUSED
-from image_operator.api.provider import ImageProviderStatus
+from image_operator.api.provider import ImageProviderSpec, ImageProviderStatus
 from image_operator.providers.base import Provider
-from image_operator.providers.errors import ProviderError
+from image_operator.providers.errors import NotFound, ProviderError
+from image_operator.reconcilers.fields import with_field_names
 from image_operator.reconcilers.outcome import Event, Outcome, now_rfc3339
 from image_operator.reconcilers.step import Step
+
+AWAITING_KEYS = "WaitingForSecret"
 
 
 @dataclass(frozen=True)
@@ -48,11 +51,16 @@ def reconcile_provider(
     attempt: int = 0,
     retry: ProbeRetry = ProbeRetry(),
     paused: bool = False,
+    spec: ImageProviderSpec | None = None,
+    secret_missing: bool = False,
 ) -> Outcome:
     """Probe the provider and report `Ready`. `problem` explains why no client could be built
     and `build_error` is the provider error that said so, if one did. `attempt` counts the
     consecutive failed probes before this one; `retry_after` is when to probe again after a
-    transient failure that has been reported."""
+    transient failure that has been reported. `spec` (the provider's, when it is valid) lets a
+    failure's message name the fields it is about. `secret_missing`: `problem` is that the
+    Secret the spec names does not exist, which is waited for (it may be applied after the
+    provider), not a configuration error."""
     step = Step.start(_Probed(generation, status), ImageProviderStatus)
     before = step.condition("Ready")
     was_ready = step.status.phase == "Ready"
@@ -67,6 +75,12 @@ def reconcile_provider(
             reconciling=(False, "Paused", message),
             applied=False,
         )
+    if provider is None and build_error is None and secret_missing:
+        message = f"{problem}; the provider is probed when it exists"
+        step.status.endpoint_info = None
+        if before is None or before.reason != AWAITING_KEYS:
+            step.events.append(Event(AWAITING_KEYS, message))
+        return step.waiting(AWAITING_KEYS, message, retry_after, phase="Pending")
     if provider is None and build_error is None:
         message = problem or "the provider client could not be built"
         step.status.last_probe_time = now_rfc3339()
@@ -82,7 +96,7 @@ def reconcile_provider(
         info = _probe(provider, build_error)
     except ProviderError as exc:
         # A client that could not be built sent nothing: its error says why, not "probe".
-        message = exc.message if exc is build_error else f"probe failed: {exc.message}"
+        message = exc.message if exc is build_error else _probe_failed(exc, spec)
         if exc.retryable and was_ready and current and before and attempt < retry.attempts:
             # Not reported yet: one failed probe of a Ready provider is often a blip.
             step.events.append(
@@ -116,6 +130,26 @@ def reconcile_provider(
     if not was_ready:
         step.events.append(Event("Ready", f"probe succeeded: {info}"))
     return step.outcome(phase="Ready", ready=(True, "ProbeSucceeded", info))
+
+
+def _probe_failed(exc: ProviderError, spec: ImageProviderSpec | None) -> str:
+    """The probe's failure, naming the spec fields it is about: those whose values the cloud
+    quotes (`"cn-nowhere" is not a region ... (cn-nowhere is spec.region)`), and, for a probe
+    that found nothing, the fields that make the address it asked (the probe reads what every
+    account has, so a 404 means the address is wrong, e.g. an endpoint path `/../../admin`)."""
+    message = with_field_names(f"probe failed: {exc.message}", spec)
+    if isinstance(exc, NotFound) and spec is not None:
+        named = [
+            field
+            for field, value in (("spec.endpoint", spec.endpoint), ("spec.project", spec.project))
+            if value and field not in message
+        ]
+        if named:
+            message += (
+                f"; the probe asks for what every account has, so the address made from "
+                f"{' and '.join(named)} is wrong: check {'them' if len(named) > 1 else 'it'}"
+            )
+    return message
 
 
 def _probe(provider: Provider | None, build_error: ProviderError | None) -> str:
