@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import subprocess
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -38,28 +39,54 @@ IMAGES = ("notebook", "transcode")
 HELM_TIMEOUT = "3m"
 
 
-def _helm(
-    helm: str, control_plane: Any, home: Path, *args: str
-) -> subprocess.CompletedProcess[str]:
-    """Run helm on the session cluster, with its config, cache and data under `home`."""
-    env = control_plane.env()
-    for name in ("CACHE", "CONFIG", "DATA"):
-        env[f"HELM_{name}_HOME"] = str(home / name.lower())
-    return subprocess.run(
-        [helm, *args], capture_output=True, text=True, env=env, timeout=240, check=False
+@dataclass
+class Release:
+    """The chart as release `imgs` in a new `it-*` namespace (the session operator's), by helm4."""
+
+    helm: str
+    control_plane: Any
+    emulator: Emulator
+    home: Path  # helm's config, cache and data
+    namespace: str
+
+    @property
+    def kube(self) -> Kube:
+        return Kube(self.control_plane.api_client(), self.namespace)
+
+    def helm_run(self, *args: str) -> subprocess.CompletedProcess[str]:
+        env = self.control_plane.env()
+        for name in ("CACHE", "CONFIG", "DATA"):
+            env[f"HELM_{name}_HOME"] = str(self.home / name.lower())
+        return subprocess.run(
+            [self.helm, *args, "-n", self.namespace],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=240,
+            check=False,
+        )
+
+    def install(self, *sets: str) -> subprocess.CompletedProcess[str]:
+        """`helm install --wait`, pointed at the emulator's argon."""
+        args = ["install", "imgs", str(CHART), "--create-namespace"]
+        args += ["--wait", "--timeout", HELM_TIMEOUT]
+        endpoint = f"provider.endpoint={self.emulator.argon_url}"
+        for item in (endpoint, f"provider.token={ARGON_TOKEN}", *sets):
+            args += ["--set", item]
+        return self.helm_run(*args)
+
+
+@pytest.fixture
+def release(
+    helm4: str, control_plane: Any, emulator: Emulator, operator: OperatorProcess, tmp_path: Path
+) -> Release:
+    return Release(
+        helm4,
+        control_plane,
+        emulator,
+        tmp_path,
+        f"{TEST_NAMESPACE_PREFIX}helm-{uuid.uuid4().hex[:6]}",
     )
-
-
-def _install(
-    helm: str, control_plane: Any, emulator: Emulator, home: Path, *sets: str
-) -> tuple[str, subprocess.CompletedProcess[str]]:
-    """`helm install --wait` of the chart into a new `it-*` namespace (the operator's)."""
-    namespace = f"{TEST_NAMESPACE_PREFIX}helm-{uuid.uuid4().hex[:6]}"
-    args = ["install", "imgs", str(CHART), "-n", namespace, "--create-namespace"]
-    args += ["--wait", "--timeout", HELM_TIMEOUT]
-    for item in (f"provider.endpoint={emulator.argon_url}", f"provider.token={ARGON_TOKEN}", *sets):
-        args += ["--set", item]
-    return namespace, _helm(helm, control_plane, home, *args)
 
 
 def _ready(kube: Kube, plural: str, name: str) -> bool:
@@ -70,17 +97,13 @@ def _ready(kube: Kube, plural: str, name: str) -> bool:
 
 
 def test_install_wait_returns_once_the_images_are_ready(
-    helm4: str,
-    control_plane: Any,
-    emulator: Emulator,
-    operator: OperatorProcess,
-    tmp_path: Path,
+    release: Release, emulator: Emulator
 ) -> None:
-    namespace, result = _install(helm4, control_plane, emulator, tmp_path)
+    result = release.install()
     assert result.returncode == 0, result.stderr
 
     # Read once, right after helm returned: the wait, not this test, waited for them.
-    kube = Kube(control_plane.api_client(), namespace)
+    kube = release.kube
     assert _ready(kube, "imageproviders", "imgs-argon")
     external_ids = {}
     for name in IMAGES:
@@ -89,32 +112,24 @@ def test_install_wait_returns_once_the_images_are_ready(
         assert external_ids[name] in emulator.argon_images()
 
     # `uninstall --wait` waits until they are gone: the finalizer deletes each cloud image first.
-    uninstall = _helm(
-        helm4, control_plane, tmp_path, "uninstall", "imgs", "-n", namespace, "--wait"
-    )
+    uninstall = release.helm_run("uninstall", "imgs", "--wait")
     assert uninstall.returncode == 0, uninstall.stderr
     for name, external_id in external_ids.items():
         assert kube.get("images", name) is None
         assert external_id not in emulator.argon_images()
 
 
-def test_install_wait_fails_on_a_stalled_image_with_its_message(
-    helm4: str,
-    control_plane: Any,
-    emulator: Emulator,
-    operator: OperatorProcess,
-    tmp_path: Path,
-) -> None:
-    namespace, result = _install(helm4, control_plane, emulator, tmp_path, "stalledImage=true")
+def test_install_wait_fails_on_a_stalled_image_with_its_message(release: Release) -> None:
+    result = release.install("stalledImage=true")
 
     assert result.returncode != 0, result.stdout
-    kube = Kube(control_plane.api_client(), namespace)
+    kube = release.kube
     stalled = kube.condition("images", "from-a-vm", "Stalled") or {}
     assert stalled.get("status") == "True", kube.get("images", "from-a-vm")
     message = stalled["message"]
     assert (
-        f"resource Image/{namespace}/from-a-vm not ready. status: Failed, message: {message}"
-        in result.stderr
+        f"resource Image/{release.namespace}/from-a-vm not ready. status: Failed, message: "
+        f"{message}" in result.stderr
     ), result.stderr
     # Helm failed on the Stalled Image, not on its timeout: the others were waited for, and
     # are Ready.
