@@ -11,7 +11,7 @@ STAMP := $(VENV)/.installed
 
 .PHONY: help
 help: ## list the targets
-	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-19s %s\n", $$1, $$2}'
 
 # Two distributions, both editable: the operator (operator/, what the wheel and the container
 # image hold) and image-operator-dev (dev/: emulator, local control plane, generators).
@@ -26,8 +26,9 @@ $(STAMP): pyproject.toml dev/pyproject.toml
 venv: $(STAMP) ## create .venv with the operator, image-operator-dev (dev/) and the dev tools
 
 .PHONY: helm
-helm: ## build (once, cached) the helm CLI from its Go module
+helm: ## build (once, cached) the helm CLI (Helm 3) and helm4 (Helm 4) from their Go modules
 	@hack/build-helm.sh >/dev/null
+	@hack/build-helm4.sh >/dev/null
 
 .PHONY: kstatus
 kstatus: ## build (once, cached) the kstatus CLI (hack/kstatus) from sigs.k8s.io/cli-utils
@@ -71,6 +72,27 @@ peers: $(STAMP) install-peers ## tier 3: tests/peers: providers against real Gla
 integration: $(STAMP) control-plane helm kstatus install-peers ## tier 4: a real kube-apiserver + etcd, the operator as a process
 	$(BIN)/pytest -m integration -q
 
+# The oldest Kubernetes the CRDs and the operator support (README, "Kubernetes versions"), and
+# the smoke subset run on it: the CRDs apply (the session's control plane applies them), CEL
+# admission and its cost at the schema's maxima, one Image to Ready, the chart's dry run, and the
+# operator as the chart's ServiceAccount. KUBEBUILDER_ASSETS is cleared: this run is about the
+# version we build.
+KUBERNETES_OLDEST ?= 1.30.14
+OLDEST_SMOKE := \
+	tests/integration/test_localcluster.py::test_version_is_the_one_we_built \
+	tests/integration/test_localcluster.py::test_crd_cel_rule_rejects_bad_object \
+	tests/integration/test_cel_budget.py \
+	tests/integration/test_image_lifecycle.py::test_create_becomes_ready_with_the_external_id \
+	tests/integration/test_image_lifecycle.py::test_kubectl_apply_shows_which_field_is_wrong \
+	tests/integration/test_chart.py::test_rendered_chart_passes_a_server_side_dryrun_command \
+	tests/integration/test_chart.py::test_operator_as_the_chart_service_account_takes_an_image_to_ready \
+	tests/integration/test_chart.py::test_the_service_account_gets_nothing_beyond_the_chart
+
+.PHONY: integration-oldest
+integration-oldest: $(STAMP) helm ## the integration smoke subset on the oldest Kubernetes we support (KUBERNETES_OLDEST)
+	@KUBEBUILDER_ASSETS= hack/build-control-plane.sh $(KUBERNETES_OLDEST) >/dev/null
+	KUBEBUILDER_ASSETS= K8S_VERSION=$(KUBERNETES_OLDEST) $(BIN)/pytest -q $(OLDEST_SMOKE)
+
 # Other Pythons (3.11-3.13) found here run the unit and contract tiers, each in its own venv
 # (.venv-3.X, rebuilt when a pyproject.toml changes); the main $(VENV) covers its own version.
 PYTHON_VERSIONS ?= 3.11 3.12 3.13
@@ -94,12 +116,13 @@ pythons: $(STAMP) ## the unit and contract tiers on every other Python 3.11-3.13
 	done
 
 .PHONY: test
-test: $(STAMP) control-plane helm kstatus install-peers ## everything CI runs: lint, the four tiers, then unit + contract on the other Pythons
+test: $(STAMP) control-plane helm kstatus install-peers ## everything CI runs: lint, the four tiers, the smoke on the oldest Kubernetes, unit + contract on other Pythons
 	$(MAKE) --no-print-directory lint
 	$(MAKE) --no-print-directory unit
 	$(MAKE) --no-print-directory contract
 	$(MAKE) --no-print-directory peers
 	$(MAKE) --no-print-directory integration
+	$(MAKE) --no-print-directory integration-oldest
 	$(MAKE) --no-print-directory pythons
 
 # DEMO_CLUSTER=existing: the cluster of your kubeconfig instead of a local control plane

@@ -1,5 +1,6 @@
-# Sourced by hack/build-helm.sh and hack/build-kstatus.sh: build one Go binary once per cache
-# folder, and print its path as the last line of stdout (what the Makefile and the tests read).
+# Sourced by hack/build-helm.sh (so also by build-helm4.sh) and hack/build-kstatus.sh: build one
+# Go binary once per cache folder, and print its path as the last line of stdout (what the
+# Makefile and the tests read).
 # The caller defines `build_into DIR`, which writes the binary into DIR.
 CACHE_ROOT="${IMAGE_OPERATOR_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/image-operator}"
 

@@ -94,13 +94,14 @@ def _find_repo_root() -> Path | None:
     return None
 
 
-def resolve_binaries(repo_root: Path | None = None) -> Path:
+def resolve_binaries(repo_root: Path | None = None, version: str | None = None) -> Path:
     """Return a folder holding ``kube-apiserver`` and ``etcd`` (and usually ``kubectl``).
 
     ``KUBEBUILDER_ASSETS`` wins when it holds both binaries. Otherwise
-    ``hack/build-control-plane.sh`` runs (returning its cache at once when warm; a cold build
-    takes 5-15 minutes). Its progress on stderr is passed through to our stderr; the folder is
-    the last line it prints on stdout.
+    ``hack/build-control-plane.sh`` runs for Kubernetes ``version`` (e.g. ``"1.30.14"``; by
+    default ``$K8S_VERSION``, else the newest release the project tests), returning its cache
+    at once when warm; a cold build takes 5-15 minutes. Its progress on stderr is passed through
+    to our stderr; the folder is the last line it prints on stdout.
     """
     assets = os.environ.get("KUBEBUILDER_ASSETS", "")
     if assets and _has_binaries(Path(assets)):
@@ -114,7 +115,7 @@ def resolve_binaries(repo_root: Path | None = None) -> Path:
         )
     script = root / BUILD_SCRIPT
     proc = subprocess.run(
-        ["bash", str(script)],
+        ["bash", str(script), *([version] if version else [])],
         cwd=root,
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
@@ -947,6 +948,11 @@ def _parser() -> argparse.ArgumentParser:
         type=Path,
         help="folder with kube-apiserver and etcd (default: KUBEBUILDER_ASSETS or the build)",
     )
+    parser.add_argument(
+        "--kubernetes-version",
+        help="build (once, cached) and run this Kubernetes release, e.g. 1.30.14 (default: "
+        "$K8S_VERSION, else the newest the project tests); ignored with --bin-dir",
+    )
     parser.add_argument("--start-timeout", type=float, default=120.0)
     return parser
 
@@ -969,7 +975,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.kubeconfig_out is not None:
             _guard_kubeconfig_out(args.kubeconfig_out)
-        bin_dir = args.bin_dir or resolve_binaries()
+        bin_dir = args.bin_dir or resolve_binaries(version=args.kubernetes_version)
         if args.work_dir is None:
             temp_dir = tempfile.mkdtemp(prefix="image-operator-cluster-")
             work_dir = Path(temp_dir)

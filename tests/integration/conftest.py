@@ -33,7 +33,8 @@ GROUP, VERSION = "imageops.io", "v1alpha1"
 ROOT = Path(__file__).resolve().parents[2]
 CHART = ROOT / "charts" / "image-operator"
 RELEASE, RELEASE_NS = "rel", "imageops-system"
-KUBE_VERSION = "1.35.4"
+# The Kubernetes release of the session (`make integration-oldest` sets K8S_VERSION to the oldest).
+KUBE_VERSION = os.environ.get("K8S_VERSION", "1.35.4")
 ARGON_TOKEN = "integration-test-token"
 TEST_NAMESPACE_PREFIX = "it-"
 T = TypeVar("T")
@@ -386,6 +387,12 @@ def _built(script: str) -> str:
 @pytest.fixture(scope="session")
 def helm() -> str:
     return _built("build-helm.sh")
+
+
+@pytest.fixture(scope="session")
+def helm4() -> str:
+    """Helm 4 (helm.sh/helm/v4), whose `--wait` reads custom resources with kstatus."""
+    return _built("build-helm4.sh")
 
 
 @pytest.fixture(scope="session")

@@ -1,5 +1,7 @@
 """The Helm chart: lint, render, server-side dry run, and RBAC that is enough and no more.
 
+Lint, render and dry run run with Helm 3 (`helm`) and Helm 4 (`helm4`): the chart works on both.
+
 The RBAC test runs a second operator process authenticated as the chart's ServiceAccount (a
 token from the TokenRequest API) in namespaced mode, with kopf peering on, and takes an Image
 to Ready and back through deletion with nothing but the chart's Role.
@@ -37,16 +39,22 @@ pytestmark = pytest.mark.integration
 SA = f"{RELEASE}-image-operator"
 
 
+@pytest.fixture(params=["helm", "helm4"])
+def any_helm(request: pytest.FixtureRequest) -> str:
+    """Each Helm major in turn: the `helm` (3) and `helm4` fixtures."""
+    return str(request.getfixturevalue(request.param))
+
+
 @pytest.mark.parametrize("sets", [(), ("watchNamespaces={a,b}", "replicaCount=1")])
-def test_helm_lint(helm: str, sets: tuple[str, ...]) -> None:
-    args = [helm, "lint", str(CHART), "--strict", "--kube-version", KUBE_VERSION]
+def test_helm_lint(any_helm: str, sets: tuple[str, ...]) -> None:
+    args = [any_helm, "lint", str(CHART), "--strict", "--kube-version", KUBE_VERSION]
     for item in sets:
         args += ["--set", item]
     assert "0 chart(s) failed" in run_command(*args)
 
 
-def test_rendered_chart_is_hardened(helm: str) -> None:
-    docs = render_chart(helm, "metrics.serviceMonitor.enabled=true")
+def test_rendered_chart_is_hardened(any_helm: str) -> None:
+    docs = render_chart(any_helm, "metrics.serviceMonitor.enabled=true")
     kinds = sorted(f"{d['kind']}/{d['metadata']['name']}" for d in docs)
     assert kinds == [
         "ClusterKopfPeering/image-operator",
@@ -86,10 +94,12 @@ def test_rendered_chart_is_hardened(helm: str) -> None:
     assert secrets["verbs"] == ["get"]
 
 
-def test_rendered_chart_passes_a_server_side_dryrun_command(helm: str, control_plane: Any) -> None:
+def test_rendered_chart_passes_a_server_side_dryrun_command(
+    any_helm: str, control_plane: Any
+) -> None:
     api = control_plane.api_client()
     _ensure_namespace(api, RELEASE_NS)
-    out = kubectl_apply(control_plane, render_chart(helm), "--dry-run=server")
+    out = kubectl_apply(control_plane, render_chart(any_helm), "--dry-run=server")
 
     assert "deployment.apps/rel-image-operator serverside-applied (server dry run)" in out
     assert "clusterkopfpeering.kopf.dev/image-operator serverside-applied (server dry run)" in out
