@@ -105,15 +105,8 @@ PYTHON_VERSIONS ?= 3.11 3.12 3.13
 	@touch $@
 
 .PHONY: pythons
-pythons: $(STAMP) ## the unit and contract tiers on every other Python 3.11-3.13 installed here
-	@main=$$($(BIN)/python -c 'import sys; print("%d.%d" % sys.version_info[:2])'); \
-	for v in $(PYTHON_VERSIONS); do \
-	  if [[ $$v == "$$main" ]]; then echo "==> python$$v: covered by $(VENV)"; continue; fi; \
-	  if ! hack/find-python.sh $$v >/dev/null; then echo "==> python$$v: not installed here, skipped"; continue; fi; \
-	  $(MAKE) --no-print-directory .venv-$$v/.installed || exit 1; \
-	  echo "==> python$$v: unit + contract tiers"; \
-	  .venv-$$v/bin/pytest -m "unit or contract" -q -p no:cacheprovider || exit 1; \
-	done
+pythons: $(STAMP) ## the unit and contract tiers on every other Python 3.11-3.13 installed here, side by side
+	@hack/pythons.sh "$$($(BIN)/python -c 'import sys; print("%d.%d" % sys.version_info[:2])')" $(PYTHON_VERSIONS)
 
 .PHONY: test
 test: $(STAMP) control-plane helm kstatus install-peers ## everything CI runs: lint, the four tiers, the smoke on the oldest Kubernetes, unit + contract on other Pythons
