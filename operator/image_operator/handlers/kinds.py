@@ -21,6 +21,7 @@ from image_operator.reconcilers.managed import (
     ProviderHandle,
     Reference,
     internal_error,
+    ready_condition,
     reference,
 )
 
@@ -150,9 +151,7 @@ def settled(body: Mapping[str, Any]) -> bool:
     meta = body.get("metadata") or {}
     status = body.get("status") or {}
     generation = meta.get("generation")
-    ready: Mapping[str, Any] = next(
-        (c for c in status.get("conditions") or [] if c.get("type") == "Ready"), {}
-    )
+    ready = ready_condition(status)
     drift = status.get("drift") or {}
     return (
         not meta.get("deletionTimestamp")

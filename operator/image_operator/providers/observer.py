@@ -44,51 +44,37 @@ class ImageObserver:
 
     def observe(self, external_id: str) -> CloudImage | None:
         """The cloud's view of one image, at most `max_age` seconds old; None if it is gone."""
-        with self._lock:
-            now = self._clock()
-            self._wanted[external_id] = now
-            entry = self._entries.get(external_id)
-            if entry is not None and now - entry.observed_at < self.max_age:
-                return entry.image
-            self._wanted = {
-                key: asked for key, asked in self._wanted.items() if now - asked < self.forget_after
-            }
-            # Holding the lock during the call makes concurrent pollers wait for this batch
-            # instead of each issuing their own.
-            results = self.provider.get_images(sorted(self._wanted))
-            self.batch_calls += 1
-            observed_at = self._clock()
-            for key, image in results.items():
-                self._entries[key] = _Entry(image, observed_at)
-            for key in [k for k in self._entries if k not in self._wanted]:
-                del self._entries[key]
-            return results.get(external_id)
+        return self.observe_all([external_id]).get(external_id)
 
     def observe_all(self, external_ids: list[str]) -> dict[str, CloudImage | None]:
-        """The cloud's view of many images at once (the drift resync): the ones not observed
-        within `max_age` are described in one batch call, with every ID polling asked for;
-        the answers serve the polls and reconciles that follow."""
+        """The cloud's view of several images (a poll asks for one, the drift resync for all
+        Ready ones): if any is older than `max_age`, every ID asked for recently is described
+        in one batch call, and the answers serve the polls that follow."""
         with self._lock:
             now = self._clock()
-            stale = [
-                key
+            for key in external_ids:
+                self._wanted[key] = now
+            if any(
+                key not in self._entries or now - self._entries[key].observed_at >= self.max_age
                 for key in external_ids
-                if key not in self._entries or now - self._entries[key].observed_at >= self.max_age
-            ]
-            if stale:
-                self._wanted = {
-                    key: asked
-                    for key, asked in self._wanted.items()
-                    if now - asked < self.forget_after
-                }
-                for key in stale:
-                    self._wanted[key] = now
-                results = self.provider.get_images(sorted(self._wanted))
-                self.batch_calls += 1
-                observed_at = self._clock()
-                for key, image in results.items():
-                    self._entries[key] = _Entry(image, observed_at)
+            ):
+                self._describe_wanted(now)
             return {key: self._entries[key].image for key in external_ids if key in self._entries}
+
+    def _describe_wanted(self, now: float) -> None:
+        """One batch call for every ID asked about within `forget_after`; IDs nobody asked
+        about since drop out. Called holding the lock, so concurrent pollers wait for this
+        batch instead of each issuing their own."""
+        self._wanted = {
+            key: asked for key, asked in self._wanted.items() if now - asked < self.forget_after
+        }
+        results = self.provider.get_images(sorted(self._wanted))
+        self.batch_calls += 1
+        observed_at = self._clock()
+        for key, image in results.items():
+            self._entries[key] = _Entry(image, observed_at)
+        for key in [k for k in self._entries if k not in self._wanted]:
+            del self._entries[key]
 
     def remember(self, image: CloudImage) -> None:
         """Record what a create/update/lookup just returned: the ID joins the batch, and its

@@ -27,6 +27,7 @@ from image_operator.api.image import ImageSpec
 from image_operator.providers.base import Provider
 from image_operator.providers.model import CloudState, ImageRequest
 from image_operator.providers.observer import ImageObserver
+from image_operator.reconcilers.managed import ready_condition
 
 
 @dataclass(frozen=True)
@@ -70,9 +71,7 @@ def ready_images(bodies: Iterable[Mapping[str, Any]], provider_name: str) -> lis
         ):
             continue
         generation = int(meta.get("generation") or 0)
-        condition: Mapping[str, Any] = next(
-            (c for c in status.get("conditions") or [] if c.get("type") == "Ready"), {}
-        )
+        condition = ready_condition(status)
         if (
             condition.get("status") != "True"
             or status.get("observedGeneration") != generation

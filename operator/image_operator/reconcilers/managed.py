@@ -187,15 +187,18 @@ class Reference:
     message: str = ""
 
 
+def ready_condition(status: Mapping[str, Any]) -> Mapping[str, Any]:
+    """The Ready condition of a status read as plain data ({} when there is none)."""
+    return next((c for c in status.get("conditions") or [] if c.get("type") == "Ready"), {})
+
+
 def reference(body: Mapping[str, Any] | None) -> Reference:
     # Read as plain data, not through the status models: the referenced object may be another
     # kind, and only these few fields matter here.
     if body is None:
         return Reference(found=False)
     status = body.get("status") or {}
-    ready: dict[str, Any] = next(
-        (c for c in status.get("conditions") or [] if c.get("type") == "Ready"), {}
-    )
+    ready = ready_condition(status)
     generation = int((body.get("metadata") or {}).get("generation") or 0)
     current = ready.get("observedGeneration") in (None, generation)
     return Reference(
