@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
 
@@ -100,4 +101,15 @@ def resume_image(body: kopf.Body, patch: kopf.Patch, logger: KopfLogger, **kw: A
     reconcile_image(body=body, patch=patch, logger=logger, **kw)
 
 
-kinds.install("images", reconcile_image, finalize_image, resume=resume_image)
+def claim_image(body: Mapping[str, Any]) -> str | None:
+    """The write-ahead marker written with a new Image's finalizer (kinds.claim_patch): the
+    provider's type when the first pass will reach it, so that pass writes no marker of its
+    own (ImageReconciler.ahead); None when it will not (paused, provider not usable yet)."""
+    obj = kinds.decode(body, ImageSpec, ImageObject)  # no owner lookup: nothing is adopted yet
+    handle = kinds.provider_handle(obj, body)
+    if handle.provider is None or not kinds.reconciler(ImageReconciler).ahead(obj, handle):
+        return None
+    return handle.provider.type_name
+
+
+kinds.install("images", reconcile_image, finalize_image, resume=resume_image, claim=claim_image)

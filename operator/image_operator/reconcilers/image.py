@@ -13,7 +13,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from image_operator import commandtemplate
-from image_operator.api.common import ANNOTATION_EXTERNAL_ID, ConditionStatus
+from image_operator.api.common import (
+    ANNOTATION_EXTERNAL_ID,
+    ANNOTATION_PROVIDER_TYPE,
+    ConditionStatus,
+)
 from image_operator.api.image import CopySourceStatus, ImageSpec, ImageStatus
 from image_operator.api.provider import DriftPolicy
 from image_operator.providers.base import Provider
@@ -215,9 +219,10 @@ class ImageReconciler(ManagedReconciler):
         else:
             try:
                 cloud = make(request)
-                step.events.append(
-                    Event("Creating", f"{handle.label} accepted image {cloud.external_id!r}")
-                )
+                if cloud.state is not CloudState.AVAILABLE:  # else the Ready event says it
+                    step.events.append(
+                        Event("Creating", f"{handle.label} accepted image {cloud.external_id!r}")
+                    )
             except Conflict:
                 cloud = provider.find_image(request)
                 if cloud is None:
@@ -231,6 +236,10 @@ class ImageReconciler(ManagedReconciler):
         # Known to the observer from now on, so the next poll round batches it with the rest
         # instead of describing it on its own.
         observer.remember(cloud)
+        if cloud.state is CloudState.AVAILABLE:
+            # Made at once (a registry copy, a cloud with nothing to pull): Ready in this pass,
+            # so the status is written once, not as Creating and then again as Ready.
+            return self._observe(step, provider, observer, request, cloud, handle)
         return self._progress(step, cloud, handle)
 
     def _copy_request(
@@ -441,8 +450,11 @@ class ImageReconciler(ManagedReconciler):
     def ahead(self, obj: ImageObject, handle: ProviderHandle) -> dict[str, str]:
         """`status.providerType`, before the first pass that can reach the provider (every
         create, copy or adoption needs it): once it is durable, its absence proves that this
-        operator never sent anything for the object."""
+        operator never sent anything for the object. Nothing when the annotation
+        `imageops.io/provider-type` says the same: the handlers write it with the finalizer."""
         if handle.provider is None or obj.paused or obj.status.get("providerType"):
+            return {}
+        if obj.annotations.get(ANNOTATION_PROVIDER_TYPE):  # written with the finalizer
             return {}
         return {"providerType": handle.provider.type_name}
 
@@ -458,6 +470,7 @@ class ImageReconciler(ManagedReconciler):
             # the operator's status cannot prove that none was made.
             never_sent=not external_id
             and step.status.provider_type is None
+            and not obj.annotations.get(ANNOTATION_PROVIDER_TYPE)
             and obj.spec is not None
             and obj.spec.source.upload is None,
         )
