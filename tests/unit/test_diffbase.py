@@ -104,4 +104,3 @@ def test_an_object_handled_by_an_older_operator_is_read_from_its_annotation_then
     assert LEGACY_ANNOTATION not in moved.metadata.annotations
     assert patch["metadata"]["annotations"] == {LEGACY_ANNOTATION: None}
     assert STORAGE.fetch(body=moved) == STORAGE.build(body=moved)
-

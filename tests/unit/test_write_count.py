@@ -14,14 +14,13 @@ from tests.unit.test_image_reconciler import Harness, make_obj, reasons
 
 
 def _body(**meta: Any) -> bodies.Body:
-    return bodies.Body(
-        {
-            "apiVersion": "imageops.io/v1alpha1",
-            "kind": "Image",
-            "metadata": {"name": "x", "namespace": "ns", "resourceVersion": "7", **meta},
-            "spec": {},
-        }
-    )
+    raw: dict[str, Any] = {
+        "apiVersion": "imageops.io/v1alpha1",
+        "kind": "Image",
+        "metadata": {"name": "x", "namespace": "ns", "resourceVersion": "7", **meta},
+        "spec": {},
+    }
+    return bodies.Body(raw)  # type: ignore[arg-type]
 
 
 def test_the_finalizer_and_the_marker_are_one_json_patch_and_kopf_adds_nothing_more() -> None:

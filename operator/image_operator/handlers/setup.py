@@ -11,6 +11,7 @@ import kopf
 from image_operator.api.common import FINALIZER
 from image_operator.handlers.context import context
 from image_operator.handlers.diffbase import PROGRESS_FIELD, DigestDiffBaseStorage
+from image_operator.handlers.sharding import selectors
 from image_operator.handlers.status import QuietRequeues
 
 
@@ -30,6 +31,9 @@ def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
     settings.posting.reporting_instance = socket.gethostname()
     settings.posting.event_name_prefix = "image-operator-"
     settings.watching.server_timeout = 300
+    ours = context().settings
+    for resource, selector in selectors(ours.shard_index, ours.shards).items():
+        settings.watching.shard_selectors[resource] = selector
     # A dead active replica's peering record blocks the standby until it expires (kopf renews a
     # live one every 1 to 5 s at this lifetime).
     settings.peering.lifetime = context().settings.peering_lifetime_seconds
