@@ -80,3 +80,26 @@ def test_an_image_the_cloud_makes_at_once_is_ready_in_the_creating_pass() -> Non
     assert reasons(outcome) == ["Ready"]  # one event: no "Creating" before it
     remote = [name for name, _ in h.provider.calls if name != "needs_update"]  # that one is local
     assert remote == ["find_image", "create_image"]
+
+
+def test_a_cloud_that_refuses_duplicate_keys_is_asked_once_per_new_image() -> None:
+    h = Harness()
+    h.provider.create_refuses_duplicates = True
+
+    h.reconcile(make_obj())
+
+    remote = [name for name, _ in h.provider.calls if name != "needs_update"]
+    assert remote == ["create_image"]
+
+
+def test_its_image_made_by_a_lost_pass_is_found_on_the_conflict_not_made_twice() -> None:
+    h = Harness()
+    h.provider.create_refuses_duplicates = True
+    obj = make_obj()
+    earlier = h.provider.seed(obj.uid, spec=obj.spec, state=CloudState.PENDING)  # type: ignore[arg-type]
+
+    outcome = h.reconcile(obj)
+
+    assert outcome.status["externalID"] == earlier
+    assert len(h.provider.images) == 1
+    assert "Recovered" in reasons(outcome)

@@ -125,6 +125,7 @@ def _error(response: httpx.Response) -> ProviderError:
 class ArgonProvider(Provider):
     type_name = "argon"
     operations = frozenset({Operation.CREATE_FROM_REPOSITORY, Operation.UPDATE, Operation.DELETE})
+    create_refuses_duplicates = True  # the name carries the UID, and Argon names are unique
 
     def __init__(
         self,

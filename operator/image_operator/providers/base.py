@@ -33,6 +33,10 @@ class Provider(ABC):
 
     type_name: str = ""
     operations: frozenset[Operation] = frozenset()
+    #: True when the cloud itself refuses a second create with the same idempotency key
+    #: (`Conflict`: the key is a unique name, as Argon's). The reconciler then creates first and
+    #: looks up only on that Conflict: one cloud call per new image instead of two.
+    create_refuses_duplicates: bool = False
 
     def require(self, operation: Operation) -> None:
         if operation not in self.operations:

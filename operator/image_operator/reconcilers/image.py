@@ -206,8 +206,9 @@ class ImageReconciler(ManagedReconciler):
         make: Callable[[ImageRequest], CloudImage],
     ) -> Outcome:
         # Look up first: a crash between an earlier create and its status write left an image
-        # carrying our idempotency key, and it must be found, not duplicated.
-        cloud = provider.find_image(request)
+        # carrying our idempotency key, and it must be found, not duplicated. A cloud that
+        # refuses a duplicate key says so itself (Conflict, below): no lookup first there.
+        cloud = None if provider.create_refuses_duplicates else provider.find_image(request)
         if cloud is not None:
             step.events.append(
                 Event(
