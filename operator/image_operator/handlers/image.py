@@ -9,13 +9,14 @@ from typing import Any
 import kopf
 
 from image_operator.api.common import ANNOTATION_EXTERNAL_ID
-from image_operator.api.image import ImageSpec
+from image_operator.api.image import ImageSpec, ImageStatus
 from image_operator.handlers import kinds
 from image_operator.handlers.context import context
 from image_operator.handlers.status import KopfLogger
 from image_operator.reconcilers.copy import CopySource
 from image_operator.reconcilers.image import ImageObject, ImageReconciler, owner
 from image_operator.reconcilers.outcome import Outcome
+from image_operator.reconcilers.step import Step
 
 KIND = "Image"
 
@@ -36,10 +37,15 @@ def decode(body: kopf.Body) -> ImageObject:
     held = obj.status.get("externalID")
     deleting = bool(meta.get("deletionTimestamp"))
     wanted = held if deleting else (adopt if adopt and adopt != held else None)
-    if not wanted:
-        return obj
+    if not wanted or (deleting and _delete_issued(obj)):
+        return obj  # nothing to adopt or delete, or the delete was asked for: only waiting
     others = context().kube.list_objects("images", obj.namespace)
     return replace(obj, owned_by=owner(obj, str(wanted), others, deleting=deleting))
+
+
+def _delete_issued(obj: ImageObject) -> bool:
+    """Whether an earlier finalize pass sent the delete (it was judged then: no second LIST)."""
+    return Step.start(obj, ImageStatus).delete_issued(str(obj.status.get("externalID")))
 
 
 def copy_source(obj: ImageObject) -> CopySource | None:
