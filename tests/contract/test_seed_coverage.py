@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from image_operator.api.pipeline import ImagePipelineSpec
+from image_operator.providers.model import CloudState
 from image_operator.providers.pipelines import PipelineBuild
 from image_operator_dev.emulator.aliyun_testing import AliyunHarness
 from image_operator_dev.emulator.testing import ArgonHarness
@@ -48,16 +49,48 @@ SEED_003 = {
     "SupportQGA SupportCloudInit BootloaderType",
 }
 # Seed 004's top-level request parameters, and seed 000's, as the seeds list them.
-SEED_004 = (
-    "Tag RegionId ResourceGroupId AddAccount ToRegionId BaseImageType BaseImage Name "
-    "Description ImageName VSwitchId InstanceType SystemDiskSize InternetMaxBandwidthOut "
-    "DeleteInstanceOnFailure BuildContent ClientToken RepairMode ImageFamily TestContent "
-    "ImportImageOptions NvmeSupport AdvancedOptions ImageOptions"
-).split()
-SEED_000 = (
-    "Action Region CompShareImageId GroupId CommunityImageName VersionName VersionDesc Price "
-    "Cover Tags Description Readme SupportedGpuTypes AutoStart"
-).split()
+SEED_004 = [
+    "Tag",
+    "RegionId",
+    "ResourceGroupId",
+    "AddAccount",
+    "ToRegionId",
+    "BaseImageType",
+    "BaseImage",
+    "Name",
+    "Description",
+    "ImageName",
+    "VSwitchId",
+    "InstanceType",
+    "SystemDiskSize",
+    "InternetMaxBandwidthOut",
+    "DeleteInstanceOnFailure",
+    "BuildContent",
+    "ClientToken",
+    "RepairMode",
+    "ImageFamily",
+    "TestContent",
+    "ImportImageOptions",
+    "NvmeSupport",
+    "AdvancedOptions",
+    "ImageOptions",
+]
+SEED_000 = [
+    "Action",
+    "Region",
+    "CompShareImageId",
+    "GroupId",
+    "CommunityImageName",
+    "VersionName",
+    "VersionDesc",
+    "Price",
+    "Cover",
+    "Tags",
+    "Description",
+    "Readme",
+    "SupportedGpuTypes",
+    "AutoStart",
+]
 
 
 @pytest.fixture
@@ -96,7 +129,7 @@ def test_rich_ucloudstack_requests_are_all_accounted_for(
     url = files.add("/rich.qcow2", qcow2_file())
     request = _url_request(url, OPTIONS)
     created = p.create_image(request)
-    ucloudstack_tests.wait_state(p, created.external_id, ucloudstack_tests.CloudState.AVAILABLE)
+    ucloudstack_tests.wait_state(p, created.external_id, CloudState.AVAILABLE)
     p.find_image(request)
     p.update_image(created.external_id, _url_request(url, {**OPTIONS, "supportQGA": False}))
     base_id = p.clone_to_base_image(created.external_id, "rich-base")
