@@ -6,7 +6,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from image_operator.api.image import ImageSpec
+from image_operator.api.image import ImageSpec, OsInfo
+from image_operator.api.provideroptions import BootloaderType, UCloudStackImageOptions
+from image_operator.providers.capabilities import LocalImport
 from image_operator.providers.model import CloudState, ImageRequest
 from tests.contract import test_ucloudstack_provider as base
 from tests.contract.test_ucloudstack_emulator import FileServer, UCloudStackHarness, qcow2_file
@@ -78,3 +80,23 @@ def test_a_vm_capture_is_updated_with_the_os_it_has(ucs: UCloudStackHarness) -> 
 
     assert (updated.raw["SupportCloudInit"], updated.raw["BootloaderType"]) == (False, "uefi")
     assert updated.raw["OSName"] == current.raw["OSName"]
+
+
+def test_a_local_import_sends_the_flags_and_the_secret(ucs: UCloudStackHarness) -> None:
+    p = provider(ucs, image_secret="dregf9u9g23")
+    flags = UCloudStackImageOptions(support_qga=True, bootloader_type=BootloaderType.UEFI)
+
+    upload = p.import_local(
+        LocalImport(
+            name="up",
+            image_format="qcow2",
+            os=OsInfo.model_validate(UBUNTU),
+            idempotency_key=UID,
+            size_gib=2,
+            ucloudstack=flags,
+        )
+    )
+
+    raw = p.get_image(upload.image_id).raw
+    assert (raw["SupportQGA"], raw["BootloaderType"], raw["ImageSize"]) == (True, "uefi", 2)
+    p.abort_upload(upload)

@@ -16,11 +16,14 @@ from urllib.parse import parse_qsl, urlsplit
 import pytest
 import requests
 
+from image_operator.api.provider import ImageProviderSpec
 from image_operator.api.provideroptions import OpenStackApi
 from image_operator.providers.errors import Unsupported
+from image_operator.providers.factory import build_provider
 from image_operator.providers.model import CloudState, ImageRequest
 from image_operator.providers.openstack import PUT_UPLOAD_LIMIT, MemberStatus, OpenStackProvider
 from image_operator.providers.openstack_ims import in_ims_index
+from tests.loopback import LOOPBACK_ENDPOINTS
 from tests.peers.glance import FileServer, GlanceServer
 from tests.peers.test_openstack_provider import OTHER_PROJECT, QCOW2, _request, _until
 from tests.seedcoverage import Recorder, flatten
@@ -229,3 +232,19 @@ def test_what_ims_cannot_do_is_unsupported_naming_the_field(
     assert "glance-direct" in large.value.message
     assert "spec.openstack.minDiskGiB" in min_disk.value.message
     assert sent.outside_ims() == []
+
+
+def test_the_factory_builds_the_api_the_imageprovider_names(glance: GlanceServer) -> None:
+    built = {}
+    for api in ("glance", "ims", None):
+        body: dict[str, Any] = {"type": "openstack", "endpoint": glance.url}
+        if api:
+            body["openstack"] = {"api": api}
+        provider = build_provider(
+            ImageProviderSpec.model_validate(body), {}, endpoints=LOOPBACK_ENDPOINTS
+        )
+        assert isinstance(provider, OpenStackProvider)
+        built[api] = provider.api
+        provider.close()
+
+    assert built == {"glance": OpenStackApi.GLANCE, "ims": OpenStackApi.IMS, None: "glance"}

@@ -23,37 +23,9 @@ from image_operator.api.common import (
 #: are data disks.
 MAX_DATA_DISKS = 16
 MAX_REPAIR_ITEMS = 50
+REPAIR_ITEM_PATTERN = r"^[A-Za-z0-9_.-]+$"
 
 #: ImportImageOptions.Platform (ECS's list of distributions).
-PLATFORMS = (
-    "Aliyun",
-    "Anolis",
-    "CentOS",
-    "Ubuntu",
-    "CoreOS",
-    "SUSE",
-    "Debian",
-    "OpenSUSE",
-    "FreeBSD",
-    "RedHat",
-    "Kylin",
-    "UOS",
-    "Fedora",
-    "Fedora CoreOS",
-    "CentOS Stream",
-    "AlmaLinux",
-    "Rocky Linux",
-    "Gentoo",
-    "Customized Linux",
-    "Others Linux",
-    "Windows Server 2022",
-    "Windows Server 2019",
-    "Windows Server 2016",
-    "Windows Server 2012",
-    "Windows Server 2008",
-    "Windows Server 2003",
-    "Other Windows",
-)
 Platform = Literal[
     "Aliyun",
     "Anolis",
@@ -208,4 +180,3 @@ class AdvancedOptions(ApiModel):
     retain_cloud_assistant: bool | None = None
 
 
-REPAIR_ITEM_PATTERN = r"^[A-Za-z0-9_.-]+$"

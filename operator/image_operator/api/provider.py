@@ -81,8 +81,9 @@ class CredentialsSecretRef(ApiModel):
     """The Secret (same namespace) holding the provider's keys.
 
     Keys by type: argon `token`; compshare `publicKey`, `privateKey`; ucloudstack `publicKey`,
-    `privateKey`, `companyID`; aliyun `accessKeyId`, `accessKeySecret`; openstack and registry:
-    see docs/providers (optional for anonymous endpoints).
+    `privateKey`, `companyID` (and optionally `imageSecret`, ImportImage's Secret); aliyun
+    `accessKeyId`, `accessKeySecret`; openstack and registry: see docs/providers (optional for
+    anonymous endpoints).
     """
 
     name: ObjectName
