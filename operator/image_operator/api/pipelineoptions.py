@@ -178,5 +178,3 @@ class AdvancedOptions(ApiModel):
         description="disable: the images keep ImageOptions.imageName without ECS's suffix.",
     )
     retain_cloud_assistant: bool | None = None
-
-
