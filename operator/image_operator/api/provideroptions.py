@@ -155,7 +155,16 @@ class OpenStackImageOptions(ApiModel):
     container_format: ContainerFormat | None = Field(
         default=None,
         description="container_format: bare (default), ovf, ova, aki, ari, ami, docker or "
-        "compressed.",
+        "compressed. Immutable: Glance refuses the change once the image holds data.",
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                cel(
+                    "self == oldSelf",
+                    "spec.openstack.containerFormat is immutable: Glance refuses the change "
+                    "once the image holds data; delete and recreate the Image to change it",
+                )
+            ]
+        },
     )
     min_disk_gib: int | None = Field(
         default=None,
