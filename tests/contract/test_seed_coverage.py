@@ -93,6 +93,15 @@ SEED_000 = [
 ]
 
 
+# Seed 001's request table, and the fields its example request adds.
+SEED_001 = (
+    "namespace image.displayName image.group image.repository image.price image.cover "
+    "image.command image.name image.description image.inputs.N.name image.outputs.N.name "
+    "image.configs.N.name image.configs.N.controls image.configs.N.default "
+    "image.configs.N.displayName image.configs.N.index image.configs.N.kind image.configs.N.type"
+).split()
+
+
 @pytest.fixture
 def recorder(monkeypatch: pytest.MonkeyPatch) -> Recorder:
     recorder = Recorder()
@@ -120,6 +129,8 @@ def test_every_documented_parameter_of_the_seeds_has_a_row() -> None:
     top_004 = {p.split(".")[0] for a, p in listed("004")}
     assert set(SEED_004) - top_004 == set()
     assert {("PublishCompShareImage", p) for p in SEED_000} - listed("000") == set()
+    argon_create = "POST /api/v1/namespaces/{namespace}/images"
+    assert {(argon_create, p) for p in SEED_001} - listed("001") == set()
 
 
 def test_rich_ucloudstack_requests_are_all_accounted_for(
