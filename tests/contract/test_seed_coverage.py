@@ -94,12 +94,26 @@ SEED_000 = [
 
 
 # Seed 001's request table, and the fields its example request adds.
-SEED_001 = (
-    "namespace image.displayName image.group image.repository image.price image.cover "
-    "image.command image.name image.description image.inputs.N.name image.outputs.N.name "
-    "image.configs.N.name image.configs.N.controls image.configs.N.default "
-    "image.configs.N.displayName image.configs.N.index image.configs.N.kind image.configs.N.type"
-).split()
+SEED_001 = [
+    "namespace",
+    "image.displayName",
+    "image.group",
+    "image.repository",
+    "image.price",
+    "image.cover",
+    "image.command",
+    "image.name",
+    "image.description",
+    "image.inputs.N.name",
+    "image.outputs.N.name",
+    "image.configs.N.name",
+    "image.configs.N.controls",
+    "image.configs.N.default",
+    "image.configs.N.displayName",
+    "image.configs.N.index",
+    "image.configs.N.kind",
+    "image.configs.N.type",
+]
 
 
 @pytest.fixture
