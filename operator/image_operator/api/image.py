@@ -5,7 +5,7 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Annotated, Any, ClassVar
 
-from pydantic import Field
+from pydantic import Field, field_validator, model_validator
 
 from image_operator.api.base import ApiModel
 from image_operator.api.common import (
@@ -295,6 +295,14 @@ class AdoptSelector(ApiModel):
         ),
     )
 
+    @model_validator(mode="after")
+    def _one_of(self) -> AdoptSelector:
+        # The CEL rule says it at admission; this says it for objects stored before it (an
+        # empty selector would match every image).
+        if (self.name is None) == (self.tags is None):
+            raise ValueError("spec.adopt.selector must set exactly one of name, tags")
+        return self
+
 
 class Adoption(ApiModel):
     """Adopt an existing cloud image found by a selector instead of an ID (the ID form is the
@@ -434,6 +442,26 @@ class ImageSpec(ApiModel):
         description="Adopt an existing cloud image found by name or tags (see Adoption); "
         "used only until this Image holds a cloud image (status.externalID).",
     )
+
+    @field_validator("management_policies")
+    @classmethod
+    def _policies(cls, value: list[ManagementPolicy]) -> list[ManagementPolicy]:
+        # The CEL rules say these at admission; repeated for objects stored before them.
+        if ManagementPolicy.ALL in value and len(value) > 1:
+            raise ValueError("'*' already means every policy; list it alone")
+        if ManagementPolicy.ALL not in value and ManagementPolicy.OBSERVE not in value:
+            raise ValueError("must include Observe (or be ['*'])")
+        return value
+
+    @model_validator(mode="after")
+    def _adopt_or_create_needs_create(self) -> ImageSpec:
+        adopt = self.adopt
+        creating = adopt is not None and adopt.policy is AdoptPolicy.ADOPT_OR_CREATE
+        if creating and not self.allows(ManagementPolicy.CREATE):
+            raise ValueError(
+                "spec.adopt.policy AdoptOrCreate needs Create in spec.managementPolicies"
+            )
+        return self
 
     def allows(self, policy: ManagementPolicy) -> bool:
         """Whether spec.managementPolicies lets the operator do `policy`."""

@@ -14,7 +14,13 @@ from image_operator.handlers import kinds
 from image_operator.handlers.context import context
 from image_operator.handlers.status import KopfLogger
 from image_operator.reconcilers.copy import CopySource
-from image_operator.reconcilers.image import ImageObject, ImageReconciler, claims, owner
+from image_operator.reconcilers.image import (
+    ImageObject,
+    ImageReconciler,
+    claims,
+    owner,
+    rival,
+)
 from image_operator.reconcilers.outcome import Outcome
 from image_operator.reconcilers.step import Step
 
@@ -43,7 +49,7 @@ def decode(body: kopf.Body) -> ImageObject:
         return obj  # nothing to adopt or delete, or the delete was asked for: only waiting
     others = context().kube.list_objects("images", obj.namespace)
     if selects:
-        return replace(obj, claimed=claims(obj, others))
+        return replace(obj, claimed=claims(obj, others), rival=rival(obj, others))
     return replace(obj, owned_by=owner(obj, str(wanted), others, deleting=deleting))
 
 

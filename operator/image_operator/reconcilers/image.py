@@ -74,6 +74,9 @@ class ImageObject(ManagedObject[ImageSpec]):
     # For spec.adopt: cloud image ID -> the other Image of the same provider that owns it
     # (`claims`); such an image is never adopted by selector.
     claimed: Mapping[str, str] = field(default_factory=dict)
+    # An older Image of the same provider with the same selector that has not adopted yet
+    # (`rival`): it adopts a lone match first, so two such Images never both take it.
+    rival: str | None = None
 
     def request(self) -> ImageRequest:
         assert self.spec is not None
@@ -514,6 +517,14 @@ class ImageReconciler(ManagedReconciler):
                 f"{_candidates(free)}; exactly one is adopted: narrow the selector, or adopt "
                 f"one by ID with the annotation {ANNOTATION_EXTERNAL_ID}",
             )
+        if free and obj.rival:
+            return step.waiting(
+                "WaitingForAdoption",
+                f"Image {obj.rival!r} is older and selects with the same {path}: it adopts "
+                f"{free[0].external_id!r} first (a cloud image has one owner)",
+                handle.poll_interval,
+                phase="Pending",
+            )
         if free:
             chosen = free[0].external_id
             try:
@@ -720,6 +731,28 @@ def claims(obj: ImageObject, others: list[dict[str, Any]]) -> dict[str, str]:
         if name is not None:
             found[str(external_id)] = name
     return found
+
+
+def rival(obj: ImageObject, others: list[dict[str, Any]]) -> str | None:
+    """The oldest (then by name) other Image of the same provider, older than `obj`, that
+    selects with the same spec.adopt.selector and holds no cloud image yet: it adopts first."""
+    assert obj.spec is not None and obj.spec.adopt is not None
+    mine = obj.spec.adopt.selector.model_dump(by_alias=True, exclude_none=True, mode="json")
+    older = []
+    for other in others:
+        meta = other.get("metadata") or {}
+        spec = other.get("spec") or {}
+        if (
+            meta.get("uid") == obj.uid
+            or meta.get("deletionTimestamp")
+            or (spec.get("providerRef") or {}).get("name") != obj.provider_name
+            or (other.get("status") or {}).get("externalID")
+            or ((spec.get("adopt") or {}).get("selector")) != mine
+        ):
+            continue
+        older.append((str(meta.get("creationTimestamp") or ""), str(meta.get("name"))))
+    first = min(older, default=None)
+    return first[1] if first is not None and first < (obj.created, obj.name) else None
 
 
 def owner(
