@@ -5,12 +5,15 @@ image another Image owns is never adopted."""
 from __future__ import annotations
 
 from dataclasses import replace
+from types import SimpleNamespace
 from typing import Any
 
+import kopf
 import pytest
 
 from image_operator.api.common import ANNOTATION_EXTERNAL_ID
 from image_operator.api.image import ImageSpec
+from image_operator.handlers import image as handler
 from image_operator.providers.errors import Unsupported
 from image_operator.providers.model import ImageSelector
 from image_operator.reconcilers.image import CANDIDATES_SHOWN, ImageObject, claims, rival
@@ -266,3 +269,48 @@ def test_rival_is_the_oldest_same_selector_image_without_a_cloud_image() -> None
     assert rival(me, [other("younger", "t3")]) is None
     assert rival(me, [other("holds", "t0", status={"externalID": "img-9"})]) is None
     assert rival(me, [other("else", "t0", selector={"name": "x"})]) is None
+
+
+class _Kube:
+    """The one Kubernetes read decode makes: the namespace's Images."""
+
+    def __init__(self, images: list[dict[str, Any]]) -> None:
+        self.images = images
+        self.lists = 0
+
+    def list_objects(self, plural: str, namespace: str) -> list[dict[str, Any]]:
+        assert (plural, namespace) == ("images", "default")
+        self.lists += 1
+        return self.images
+
+
+def _body(name: str, created: str, **status: Any) -> dict[str, Any]:
+    spec = make_spec(adopt={"selector": {"tags": GPU}}).model_dump(
+        by_alias=True, exclude_none=True, mode="json"
+    )
+    return {
+        "metadata": {
+            "name": name,
+            "namespace": "default",
+            "uid": f"uid-{name}",
+            "creationTimestamp": created,
+        },
+        "spec": spec,
+        "status": status,
+    }
+
+
+def test_decode_hands_the_claims_and_the_rival_to_a_selecting_image(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    kube = _Kube([_body("holder", "t0", externalID="img-1"), _body("elder", "t1")])
+    monkeypatch.setattr(handler, "context", lambda: SimpleNamespace(kube=kube))
+
+    selecting = handler.decode(kopf.Body(_body("me", "t2")))  # type: ignore[arg-type]
+    assert dict(selecting.claimed) == {"img-1": "holder"}
+    assert selecting.rival == "elder"
+
+    # Once it holds a cloud image, the selector is not asked about: no list at all.
+    lists = kube.lists
+    held = handler.decode(kopf.Body(_body("me", "t2", externalID="img-2")))  # type: ignore[arg-type]
+    assert (held.claimed, held.rival, kube.lists) == ({}, None, lists)
