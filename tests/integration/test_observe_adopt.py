@@ -91,6 +91,12 @@ def _seed(emulator: Emulator, name: str, tags: dict[str, str]) -> str:
     return str(answer["ImageID"])
 
 
+def _custom_images(emulator: Emulator) -> int:
+    """How many custom images the ucloudstack cloud holds (a create would add one)."""
+    page = _cloud(emulator).invoke("DescribeImage", {"ImageType": "Custom", "Limit": 1})
+    return int(page["TotalCount"])
+
+
 def _adopting(name: str, tags: dict[str, str]) -> dict[str, Any]:
     return image_manifest(
         name,
@@ -105,6 +111,7 @@ def test_an_image_adopting_by_tag_gets_the_one_match(kube: Kube, emulator: Emula
     pool = {"pool": f"one-{kube.namespace}"}
     match = _seed(emulator, f"golden-{kube.namespace[-8:]}", pool)
     _seed(emulator, f"other-{kube.namespace[-8:]}", {"pool": "elsewhere"})
+    images = _custom_images(emulator)
 
     kube.create("images", _adopting("adopter", pool))
     obj = kube.wait_ready("images", "adopter", timeout=90)
@@ -115,6 +122,7 @@ def test_an_image_adopting_by_tag_gets_the_one_match(kube: Kube, emulator: Emula
     assert info is not None
     # Adopted, not made: the operator's idempotency tag is not on it.
     assert "imageops.io/uid" not in {tag["Key"] for tag in info["Tags"]}
+    assert _custom_images(emulator) == images  # nothing was created
 
 
 def test_two_matches_stall_naming_both(kube: Kube, emulator: Emulator) -> None:
@@ -122,6 +130,7 @@ def test_two_matches_stall_naming_both(kube: Kube, emulator: Emulator) -> None:
     pool = {"pool": f"two-{kube.namespace}"}
     first = _seed(emulator, f"twin-a-{kube.namespace[-8:]}", pool)
     second = _seed(emulator, f"twin-b-{kube.namespace[-8:]}", pool)
+    images = _custom_images(emulator)
 
     kube.create("images", _adopting("undecided", pool))
     stalled = condition(kube, "undecided", "Stalled", "AdoptionAmbiguous")
@@ -129,6 +138,7 @@ def test_two_matches_stall_naming_both(kube: Kube, emulator: Emulator) -> None:
     assert first in stalled["message"] and second in stalled["message"]
     assert "spec.adopt.selector.tags" in stalled["message"]
     assert "externalID" not in ((kube.get("images", "undecided") or {}).get("status") or {})
+    assert _custom_images(emulator) == images
 
 
 @pytest.mark.parametrize(
