@@ -114,6 +114,15 @@ def image_spec(source: Body, provider: str = ARGON) -> Body:
         ],
         "tags": {"team": "media"},
         "deletionPolicy": "Delete",
+        # Every policy listed (not "*"): the corpus mutates the list.
+        "managementPolicies": ["Observe", "Create", "Update", "Delete"],
+        # A selector that matches nothing, so the base still creates; compshare cannot look
+        # images up (it would stall Unsupported), so its Images go without.
+        **(
+            {}
+            if provider == COMPSHARE
+            else {"adopt": {"selector": {"name": "no-such-cloud-image"}, "policy": "AdoptOrCreate"}}
+        ),
     }
 
 

@@ -14,7 +14,13 @@ from image_operator.handlers import kinds
 from image_operator.handlers.context import context
 from image_operator.handlers.status import KopfLogger
 from image_operator.reconcilers.copy import CopySource
-from image_operator.reconcilers.image import ImageObject, ImageReconciler, owner
+from image_operator.reconcilers.image import (
+    ImageObject,
+    ImageReconciler,
+    claims,
+    owner,
+    rival,
+)
 from image_operator.reconcilers.outcome import Outcome
 from image_operator.reconcilers.step import Step
 
@@ -37,9 +43,13 @@ def decode(body: kopf.Body) -> ImageObject:
     held = obj.status.get("externalID")
     deleting = bool(meta.get("deletionTimestamp"))
     wanted = held if deleting else (adopt if adopt and adopt != held else None)
-    if not wanted or (deleting and _delete_issued(obj)):
+    # spec.adopt: the IDs other Images own, asked only while this one still selects.
+    selects = not (deleting or adopt or held) and obj.spec is not None and obj.spec.adopt
+    if (not wanted and not selects) or (deleting and _delete_issued(obj)):
         return obj  # nothing to adopt or delete, or the delete was asked for: only waiting
     others = context().kube.list_objects("images", obj.namespace)
+    if selects:
+        return replace(obj, claimed=claims(obj, others), rival=rival(obj, others))
     return replace(obj, owned_by=owner(obj, str(wanted), others, deleting=deleting))
 
 

@@ -33,7 +33,14 @@ from image_operator.providers.errors import (
     from_http_status,
     parse_retry_after,
 )
-from image_operator.providers.model import CloudImage, CloudState, ImageRequest, Operation
+from image_operator.providers.model import (
+    CloudImage,
+    CloudState,
+    ImageMatch,
+    ImageRequest,
+    ImageSelector,
+    Operation,
+)
 from image_operator.providers.ratelimit import TokenBucket
 from image_operator.providers.urlpaths import path_segment
 
@@ -295,6 +302,19 @@ class ArgonProvider(Provider):
 
     def close(self) -> None:
         self._client.close()
+
+    # -- adoption by selector (spec.adopt) --
+
+    def find_images(self, selector: ImageSelector) -> list[ImageMatch]:
+        """An Argon name is unique in its namespace, so a name is one GET; Argon images carry
+        no tags, so tags cannot be matched (the base method says so)."""
+        if selector.name is None:
+            return super().find_images(selector)
+        try:
+            image = self.get_image(selector.name)
+        except NotFound:
+            return []
+        return [ImageMatch(external_id=image.external_id, name=image.external_id)]
 
 
 def build(config: ProviderConfig) -> ArgonProvider:

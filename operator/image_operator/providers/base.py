@@ -23,7 +23,9 @@ from image_operator.providers.errors import NotFound, Unsupported
 from image_operator.providers.model import (
     CREATE_OPERATION,
     CloudImage,
+    ImageMatch,
     ImageRequest,
+    ImageSelector,
     Operation,
 )
 from image_operator.providers.pipelines import BuildsPipelines
@@ -112,6 +114,17 @@ class Provider(ABC):
 
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release connections."""
+
+    def find_images(self, selector: ImageSelector) -> list[ImageMatch]:
+        """The cloud images `selector` matches (exact name, or every tag), for adoption by
+        selector (`spec.adopt`). A read: never changes the cloud. Providers whose API can
+        list by name or tags override this; `Unsupported` names what they cannot match."""
+        what = "name" if selector.name is not None else "tags"
+        raise Unsupported(
+            f"provider type {self.type_name!r} cannot find images by {what} "
+            f"(spec.adopt.selector.{what}); adopt by ID with the imageops.io/external-id "
+            "annotation instead"
+        )
 
     # -- optional abilities: the interface when this provider class declares it, else None. --
     # `InstrumentedProvider` overrides each one to hand out a measured forwarder.

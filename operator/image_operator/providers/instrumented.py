@@ -21,7 +21,7 @@ from image_operator.providers.capabilities import (
     PlaceholderUploads,
 )
 from image_operator.providers.errors import ProviderError
-from image_operator.providers.model import CloudImage, ImageRequest
+from image_operator.providers.model import CloudImage, ImageMatch, ImageRequest, ImageSelector
 from image_operator.providers.pipelines import BuildsPipelines, MeasuredPipelines
 from image_operator.providers.publishing import MeasuredPublishing, Publishes
 
@@ -88,6 +88,9 @@ class InstrumentedProvider(Provider):
 
     def image_sha256(self, external_id: str) -> str:
         return self._call("image_sha256", self.inner.image_sha256, external_id)
+
+    def find_images(self, selector: ImageSelector) -> list[ImageMatch]:
+        return self._call("find_images", self.inner.find_images, selector)
 
     def close(self) -> None:
         self.inner.close()

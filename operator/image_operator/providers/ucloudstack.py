@@ -36,7 +36,14 @@ from image_operator.providers.capabilities import (
 )
 from image_operator.providers.endpoints import EndpointPolicy, HostGuard
 from image_operator.providers.errors import InvalidInput, NotFound, ProviderError, Transient
-from image_operator.providers.model import CloudImage, CloudState, ImageRequest, Operation
+from image_operator.providers.model import (
+    CloudImage,
+    CloudState,
+    ImageMatch,
+    ImageRequest,
+    ImageSelector,
+    Operation,
+)
 from image_operator.providers.ratelimit import TokenBucket
 from image_operator.providers.ucloud_errors import rpc_error
 from image_operator.providers.ucloud_transport import GuardedTransport
@@ -477,6 +484,25 @@ class UCloudStackProvider(Provider, BaseImages, ExportsImages, MultipartUploads)
     def download(self, url: DownloadURL) -> bytes:
         """The image file behind a download URL (whole, in memory: for tests and small tools)."""
         return self._data_call("GET", url.url, "download").content
+
+    # -- adoption by selector (spec.adopt) --
+
+    def find_images(self, selector: ImageSelector) -> list[ImageMatch]:
+        """Custom images named exactly `selector.name` (DescribeImage's Keyword matches parts
+        of names and IDs, so the answer is filtered), or carrying every tag of
+        `selector.tags` (DescribeImage has no tag filter: every custom image is read)."""
+        params: dict[str, Any] = {"ImageType": "Custom"}
+        if selector.name is not None:
+            params["Keyword"] = selector.name
+        matches = []
+        for raw in self._describe(**params):
+            info = ImageInfo.model_validate(raw)
+            if selector.name is not None and info.image_name != selector.name:
+                continue
+            if any(info.tag(key) != value for key, value in selector.tags.items()):
+                continue
+            matches.append(ImageMatch(external_id=info.image_id, name=info.image_name))
+        return matches
 
 
 def build(config: ProviderConfig) -> UCloudStackProvider:
