@@ -280,7 +280,11 @@ def references() -> list[Case]:
             "Image",
             "references",
             "compshare-instance-missing",
-            _image(providerRef={"name": COMPSHARE}, source={"vm": {"vmID": "uhost-missing"}}),
+            _with(
+                manifest("Image", UNNAMED, image_spec(REPOSITORY_SOURCE, COMPSHARE)),
+                providerRef={"name": COMPSHARE},
+                source={"vm": {"vmID": "uhost-missing"}},
+            ),
             "spec.source.vm.vmID",
         ),
         # BaseImage
