@@ -34,6 +34,7 @@ from image_operator.api.common import (
 )
 from image_operator.api.crdinfo import CrdInfo, PrinterColumn, standard_columns
 from image_operator.api.parameters import Parameter
+from image_operator.api.sharing import ImageSharing, MemberStatus, accept_needs_orphan
 
 # A docker image reference: [registry[:port]/]path[:tag][@digest] (distribution's grammar,
 # simplified to what a regex can say without backtracking trouble).
@@ -264,6 +265,7 @@ class ImageSpec(ApiModel):
                 _kind_matches("inputs", "input"),
                 _kind_matches("outputs", "output"),
                 _kind_matches("configs", "config"),
+                accept_needs_orphan(),
             ]
         }
     }
@@ -316,6 +318,7 @@ class ImageSpec(ApiModel):
         description="Delete (default) removes the cloud image when this object is deleted; "
         "Orphan leaves it.",
     )
+    sharing: ImageSharing | None = Field(default=None, description="Share with other accounts.")
 
 
 class CopySourceStatus(ApiModel):
@@ -356,6 +359,7 @@ class ImageStatus(ObjectStatus):
         description="The last drift the provider's resync found (deleted or modified outside "
         "the operator); what happened next follows the ImageProvider's spec.driftPolicy.",
     )
+    sharing: list[MemberStatus] | None = Field(default=None, description="Members (sharing).")
 
 
 class Image(ApiModel):

@@ -50,6 +50,7 @@ from image_operator.providers.aliyun_pipelines import (
     pipeline_template,
     template_hash,
 )
+from image_operator.providers.aliyun_sharing import EcsSharing
 from image_operator.providers.aliyun_transport import refuse_redirects
 from image_operator.providers.base import Provider
 from image_operator.providers.capabilities import CopiesWithin
@@ -72,7 +73,7 @@ DESCRIBE_BATCH: Final = 100  # ImageIds per DescribeImages call (ECS's limit)
 SHARE_BATCH: Final = 10  # AddAccount.N / RemoveAccount.N per ModifyImageSharePermission
 
 
-class AliyunProvider(Provider, CopiesWithin, BuildsPipelines):
+class AliyunProvider(Provider, CopiesWithin, BuildsPipelines, EcsSharing):
     type_name = "aliyun"
     operations = frozenset({Operation.IMPORT_URL, Operation.COPY, Operation.DELETE})
 

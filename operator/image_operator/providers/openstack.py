@@ -57,6 +57,7 @@ from image_operator.providers.openstack_metadata import (
     managed_properties,
     untouched,
 )
+from image_operator.providers.openstack_sharing import GlanceSharing
 from image_operator.providers.ratelimit import TokenBucket
 from image_operator.providers.urlpaths import path_segment
 
@@ -96,7 +97,7 @@ class ImageMember(BaseModel):
     status: MemberStatus
 
 
-class OpenStackProvider(Provider, PlaceholderUploads):
+class OpenStackProvider(Provider, PlaceholderUploads, GlanceSharing):
     type_name = "openstack"
     operations = frozenset(
         {Operation.IMPORT_URL, Operation.IMPORT_UPLOAD, Operation.UPDATE, Operation.DELETE}

@@ -26,7 +26,7 @@ from image_operator.providers.errors import (
 )
 from image_operator.providers.model import CloudImage, CloudState, ImageRequest, Operation
 from image_operator.providers.observer import ImageObserver
-from image_operator.reconcilers import progress
+from image_operator.reconcilers import progress, sharing
 from image_operator.reconcilers.copy import CopySource, export_request
 from image_operator.reconcilers.managed import (
     ManagedObject,
@@ -353,6 +353,11 @@ class ImageReconciler(ManagedReconciler):
             return self._progress(step, cloud, handle)
 
         step.status.failed_generation = None
+        # spec.sharing (reconcilers/sharing.py): the owner's members, or the receiving side's
+        # acceptance, which ends the pass (a member never pushes its spec to the image).
+        shared = sharing.reconcile(step, provider, cloud, handle)
+        if shared is not None:
+            return shared
         if provider.needs_update(request, cloud):
             provider.require(Operation.UPDATE)
             try:
