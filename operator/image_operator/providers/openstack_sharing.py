@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Literal
 
 from image_operator.api.sharing import MemberState
 from image_operator.providers.errors import NotFound
+from image_operator.providers.model import CloudImage
 from image_operator.providers.sharing import Member, Shares
 
 if TYPE_CHECKING:  # openstack.py declares this class among its bases
@@ -34,6 +35,9 @@ def _member(member: ImageMember) -> Member:
 
 class GlanceSharing(Shares):
     """Glance members behind the `Shares` interface (mixed into `OpenStackProvider`)."""
+
+    @abstractmethod
+    def get_image(self, external_id: str) -> CloudImage: ...
 
     @abstractmethod
     def share(self, external_id: str, project_id: str) -> ImageMember: ...
@@ -58,6 +62,10 @@ class GlanceSharing(Shares):
         return None
 
     def list_members(self, external_id: str) -> list[Member]:
+        # Glance refuses to list the members of an image that is not `shared` (403, "Only
+        # shared images have members"): such an image has none.
+        if self.get_image(external_id).raw.get("visibility") != "shared":
+            return []
         return [_member(m) for m in self.members(external_id)]
 
     def change_members(self, external_id: str, add: Sequence[str], remove: Sequence[str]) -> None:
