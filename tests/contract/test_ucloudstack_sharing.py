@@ -52,5 +52,5 @@ def test_sharing_on_ucloudstack_stalls_unsupported_naming_the_field(
     assert wrapped.sharer is None
     stalled = condition(outcome.status, "Stalled")
     assert stalled is not None and stalled["reason"] == "Unsupported"
-    assert stalled["message"].startswith("spec.sharing: ucloudstack provider 'ucs'")
+    assert stalled["message"].startswith("spec.sharing: provider type 'ucloudstack' cannot")
     assert emulator.state() == before  # nothing in the cloud changed

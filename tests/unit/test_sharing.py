@@ -5,6 +5,7 @@ that cannot share."""
 from __future__ import annotations
 
 from dataclasses import replace
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -17,6 +18,10 @@ from image_operator.providers.model import CloudState
 from image_operator.providers.sharing import MeasuredSharing
 from image_operator.reconcilers.image import ImageObject
 from image_operator.reconcilers.outcome import Outcome
+from image_operator.statusview.command import view
+from image_operator.statusview.kinds import parse_target
+from image_operator.statusview.render import Style
+from image_operator.statusview.tree import Snapshot
 from tests.unit.fake_sharing import SharingFakeProvider
 from tests.unit.fakes import FakeProvider
 from tests.unit.test_image_reconciler import UID, Harness, cond, make_obj, make_spec, reasons
@@ -131,28 +136,39 @@ def test_an_image_without_sharing_makes_no_sharing_call() -> None:
     assert not {"list_members", "change_members", "accept_shared"} & set(cloud.names())
 
 
-def test_a_provider_that_cannot_share_stalls_unsupported_naming_the_field() -> None:
+def test_a_provider_that_cannot_share_stalls_unsupported_before_making_anything() -> None:
+    cloud = FakeProvider()
+    h = Harness(provider=cloud)
+
+    outcome = h.reconcile(make_obj(spec=make_spec(sharing=members("proj-a"))))
+
+    stalled = cond(outcome, "Stalled")
+    assert (stalled["status"], stalled["reason"]) == ("True", "Unsupported")
+    assert stalled["message"].startswith("spec.sharing: provider type 'fake' cannot share")
+    assert cond(outcome, "Ready")["status"] == "False"
+    assert cloud.names() == []  # no cloud image left behind by an impossible spec
+
+
+def test_an_image_shared_before_stalls_too_once_it_has_a_cloud_image() -> None:
     cloud = FakeProvider()
     h = Harness(provider=cloud)
 
     outcome = h.reconcile(_shared_obj(cloud, members("proj-a")))
 
-    stalled = cond(outcome, "Stalled")
-    assert (stalled["status"], stalled["reason"]) == ("True", "Unsupported")
-    assert "spec.sharing" in stalled["message"]
-    assert cond(outcome, "Ready")["status"] == "False"
+    assert cond(outcome, "Stalled")["reason"] == "Unsupported"
+    assert "get_images" not in cloud.names()
 
 
-def test_a_member_id_the_cloud_cannot_take_stalls_before_any_change() -> None:
+def test_a_member_id_the_cloud_cannot_take_stalls_before_any_call() -> None:
     cloud = SharingFakeProvider()
     h = Harness(provider=cloud)
 
-    outcome = h.reconcile(_shared_obj(cloud, members("proj-a", "bad-one")))
+    outcome = h.reconcile(make_obj(spec=make_spec(sharing=members("proj-a", "bad-one"))))
 
     stalled = cond(outcome, "Stalled")
     assert stalled["reason"] == "InvalidSpec"
     assert stalled["message"].startswith("spec.sharing.members: 'bad-one'")
-    assert not {"list_members", "change_members"} & set(cloud.names())
+    assert cloud.names() == []
 
 
 def test_a_cloud_without_acceptance_reports_members_shared() -> None:
@@ -227,3 +243,28 @@ def test_sharing_is_metered_behind_the_instrumented_wrapper() -> None:
 def test_bad_sharing_is_refused_by_the_model(sharing: dict[str, Any]) -> None:
     with pytest.raises(ValidationError):
         make_spec(sharing=sharing)
+
+
+def test_image_operator_status_shows_the_members_and_their_states() -> None:
+    image = {
+        "apiVersion": "imageops.io/v1alpha1",
+        "kind": "Image",
+        "metadata": {"name": "shared", "namespace": "demo", "generation": 1},
+        "spec": {"providerRef": {"name": "glance"}, "source": {"upload": {"format": "qcow2"}}},
+        "status": {
+            "observedGeneration": 1,
+            "externalID": "img-1",
+            "sharing": [
+                {"id": "proj-a", "state": "Accepted"},
+                {"id": "proj-b", "state": "Pending"},
+            ],
+            "conditions": [
+                {"type": "Ready", "status": "True", "reason": "Available", "message": "ok"}
+            ],
+        },
+    }
+    now = datetime(2026, 12, 1, tzinfo=UTC)
+
+    lines = view(Snapshot({"images": [image]}), parse_target(("img/shared",)), "demo", now, Style())
+
+    assert any("shared with proj-a (Accepted), proj-b (Pending)" in line for line in lines), lines

@@ -108,6 +108,7 @@ class ImageReconciler(ManagedReconciler):
         built = obj.spec.source.pipeline  # made by a pipeline run: adopted, never created
         if not copying and built is None:  # a copy needs what _copy_request decides
             provider.require_source(obj.spec.source.kind())
+        sharing.require(obj.spec, provider)  # before any cloud call, as require_source
         external_id = step.status.external_id
         adopt = obj.annotations.get(ANNOTATION_EXTERNAL_ID)
         drift = step.status.drift

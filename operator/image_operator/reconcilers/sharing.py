@@ -18,9 +18,10 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 from image_operator.api.common import ANNOTATION_EXTERNAL_ID
-from image_operator.api.image import ImageStatus
+from image_operator.api.image import ImageSpec, ImageStatus
 from image_operator.api.sharing import MemberState, MemberStatus
 from image_operator.providers.base import Provider
+from image_operator.providers.errors import InvalidInput, Unsupported
 from image_operator.providers.model import CloudImage
 from image_operator.providers.sharing import Member, Shares
 from image_operator.reconcilers.managed import ProviderHandle
@@ -32,40 +33,49 @@ if TYPE_CHECKING:  # image.py calls this module: its types only, no import cycle
 
     _Step = Step[ImageObject, ImageStatus]
 
-UNSUPPORTED = "Unsupported"
 INVALID_SPEC = "InvalidSpec"
 ACCEPTED = "Accepted"
+
+
+def require(spec: ImageSpec, provider: Provider) -> None:
+    """Raise what makes `spec.sharing` impossible with this provider, before any cloud call
+    (so that an impossible spec never leaves a cloud image behind): `Unsupported` for a
+    provider that cannot share, `InvalidInput` for member IDs it cannot take."""
+    sharing = spec.sharing
+    if sharing is None:
+        return
+    sharer = provider.sharer
+    if sharer is None:
+        raise Unsupported(
+            f"spec.sharing: provider type {provider.type_name!r} cannot share images with other "
+            "accounts; remove spec.sharing (openstack and aliyun providers share, see "
+            "docs/sharing.md)"
+        )
+    problem = sharer.member_problem([m.id for m in sharing.members or []])
+    if problem is not None:
+        raise InvalidInput(f"spec.sharing.members: {problem}")
 
 
 def reconcile(
     step: _Step, provider: Provider, cloud: CloudImage, handle: ProviderHandle
 ) -> Outcome | None:
     """The outcome that ends this pass (a stall, or the receiving side's Ready), or None when
-    the image's sharing is as the spec says and the Image reconciler goes on."""
+    the image's sharing is as the spec says and the Image reconciler goes on. Raises the
+    cloud's `ProviderError`s (and `require`'s)."""
     spec = step.obj.spec
     assert spec is not None
     sharing = spec.sharing
     recorded = step.status.sharing or []
     if sharing is None and not recorded:
         return None  # never shared by the operator: no cloud call
+    require(spec, provider)
     sharer = provider.sharer
-    if sharer is None:
-        if sharing is None:
-            step.status.sharing = None
-            return None
-        return step.stalled(
-            UNSUPPORTED,
-            f"spec.sharing: {handle.label} (provider type {provider.type_name!r}) cannot share "
-            "images with other accounts; remove spec.sharing (openstack and aliyun providers "
-            "share, see docs/sharing.md)",
-        )
+    if sharer is None:  # spec.sharing removed, on a provider that cannot share: nothing shared
+        step.status.sharing = None
+        return None
     if sharing is not None and sharing.accept:
         return _accept(step, sharer, cloud, handle)
     desired = None if sharing is None else [m.id for m in sharing.members or []]
-    if desired:
-        problem = sharer.member_problem(desired)
-        if problem is not None:
-            return step.stalled(INVALID_SPEC, f"spec.sharing.members: {problem}")
     external_id = cloud.external_id
     current = {m.member_id: m for m in sharer.list_members(external_id)}
     if desired is None:  # spec.sharing removed: take back what the spec had shared
