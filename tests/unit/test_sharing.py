@@ -18,6 +18,7 @@ from image_operator.providers.model import CloudState
 from image_operator.providers.sharing import MeasuredSharing
 from image_operator.reconcilers.image import ImageObject
 from image_operator.reconcilers.outcome import Outcome
+from image_operator.reconcilers.sharing import PENDING_RECHECK_SECONDS
 from image_operator.statusview.command import view
 from image_operator.statusview.kinds import parse_target
 from image_operator.statusview.render import Style
@@ -268,3 +269,17 @@ def test_image_operator_status_shows_the_members_and_their_states() -> None:
     lines = view(Snapshot({"images": [image]}), parse_target(("img/shared",)), "demo", now, Style())
 
     assert any("shared with proj-a (Accepted), proj-b (Pending)" in line for line in lines), lines
+
+
+def test_a_ready_image_with_a_pending_member_looks_again_later_and_not_once_all_answered() -> None:
+    cloud = SharingFakeProvider()
+    h = Harness(provider=cloud)
+    obj = _shared_obj(cloud, members("proj-a"))
+
+    pending = h.reconcile(obj)
+
+    assert pending.requeue_after == PENDING_RECHECK_SECONDS
+    cloud.respond(obj.status["externalID"], "proj-a", MemberState.REJECTED)
+    answered = h.reconcile(replace(obj, status=pending.status))
+    assert _members(answered) == [("proj-a", "Rejected")]
+    assert answered.requeue_after is None

@@ -318,7 +318,7 @@ class ImageSpec(ApiModel):
         description="Delete (default) removes the cloud image when this object is deleted; "
         "Orphan leaves it.",
     )
-    sharing: ImageSharing | None = Field(default=None, description="Share with other accounts.")
+    sharing: ImageSharing | None = Field(default=None, description=ImageSharing.__doc__)
 
 
 class CopySourceStatus(ApiModel):
@@ -359,7 +359,7 @@ class ImageStatus(ObjectStatus):
         description="The last drift the provider's resync found (deleted or modified outside "
         "the operator); what happened next follows the ImageProvider's spec.driftPolicy.",
     )
-    sharing: list[MemberStatus] | None = Field(default=None, description="Members (sharing).")
+    sharing: list[MemberStatus] | None = Field(default=None, description=MemberStatus.__doc__)
 
 
 class Image(ApiModel):

@@ -45,7 +45,7 @@ class ShareMember(ApiModel):
 
 class ImageSharing(ApiModel):
     """Who the image is shared with (the owner's side), or that this Image accepts an image
-    shared with it (the receiving side)."""
+    shared with it (the receiving side); see docs/sharing.md."""
 
     model_config = {
         "json_schema_extra": {
@@ -86,7 +86,7 @@ class MemberState(StrEnum):
 
 
 class MemberStatus(ApiModel):
-    """One member as the cloud last reported it."""
+    """Each member the image is shared with, as the cloud last reported it (spec.sharing)."""
 
     id: str = Field(description="The account or project ID.")
     state: MemberState = Field(

@@ -387,7 +387,11 @@ class ImageReconciler(ManagedReconciler):
         message = f"image {cloud.external_id!r} is available in {handle.label}"
         if step.status.phase != "Ready":
             step.events.append(Event("Ready", message))
-        return step.outcome(phase="Ready", ready=(True, "Available", message))
+        return step.outcome(
+            phase="Ready",
+            ready=(True, "Available", message),
+            requeue_after=sharing.recheck(step.status),  # a member yet to answer
+        )
 
     def _verify_checksum(
         self, step: _Step, provider: Provider, cloud: CloudImage, handle: ProviderHandle

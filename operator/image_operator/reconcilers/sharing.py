@@ -35,6 +35,9 @@ if TYPE_CHECKING:  # image.py calls this module: its types only, no import cycle
 
 INVALID_SPEC = "InvalidSpec"
 ACCEPTED = "Accepted"
+#: How often a Ready Image with a member yet to accept or reject reads its members again: the
+#: member answers in its own account, so nothing tells the operator; slow, as people answer.
+PENDING_RECHECK_SECONDS = 300.0
 
 
 def require(spec: ImageSpec, provider: Provider) -> None:
@@ -90,6 +93,12 @@ def reconcile(
         current = {m.member_id: m for m in sharer.list_members(external_id)}
     step.status.sharing = None if desired is None else _statuses(recorded, current.values())
     return None
+
+
+def recheck(status: ImageStatus) -> float | None:
+    """When a Ready Image should look at its members again: while one is Pending."""
+    pending = any(m.state is MemberState.PENDING for m in status.sharing or [])
+    return PENDING_RECHECK_SECONDS if pending else None
 
 
 def _accept(step: _Step, sharer: Shares, cloud: CloudImage, handle: ProviderHandle) -> Outcome:
