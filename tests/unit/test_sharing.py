@@ -48,10 +48,14 @@ def members(*ids: str) -> dict[str, Any]:
     return {"members": [{"id": i} for i in ids]}
 
 
-def test_owner_shares_with_the_listed_members_and_reports_them_pending() -> None:
+def _owner(*ids: str) -> tuple[SharingFakeProvider, Harness, ImageObject]:
+    """A sharing cloud, its harness, and an Available Image sharing with `ids`."""
     cloud = SharingFakeProvider()
-    h = Harness(provider=cloud)
-    obj = _shared_obj(cloud, members("proj-b", "proj-a"))
+    return cloud, Harness(provider=cloud), _shared_obj(cloud, members(*ids))
+
+
+def test_owner_shares_with_the_listed_members_and_reports_them_pending() -> None:
+    cloud, h, obj = _owner("proj-b", "proj-a")
 
     outcome = h.reconcile(obj)
 
@@ -63,9 +67,7 @@ def test_owner_shares_with_the_listed_members_and_reports_them_pending() -> None
 
 
 def test_a_member_accepting_shows_with_its_own_time_and_no_change_is_sent() -> None:
-    cloud = SharingFakeProvider()
-    h = Harness(provider=cloud)
-    obj = _shared_obj(cloud, members("proj-a", "proj-b"))
+    cloud, h, obj = _owner("proj-a", "proj-b")
     first = h.reconcile(obj)
     external_id = obj.status["externalID"]
     cloud.respond(external_id, "proj-a", MemberState.ACCEPTED)
@@ -82,9 +84,7 @@ def test_a_member_accepting_shows_with_its_own_time_and_no_change_is_sent() -> N
 
 
 def test_the_spec_is_the_whole_list_members_added_elsewhere_are_removed() -> None:
-    cloud = SharingFakeProvider()
-    h = Harness(provider=cloud)
-    obj = _shared_obj(cloud, members("proj-a"))
+    cloud, h, obj = _owner("proj-a")
     external_id = obj.status["externalID"]
     cloud.shared[external_id] = {"console-added": MemberState.ACCEPTED}
 
@@ -95,9 +95,7 @@ def test_the_spec_is_the_whole_list_members_added_elsewhere_are_removed() -> Non
 
 
 def test_an_empty_list_unshares_from_everyone() -> None:
-    cloud = SharingFakeProvider()
-    h = Harness(provider=cloud)
-    obj = _shared_obj(cloud, members("proj-a"))
+    cloud, h, obj = _owner("proj-a")
     first = h.reconcile(obj)
     external_id = obj.status["externalID"]
 
@@ -110,9 +108,7 @@ def test_an_empty_list_unshares_from_everyone() -> None:
 
 
 def test_removing_spec_sharing_takes_back_only_what_it_had_shared() -> None:
-    cloud = SharingFakeProvider()
-    h = Harness(provider=cloud)
-    obj = _shared_obj(cloud, members("proj-a"))
+    cloud, h, obj = _owner("proj-a")
     first = h.reconcile(obj)
     external_id = obj.status["externalID"]
     cloud.shared[external_id]["later-by-hand"] = MemberState.PENDING
@@ -272,9 +268,7 @@ def test_image_operator_status_shows_the_members_and_their_states() -> None:
 
 
 def test_a_ready_image_with_a_pending_member_looks_again_later_and_not_once_all_answered() -> None:
-    cloud = SharingFakeProvider()
-    h = Harness(provider=cloud)
-    obj = _shared_obj(cloud, members("proj-a"))
+    cloud, h, obj = _owner("proj-a")
 
     pending = h.reconcile(obj)
 

@@ -19,6 +19,7 @@ from image_operator.api.sharing import MemberState
 from image_operator.providers.errors import Unsupported
 from image_operator.providers.sharing import Member, Shares
 
+SHARE_BATCH: Final = 10  # AddAccount.N / RemoveAccount.N per ModifyImageSharePermission
 SHARE_PAGE: Final = 100  # DescribeImageSharePermission's largest PageSize
 _INT64_MAX: Final = 2**63 - 1
 
@@ -32,7 +33,6 @@ class EcsSharing(Shares):
     @abstractmethod
     def _call(self, action: str, method: Callable[[Any, Any], Any], request: Any) -> Any: ...
 
-    @abstractmethod
     def modify_image_share_permission(
         self,
         image_id: str,
@@ -40,7 +40,25 @@ class EcsSharing(Shares):
         add_accounts: Sequence[int | str] = (),
         remove_accounts: Sequence[int | str] = (),
         is_public: bool | None = None,
-    ) -> None: ...
+    ) -> None:
+        """Share an image with accounts (or stop sharing), ten accounts per call."""
+        adds = [str(a) for a in add_accounts]
+        removes = [str(a) for a in remove_accounts]
+        first = True
+        while first or adds or removes:
+            first = False
+            self._call(
+                "ModifyImageSharePermission",
+                self._client.modify_image_share_permission_with_options,
+                ecs.ModifyImageSharePermissionRequest(
+                    region_id=self.region,
+                    image_id=image_id,
+                    add_account=adds[:SHARE_BATCH] or None,
+                    remove_account=removes[:SHARE_BATCH] or None,
+                    is_public=is_public,
+                ),
+            )
+            adds, removes = adds[SHARE_BATCH:], removes[SHARE_BATCH:]
 
     def member_problem(self, member_ids: Sequence[str]) -> str | None:
         bad = [m for m in member_ids if not m.isdigit() or int(m) > _INT64_MAX]
