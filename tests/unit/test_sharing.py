@@ -12,10 +12,12 @@ import pytest
 from pydantic import ValidationError
 
 from image_operator.api.common import ANNOTATION_EXTERNAL_ID, DeletionPolicy
+from image_operator.api.image import ImageSpec
 from image_operator.api.sharing import MAX_MEMBERS, MemberState
 from image_operator.providers.instrumented import InstrumentedProvider
 from image_operator.providers.model import CloudState
 from image_operator.providers.sharing import MeasuredSharing
+from image_operator.reconcilers import drift
 from image_operator.reconcilers.image import ImageObject
 from image_operator.reconcilers.outcome import Outcome
 from image_operator.reconcilers.sharing import PENDING_RECHECK_SECONDS
@@ -277,3 +279,31 @@ def test_a_ready_image_with_a_pending_member_looks_again_later_and_not_once_all_
     answered = h.reconcile(replace(obj, status=pending.status))
     assert _members(answered) == [("proj-a", "Rejected")]
     assert answered.requeue_after is None
+
+
+def test_the_resync_never_calls_a_receiving_image_modified() -> None:
+    """A member's Image never pushes its spec, so a spec unlike the image is no drift (under
+    driftPolicy: Report it would stall the Image); an owner's Image with the same difference
+    is reported."""
+    cloud = SharingFakeProvider()
+    h = Harness(provider=cloud)
+    receiver = _receiver(cloud)  # its displayName differs from the shared image's
+    assert receiver.spec is not None
+    external_id = receiver.annotations[ANNOTATION_EXTERNAL_ID]
+    owner = make_spec(sharing=members(cloud.me))  # differs from the image as much
+
+    def body(name: str, spec: ImageSpec) -> dict[str, Any]:
+        return {
+            "metadata": {"name": name, "namespace": "default", "uid": UID, "generation": 1},
+            "spec": spec.model_dump(by_alias=True, exclude_none=True, mode="json"),
+            "status": {
+                "observedGeneration": 1,
+                "externalID": external_id,
+                "conditions": [{"type": "Ready", "status": "True"}],
+            },
+        }
+
+    images = drift.ready_images([body("member", receiver.spec), body("owner", owner)], "fake")
+    found = drift.detect(images, cloud, h.observer, "fake provider")
+
+    assert [(d.image.name, d.reason) for d in found] == [("owner", "CloudImageModified")]

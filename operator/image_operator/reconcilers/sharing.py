@@ -76,7 +76,7 @@ def reconcile(
     if sharer is None:  # spec.sharing removed, on a provider that cannot share: nothing shared
         step.status.sharing = None
         return None
-    if sharing is not None and sharing.accept:
+    if accepts(spec):
         return _accept(step, sharer, cloud, handle)
     desired = None if sharing is None else [m.id for m in sharing.members or []]
     external_id = cloud.external_id
@@ -93,6 +93,12 @@ def reconcile(
         current = {m.member_id: m for m in sharer.list_members(external_id)}
     step.status.sharing = None if desired is None else _statuses(recorded, current.values())
     return None
+
+
+def accepts(spec: ImageSpec) -> bool:
+    """Whether this Image is the receiving side of a share: it adopts an image it does not
+    own, whose fields its spec never sets (so they cannot drift from it)."""
+    return spec.sharing is not None and spec.sharing.accept
 
 
 def recheck(status: ImageStatus) -> float | None:
