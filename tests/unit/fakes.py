@@ -82,6 +82,8 @@ class FakeProvider(Provider, CopiesWithin):
         self._lagging_finds = 0
         self._ids = itertools.count(1)
         self.closed = False
+        # The state a new image starts in: AVAILABLE for a cloud that makes images at once.
+        self.made_state = CloudState.PENDING
 
     # -- test controls ---------------------------------------------------------------------
     def fail_next(self, method: str, error: ProviderError, times: int = 1) -> None:
@@ -179,7 +181,7 @@ class FakeProvider(Provider, CopiesWithin):
         self.images[external_id] = FakeImage(
             external_id=external_id,
             key=request.idempotency_key,
-            state=CloudState.PENDING,
+            state=self.made_state,
             fingerprint=fingerprint(request.spec),
         )
         return self.images[external_id].view()

@@ -34,6 +34,12 @@ from image_operator.api.common import (
 )
 from image_operator.api.crdinfo import CrdInfo, PrinterColumn, standard_columns
 from image_operator.api.parameters import Parameter
+from image_operator.api.provideroptions import (
+    ArgonImageOptions,
+    OpenStackImageOptions,
+    UCloudStackImageOptions,
+    argon_name_rules,
+)
 from image_operator.api.sharing import ImageSharing, MemberStatus, accept_needs_orphan
 
 # A docker image reference: [registry[:port]/]path[:tag][@digest] (distribution's grammar,
@@ -265,6 +271,7 @@ class ImageSpec(ApiModel):
                 _kind_matches("inputs", "input"),
                 _kind_matches("outputs", "output"),
                 _kind_matches("configs", "config"),
+                *argon_name_rules(),  # provider options (issue 12)
                 accept_needs_orphan(),
             ]
         }
@@ -317,6 +324,16 @@ class ImageSpec(ApiModel):
         default=DeletionPolicy.DELETE,
         description="Delete (default) removes the cloud image when this object is deleted; "
         "Orphan leaves it.",
+    )
+    # -- provider options (issue 12): set only the one of the provider's type ------------------
+    openstack: OpenStackImageOptions | None = Field(
+        default=None, description="Options for an ImageProvider of type openstack (Glance/IMS)."
+    )
+    ucloudstack: UCloudStackImageOptions | None = Field(
+        default=None, description="Options for an ImageProvider of type ucloudstack."
+    )
+    argon: ArgonImageOptions | None = Field(
+        default=None, description="Options for an ImageProvider of type argon."
     )
     sharing: ImageSharing | None = Field(default=None, description=ImageSharing.__doc__)
 

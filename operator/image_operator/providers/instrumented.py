@@ -41,6 +41,7 @@ class InstrumentedProvider(Provider):
         self.inner = inner
         self.type_name = inner.type_name
         self.operations = inner.operations
+        self.create_refuses_duplicates = inner.create_refuses_duplicates
 
     def _call(self, action: str, function: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         start = time.perf_counter()

@@ -14,6 +14,7 @@ from abc import abstractmethod
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Literal
 
+from image_operator.api.provideroptions import OpenStackApi
 from image_operator.api.sharing import MemberState
 from image_operator.providers.errors import NotFound
 from image_operator.providers.model import CloudImage
@@ -35,6 +36,8 @@ def _member(member: ImageMember) -> Member:
 
 class GlanceSharing(Shares):
     """Glance members behind the `Shares` interface (mixed into `OpenStackProvider`)."""
+
+    api: OpenStackApi  # Glance, or IMS mode (ImageProvider spec.openstack.api)
 
     @abstractmethod
     def get_image(self, external_id: str) -> CloudImage: ...
@@ -63,8 +66,10 @@ class GlanceSharing(Shares):
 
     def list_members(self, external_id: str) -> list[Member]:
         # Glance refuses to list the members of an image that is not `shared` (403, "Only
-        # shared images have members"): such an image has none.
-        if self.get_image(external_id).raw.get("visibility") != "shared":
+        # shared images have members"): such an image has none. IMS shares private images as
+        # they are (`share` leaves their visibility alone there).
+        glance = self.api is OpenStackApi.GLANCE
+        if glance and self.get_image(external_id).raw.get("visibility") != "shared":
             return []
         return [_member(m) for m in self.members(external_id)]
 

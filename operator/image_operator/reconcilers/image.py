@@ -13,7 +13,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from image_operator import commandtemplate
-from image_operator.api.common import ANNOTATION_EXTERNAL_ID, ConditionStatus
+from image_operator.api.common import (
+    ANNOTATION_EXTERNAL_ID,
+    ANNOTATION_PROVIDER_TYPE,
+    ConditionStatus,
+)
 from image_operator.api.image import CopySourceStatus, ImageSpec, ImageStatus
 from image_operator.api.provider import DriftPolicy
 from image_operator.providers.base import Provider
@@ -108,6 +112,7 @@ class ImageReconciler(ManagedReconciler):
         built = obj.spec.source.pipeline  # made by a pipeline run: adopted, never created
         if not copying and built is None:  # a copy needs what _copy_request decides
             provider.require_source(obj.spec.source.kind())
+        provider.require_options(obj.spec)  # spec.<type> options match the provider (issue 12)
         sharing.require(obj.spec, provider)  # before any cloud call, as require_source
         external_id = step.status.external_id
         adopt = obj.annotations.get(ANNOTATION_EXTERNAL_ID)
@@ -203,8 +208,9 @@ class ImageReconciler(ManagedReconciler):
         make: Callable[[ImageRequest], CloudImage],
     ) -> Outcome:
         # Look up first: a crash between an earlier create and its status write left an image
-        # carrying our idempotency key, and it must be found, not duplicated.
-        cloud = provider.find_image(request)
+        # carrying our idempotency key, and it must be found, not duplicated. A cloud that
+        # refuses a duplicate key says so itself (Conflict, below): no lookup first there.
+        cloud = None if provider.create_refuses_duplicates else provider.find_image(request)
         if cloud is not None:
             step.events.append(
                 Event(
@@ -216,9 +222,10 @@ class ImageReconciler(ManagedReconciler):
         else:
             try:
                 cloud = make(request)
-                step.events.append(
-                    Event("Creating", f"{handle.label} accepted image {cloud.external_id!r}")
-                )
+                if cloud.state is not CloudState.AVAILABLE:  # else the Ready event says it
+                    step.events.append(
+                        Event("Creating", f"{handle.label} accepted image {cloud.external_id!r}")
+                    )
             except Conflict:
                 cloud = provider.find_image(request)
                 if cloud is None:
@@ -232,6 +239,10 @@ class ImageReconciler(ManagedReconciler):
         # Known to the observer from now on, so the next poll round batches it with the rest
         # instead of describing it on its own.
         observer.remember(cloud)
+        if cloud.state is CloudState.AVAILABLE:
+            # Made at once (a registry copy, a cloud with nothing to pull): Ready in this pass,
+            # so the status is written once, not as Creating and then again as Ready.
+            return self._observe(step, provider, observer, request, cloud, handle)
         return self._progress(step, cloud, handle)
 
     def _copy_request(
@@ -451,8 +462,11 @@ class ImageReconciler(ManagedReconciler):
     def ahead(self, obj: ImageObject, handle: ProviderHandle) -> dict[str, str]:
         """`status.providerType`, before the first pass that can reach the provider (every
         create, copy or adoption needs it): once it is durable, its absence proves that this
-        operator never sent anything for the object."""
+        operator never sent anything for the object. Nothing when the annotation
+        `imageops.io/provider-type` says the same: the handlers write it with the finalizer."""
         if handle.provider is None or obj.paused or obj.status.get("providerType"):
+            return {}
+        if obj.annotations.get(ANNOTATION_PROVIDER_TYPE):  # written with the finalizer
             return {}
         return {"providerType": handle.provider.type_name}
 
@@ -468,6 +482,7 @@ class ImageReconciler(ManagedReconciler):
             # the operator's status cannot prove that none was made.
             never_sent=not external_id
             and step.status.provider_type is None
+            and not obj.annotations.get(ANNOTATION_PROVIDER_TYPE)
             and obj.spec is not None
             and obj.spec.source.upload is None,
         )
