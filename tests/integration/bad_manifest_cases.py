@@ -614,6 +614,13 @@ def sharing() -> list[Case]:
             _image(sharing={"accept": True}),
             "spec.sharing.accept",
         ),
+        case(
+            "Image",
+            "sharing",
+            "members-of-a-private-image",
+            _image(sharing=members, openstack={"visibility": "private"}),
+            "spec.openstack.visibility",
+        ),
         # Admission cannot know the provider's type: argon cannot share, which stalls before
         # any cloud call.
         case("Image", "sharing", "argon-cannot-share", _image(sharing=members), "spec.sharing"),

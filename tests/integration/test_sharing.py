@@ -87,19 +87,27 @@ def test_share_narrow_and_unshare_an_aliyun_image(kube: Kube, emulator: Emulator
 
 
 @pytest.mark.parametrize(
-    ("sharing", "policy", "words"),
+    ("spec", "field", "words"),
     [
-        ({"accept": True}, "Delete", "set spec.deletionPolicy: Orphan"),
-        ({"accept": True, "members": [{"id": A}]}, "Orphan", "exclude each other"),
+        ({"sharing": {"accept": True}}, "spec.sharing.accept", "set spec.deletionPolicy: Orphan"),
+        (
+            {"sharing": {"accept": True, "members": [{"id": A}]}, "deletionPolicy": "Orphan"},
+            "spec.sharing.accept",
+            "exclude each other",
+        ),
+        (
+            {"sharing": {"members": [{"id": A}]}, "openstack": {"visibility": "private"}},
+            "spec.openstack.visibility",
+            "must be shared",
+        ),
     ],
 )
 def test_the_api_server_refuses_what_cel_judges(
-    kube: Kube, sharing: dict[str, Any], policy: str, words: str
+    kube: Kube, spec: dict[str, Any], field: str, words: str
 ) -> None:
     source = {"repository": {"image": "nvidia/cuda:12"}}
-    body = provider_image("refused", "argon", source, sharing=sharing, deletionPolicy=policy)
     with pytest.raises(ApiException) as refused:
-        kube.create("images", body)
+        kube.create("images", provider_image("refused", "argon", source, **spec))
     assert refused.value.status == 422
-    assert "spec.sharing.accept" in str(refused.value.body)
+    assert field in str(refused.value.body)
     assert words in str(refused.value.body)

@@ -16,8 +16,9 @@ import pytest
 
 from image_operator.api.common import ANNOTATION_EXTERNAL_ID, DeletionPolicy
 from image_operator.api.image import ImageSpec
+from image_operator.api.provideroptions import OpenStackApi
 from image_operator.api.sharing import MemberState
-from image_operator.providers.errors import NotFound
+from image_operator.providers.errors import NotFound, Unsupported
 from image_operator.providers.instrumented import InstrumentedProvider
 from image_operator.providers.observer import ImageObserver
 from image_operator.providers.openstack import OpenStackProvider
@@ -27,6 +28,7 @@ from image_operator.reconcilers.image import ImageObject, ImageReconciler
 from image_operator.reconcilers.managed import Backoff, ProviderHandle
 from image_operator.reconcilers.outcome import Outcome, condition
 from tests.peers.glance import Blob, GlanceServer, make_qcow2
+from tests.peers.test_openstack_ims import _provider
 
 MEMBER = "sharing-member-project"
 QCOW2 = Blob(make_qcow2())
@@ -71,9 +73,9 @@ def _obj(spec: ImageSpec, uid: str, **fields: Any) -> ImageObject:
     )
 
 
-def _uploaded(owner: OpenStackProvider) -> ImageObject:
+def _uploaded(owner: OpenStackProvider, **extra: Any) -> ImageObject:
     """An owner's Image whose cloud image is active (made and uploaded as the operator does)."""
-    obj = _obj(_spec(), str(uuid.uuid4()))
+    obj = _obj(_spec(**extra), str(uuid.uuid4()))
     created = owner.create_image(obj.request())
     owner.upload(created.external_id, iter([QCOW2.data]), len(QCOW2.data))
     return replace(obj, status={"externalID": created.external_id})
@@ -157,3 +159,26 @@ def test_owner_and_receiver_images_end_to_end(
     assert unshared.status.get("sharing") is None
     assert owner.list_members(external_id) == []
     assert list(member.images(tag=tag)) == []
+
+
+def test_ims_mode_shares_within_the_seed_002_index_and_cannot_remove_a_member(
+    glance: GlanceServer,
+) -> None:
+    owner, sent = _provider(glance, OpenStackApi.IMS)
+    member, member_sent = _provider(glance, OpenStackApi.IMS, project=MEMBER)
+    # IMS shares an image as it is (its update may not change visibility); this Glance, unlike
+    # IMS, takes members only for a shared image, which spec.openstack.visibility makes.
+    shared = {"openstack": {"visibility": "shared"}}
+    external_id = _uploaded(owner, **shared).status["externalID"]
+
+    owner.change_members(external_id, [MEMBER], [])
+    assert owner.list_members(external_id) == [Member(member_id=MEMBER, state=MemberState.PENDING)]
+    assert member.accept_shared(external_id).state is MemberState.ACCEPTED
+    with pytest.raises(Unsupported, match=r"spec\.sharing\.members: removing"):
+        owner.change_members(external_id, [], [MEMBER])
+
+    assert sent.outside_ims() == [] and member_sent.outside_ims() == []
+    assert sent.parameters.unaccounted() == [] and member_sent.parameters.unaccounted() == []
+    assert owner.list_members(external_id)[0].state is MemberState.ACCEPTED  # still a member
+    owner.close()
+    member.close()

@@ -40,7 +40,7 @@ from image_operator.api.provideroptions import (
     UCloudStackImageOptions,
     argon_name_rules,
 )
-from image_operator.api.sharing import ImageSharing, MemberStatus, accept_needs_orphan
+from image_operator.api.sharing import ImageSharing, MemberStatus, sharing_rules
 
 # A docker image reference: [registry[:port]/]path[:tag][@digest] (distribution's grammar,
 # simplified to what a regex can say without backtracking trouble).
@@ -272,7 +272,7 @@ class ImageSpec(ApiModel):
                 _kind_matches("outputs", "output"),
                 _kind_matches("configs", "config"),
                 *argon_name_rules(),  # provider options (issue 12)
-                accept_needs_orphan(),
+                *sharing_rules(),
             ]
         }
     }

@@ -97,12 +97,25 @@ class MemberStatus(ApiModel):
     )
 
 
-def accept_needs_orphan() -> JsonDict:
-    """The ImageSpec rule: the receiving side does not own the image, so it may not delete it."""
-    return cel(
-        "!has(self.sharing) || !has(self.sharing.accept) || !self.sharing.accept || "
-        "self.deletionPolicy == 'Orphan'",
-        "spec.sharing.accept: the shared image belongs to another account, which alone may "
-        "delete it: set spec.deletionPolicy: Orphan",
-        field_path=".sharing.accept",
-    )
+def sharing_rules() -> list[JsonDict]:
+    """The ImageSpec rules across spec.sharing and its sibling fields."""
+    return [
+        # The receiving side does not own the image, so it may not delete it.
+        cel(
+            "!has(self.sharing) || !has(self.sharing.accept) || !self.sharing.accept || "
+            "self.deletionPolicy == 'Orphan'",
+            "spec.sharing.accept: the shared image belongs to another account, which alone may "
+            "delete it: set spec.deletionPolicy: Orphan",
+            field_path=".sharing.accept",
+        ),
+        # Glance members see an image only while it is `shared`: another visibility set here
+        # would be pushed back after every share, and the members would come and go.
+        cel(
+            "!has(self.sharing) || !has(self.sharing.members) || size(self.sharing.members) == 0 "
+            "|| !has(self.openstack) || !has(self.openstack.visibility) || "
+            "self.openstack.visibility == 'shared'",
+            "spec.openstack.visibility: an image with spec.sharing.members must be shared: "
+            "leave visibility unset (the operator makes it shared) or set it to shared",
+            field_path=".openstack.visibility",
+        ),
+    ]

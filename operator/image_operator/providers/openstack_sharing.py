@@ -16,8 +16,9 @@ from typing import TYPE_CHECKING, Literal
 
 from image_operator.api.provideroptions import OpenStackApi
 from image_operator.api.sharing import MemberState
-from image_operator.providers.errors import NotFound
+from image_operator.providers.errors import NotFound, Unsupported
 from image_operator.providers.model import CloudImage
+from image_operator.providers.openstack_ims import API_FIELD
 from image_operator.providers.sharing import Member, Shares
 
 if TYPE_CHECKING:  # openstack.py declares this class among its bases
@@ -74,6 +75,14 @@ class GlanceSharing(Shares):
         return [_member(m) for m in self.members(external_id)]
 
     def change_members(self, external_id: str, add: Sequence[str], remove: Sequence[str]) -> None:
+        if remove and self.api is OpenStackApi.IMS:
+            # Seed 002's index lists, shows, adds and updates members: none removes one.
+            raise Unsupported(
+                f"spec.sharing.members: removing {', '.join(remove)} from image {external_id!r} "
+                f"needs DELETE /v2/images/{{id}}/members/{{member}}, which the IMS index (seed "
+                f"002) does not offer and {API_FIELD}: ims does not call: remove the member in "
+                "the IMS console, or list it again"
+            )
         for project_id in add:
             self.share(external_id, project_id)  # an existing member is answered, not refused
         for project_id in remove:
