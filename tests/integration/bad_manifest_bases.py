@@ -151,6 +151,9 @@ IMAGE_SOURCES: dict[str, tuple[Body, str]] = {
 }
 
 
+SHARING: Body = {"members": [{"id": "1234567890"}, {"id": "project-b"}], "accept": False}
+
+
 def baseimage_spec(source: Body) -> Body:
     return {
         "providerRef": {"name": UCLOUDSTACK},
@@ -323,6 +326,10 @@ def bases() -> list[tuple[str, str, Body, str]]:
         found.append(
             (name, "Image", manifest("Image", "b", image_spec(source, provider)), "spec.source")
         )
+    # spec.sharing walked on its own: an argon Image cannot share (Stalled/Unsupported once
+    # Available), so it stays out of the rich base, whose other cases must not meet that stall.
+    shared = image_spec(REPOSITORY_SOURCE) | {"sharing": SHARING}
+    found.append(("sharing", "Image", manifest("Image", "b", shared), "spec.sharing"))
     found.append(
         ("imageref", "BaseImage", manifest("BaseImage", "b", baseimage_spec(_ref(FX_UCS))), "spec")
     )

@@ -598,6 +598,39 @@ def schedules() -> list[Case]:
     return cases
 
 
+# --- sharing (spec.sharing: the CEL rules across its fields, and a provider that cannot) ---
+
+
+def sharing() -> list[Case]:
+    members = {"members": [{"id": "1234567890"}]}
+    return [
+        case(
+            "Image",
+            "sharing",
+            "members-and-accept",
+            _image(sharing={**members, "accept": True}, deletionPolicy="Orphan"),
+            "spec.sharing.accept",
+        ),
+        case(
+            "Image",
+            "sharing",
+            "accept-without-orphan",
+            _image(sharing={"accept": True}),
+            "spec.sharing.accept",
+        ),
+        case(
+            "Image",
+            "sharing",
+            "members-of-a-private-image",
+            _image(sharing=members, openstack={"visibility": "private"}),
+            "spec.openstack.visibility",
+        ),
+        # Admission cannot know the provider's type: argon cannot share, which stalls before
+        # any cloud call.
+        case("Image", "sharing", "argon-cannot-share", _image(sharing=members), "spec.sharing"),
+    ]
+
+
 # --- immutable fields (merge patches of the kind's paused base object) ---------------------
 
 

@@ -33,6 +33,7 @@ from tests.integration.bad_manifest_cases import (
     placeholders,
     references,
     schedules,
+    sharing,
     whole_manifests,
 )
 from tests.integration.bad_manifest_gaps import KNOWN_GAPS
@@ -52,6 +53,7 @@ CATEGORIES = (
     "placeholders",
     "references",
     "schedules",
+    "sharing",
     "immutables",
     "injection",
     "max-size",
@@ -118,6 +120,7 @@ def corpus() -> tuple[Case, ...]:
             *placeholders(),
             *references(),
             *schedules(),
+            *sharing(),
             *immutables(),
             *injections(),
             *_max_size_cases(),

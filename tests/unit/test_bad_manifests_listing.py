@@ -12,7 +12,7 @@ from tests.integration.bad_manifest_gaps import KNOWN_GAPS
 from tests.integration.bad_manifests import CATEGORIES, LISTING, corpus, listing
 
 # Categories every kind has; the others belong to one kind's fields.
-EVERY_KIND = set(CATEGORIES) - {"ranges", "placeholders", "schedules"}
+EVERY_KIND = set(CATEGORIES) - {"ranges", "placeholders", "schedules", "sharing"}
 
 
 def test_the_listing_is_the_generated_corpus() -> None:

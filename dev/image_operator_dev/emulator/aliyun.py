@@ -26,6 +26,7 @@ from aiohttp.typedefs import Handler, Middleware
 
 from image_operator_dev.emulator.aliyun_images import Images
 from image_operator_dev.emulator.aliyun_pipelines import Pipelines
+from image_operator_dev.emulator.aliyun_sharing import Sharing
 from image_operator_dev.emulator.aliyun_state import OSS, VENDOR, Context
 from image_operator_dev.emulator.aliyun_wire import (
     API_VERSION,
@@ -95,6 +96,7 @@ class AliyunService(VendorService):
         self.ctx = Context(settings, store, clock)
         self.images = Images(self.ctx)
         self.pipelines = Pipelines(self.ctx, self.images)
+        self.sharing = Sharing(self.images)
         self.nonces = NonceCache(settings.signature_max_skew_seconds)
         self.calls: Counter[str] = Counter()
         self.actions: dict[str, Action] = {
@@ -109,6 +111,7 @@ class AliyunService(VendorService):
             "ImportImage": self.images.import_image,
             "CopyImage": self.images.copy_image,
             "ModifyImageSharePermission": self.images.modify_share_permission,
+            "DescribeImageSharePermission": self.sharing.describe_share_permission,
             "DeleteImage": self.images.delete_image,
         }
 

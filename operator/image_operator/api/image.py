@@ -40,6 +40,7 @@ from image_operator.api.provideroptions import (
     UCloudStackImageOptions,
     argon_name_rules,
 )
+from image_operator.api.sharing import ImageSharing, MemberStatus, sharing_rules
 
 # A docker image reference: [registry[:port]/]path[:tag][@digest] (distribution's grammar,
 # simplified to what a regex can say without backtracking trouble).
@@ -390,6 +391,7 @@ class ImageSpec(ApiModel):
                 _kind_matches("configs", "config"),
                 *argon_name_rules(),  # provider options (issue 12)
                 *_management_rules(),
+                *sharing_rules(),
             ]
         }
     }
@@ -486,6 +488,7 @@ class ImageSpec(ApiModel):
         return ManagementPolicy.ALL in policies or policy in policies
 
     # -- end of management policies and adoption --
+    sharing: ImageSharing | None = Field(default=None, description=ImageSharing.__doc__)
 
 
 class CopySourceStatus(ApiModel):
@@ -526,6 +529,7 @@ class ImageStatus(ObjectStatus):
         description="The last drift the provider's resync found (deleted or modified outside "
         "the operator); what happened next follows the ImageProvider's spec.driftPolicy.",
     )
+    sharing: list[MemberStatus] | None = Field(default=None, description=MemberStatus.__doc__)
 
 
 class Image(ApiModel):

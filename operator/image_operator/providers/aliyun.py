@@ -50,6 +50,7 @@ from image_operator.providers.aliyun_pipelines import (
     pipeline_template,
     template_hash,
 )
+from image_operator.providers.aliyun_sharing import EcsSharing
 from image_operator.providers.aliyun_transport import refuse_redirects
 from image_operator.providers.base import Provider
 from image_operator.providers.capabilities import CopiesWithin
@@ -76,10 +77,9 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 
 DESCRIBE_BATCH: Final = 100  # ImageIds per DescribeImages call (ECS's limit)
-SHARE_BATCH: Final = 10  # AddAccount.N / RemoveAccount.N per ModifyImageSharePermission
 
 
-class AliyunProvider(Provider, CopiesWithin, BuildsPipelines):
+class AliyunProvider(Provider, CopiesWithin, BuildsPipelines, EcsSharing):
     type_name = "aliyun"
     operations = frozenset({Operation.IMPORT_URL, Operation.COPY, Operation.DELETE})
 
@@ -269,33 +269,6 @@ class AliyunProvider(Provider, CopiesWithin, BuildsPipelines):
             self._client.delete_image_with_options,
             ecs.DeleteImageRequest(region_id=self.region, image_id=external_id),
         )
-
-    def modify_image_share_permission(
-        self,
-        image_id: str,
-        *,
-        add_accounts: Sequence[int | str] = (),
-        remove_accounts: Sequence[int | str] = (),
-        is_public: bool | None = None,
-    ) -> None:
-        """Share an image with accounts (or stop sharing), ten accounts per call."""
-        adds = [str(a) for a in add_accounts]
-        removes = [str(a) for a in remove_accounts]
-        first = True
-        while first or adds or removes:
-            first = False
-            self._call(
-                "ModifyImageSharePermission",
-                self._client.modify_image_share_permission_with_options,
-                ecs.ModifyImageSharePermissionRequest(
-                    region_id=self.region,
-                    image_id=image_id,
-                    add_account=adds[:SHARE_BATCH] or None,
-                    remove_account=removes[:SHARE_BATCH] or None,
-                    is_public=is_public,
-                ),
-            )
-            adds, removes = adds[SHARE_BATCH:], removes[SHARE_BATCH:]
 
     # -- pipelines --
 

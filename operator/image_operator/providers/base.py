@@ -30,6 +30,7 @@ from image_operator.providers.model import (
 )
 from image_operator.providers.pipelines import BuildsPipelines
 from image_operator.providers.publishing import Publishes
+from image_operator.providers.sharing import Shares
 
 
 class Provider(ABC):
@@ -156,3 +157,7 @@ class Provider(ABC):
     @property
     def pipelines(self) -> BuildsPipelines | None:
         return self if isinstance(self, BuildsPipelines) else None
+
+    @property
+    def sharer(self) -> Shares | None:
+        return self if isinstance(self, Shares) else None

@@ -24,6 +24,7 @@ from image_operator.providers.errors import ProviderError
 from image_operator.providers.model import CloudImage, ImageMatch, ImageRequest, ImageSelector
 from image_operator.providers.pipelines import BuildsPipelines, MeasuredPipelines
 from image_operator.providers.publishing import MeasuredPublishing, Publishes
+from image_operator.providers.sharing import MeasuredSharing, Shares
 
 T = TypeVar("T")
 
@@ -129,3 +130,8 @@ class InstrumentedProvider(Provider):
     def pipelines(self) -> BuildsPipelines | None:
         inner = self.inner.pipelines
         return None if inner is None else MeasuredPipelines(inner, self._call)
+
+    @property
+    def sharer(self) -> Shares | None:
+        inner = self.inner.sharer
+        return None if inner is None else MeasuredSharing(inner, self._call)

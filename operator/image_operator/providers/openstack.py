@@ -66,6 +66,7 @@ from image_operator.providers.openstack_metadata import (
     managed_properties,
     untouched,
 )
+from image_operator.providers.openstack_sharing import GlanceSharing
 from image_operator.providers.openstack_update import update_plan
 from image_operator.providers.ratelimit import TokenBucket
 from image_operator.providers.urlpaths import path_segment
@@ -106,7 +107,7 @@ class ImageMember(BaseModel):
     status: MemberStatus
 
 
-class OpenStackProvider(Provider, PlaceholderUploads):
+class OpenStackProvider(Provider, PlaceholderUploads, GlanceSharing):
     type_name = "openstack"
     operations = frozenset(
         {Operation.IMPORT_URL, Operation.IMPORT_UPLOAD, Operation.UPDATE, Operation.DELETE}

@@ -31,6 +31,7 @@ from image_operator.api.image import ImageSpec, ManagementPolicy
 from image_operator.providers.base import Provider
 from image_operator.providers.model import CloudState, ImageRequest
 from image_operator.providers.observer import ImageObserver
+from image_operator.reconcilers import sharing
 from image_operator.reconcilers.managed import ready_condition
 
 
@@ -127,7 +128,11 @@ def detect(
                     f"cloud image {image.external_id!r} is {cloud.state.value} in {label}",
                 )
             )
-        elif cloud.state is CloudState.AVAILABLE and provider.needs_update(image.request(), cloud):
+        elif (
+            cloud.state is CloudState.AVAILABLE
+            and not sharing.accepts(image.spec)  # a member's Image never pushes its spec
+            and provider.needs_update(image.request(), cloud)
+        ):
             message = (
                 f"cloud image {image.external_id!r} was modified outside the operator: its "
                 "fields no longer match this Image's spec"

@@ -43,7 +43,7 @@ from image_operator.providers.model import (
     Operation,
 )
 from image_operator.providers.observer import ImageObserver
-from image_operator.reconcilers import progress
+from image_operator.reconcilers import progress, sharing
 from image_operator.reconcilers.copy import CopySource, export_request
 from image_operator.reconcilers.managed import (
     ManagedObject,
@@ -138,6 +138,7 @@ class ImageReconciler(ManagedReconciler):
         if creates and not copying and built is None:
             provider.require_source(spec.source.kind())
         provider.require_options(spec)  # spec.<type> options match the provider (issue 12)
+        sharing.require(spec, provider)  # before any cloud call, as require_source
         external_id = step.status.external_id
         adopt = obj.annotations.get(ANNOTATION_EXTERNAL_ID)
         drift = step.status.drift
@@ -438,6 +439,11 @@ class ImageReconciler(ManagedReconciler):
         assert obj.spec is not None
         if not obj.spec.allows(ManagementPolicy.UPDATE) and provider.needs_update(request, cloud):
             return self._not_updated(step, cloud, handle)
+        # spec.sharing (reconcilers/sharing.py): the owner's members, or the receiving side's
+        # acceptance, which ends the pass (a member never pushes its spec to the image).
+        shared = sharing.reconcile(step, provider, cloud, handle)
+        if shared is not None:
+            return shared
         if provider.needs_update(request, cloud):
             provider.require(Operation.UPDATE)
             try:
@@ -483,7 +489,11 @@ class ImageReconciler(ManagedReconciler):
         if step.status.phase != "Ready" or (before is not None and before.message != message):
             step.events.append(Event("Ready", message))
         reason = "Observed" if observes else "Available"
-        return step.outcome(phase="Ready", ready=(True, reason, message))
+        return step.outcome(
+            phase="Ready",
+            ready=(True, reason, message),
+            requeue_after=sharing.recheck(step.status),  # a member yet to answer
+        )
 
     def _not_updated(self, step: _Step, cloud: CloudImage, handle: ProviderHandle) -> Outcome:
         """The cloud image differs from the spec, and spec.managementPolicies has no Update:

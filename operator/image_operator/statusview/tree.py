@@ -112,6 +112,14 @@ def _notes(verdict: Verdict, *more: str | None) -> tuple[str, ...]:
     return _facts(shown, *more)
 
 
+def _shared_text(members: Any) -> str | None:
+    """`status.sharing` in one line: "shared with 123 (Accepted), 456 (Pending)"."""
+    if not isinstance(members, list) or not members:
+        return None
+    said = [f"{m.get('id')} ({m.get('state')})" for m in members if isinstance(m, dict)]
+    return "shared with " + ", ".join(said)
+
+
 class TreeBuilder:
     """Builds the nodes of one namespace's objects from one snapshot."""
 
@@ -167,6 +175,7 @@ class TreeBuilder:
             f"provider {_ref(spec.get('providerRef'))}",
             _source_text(spec.get("source") or {}, status.get("copiedFrom") or {}),
             f"id {status['externalID']}" if status.get("externalID") else None,
+            _shared_text(status.get("sharing")),
         )
 
     def _drift(self, status: dict[str, Any]) -> str | None:
