@@ -139,8 +139,8 @@ OBJECT_STATES = ObjectStates()
 def clear_in_flight() -> None:
     """A replica that stands by has nothing in flight."""
     with _lock:
-        for kind in _in_flight:
-            _in_flight[kind].clear()
+        for kind, members in _in_flight.items():
+            members.clear()
             IN_FLIGHT.labels(kind).set(0)
 
 

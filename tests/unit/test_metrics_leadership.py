@@ -41,7 +41,9 @@ def kopf_settings() -> Iterator[kopf.OperatorSettings]:
 
 def _peers(**priorities: int) -> dict[str, Any]:
     now = datetime.datetime.now(datetime.UTC).isoformat()
-    status = {peer: {"priority": p, "lifetime": 60, "lastseen": now} for peer, p in priorities.items()}
+    status = {
+        peer: {"priority": p, "lifetime": 60, "lastseen": now} for peer, p in priorities.items()
+    }
     return {"object": {"metadata": {"name": "image-operator"}, "status": status}}
 
 

@@ -16,14 +16,19 @@ from image_operator.metrics import ObjectStates
 def _gauge() -> tuple[CollectorRegistry, Gauge]:
     registry = CollectorRegistry()
     gauge = Gauge(
-        "imageops_objects", "test", ["kind", "namespace", "imageprovider", "condition"], registry=registry
+        "imageops_objects",
+        "test",
+        ["kind", "namespace", "imageprovider", "condition"],
+        registry=registry,
     )
     return registry, gauge
 
 
 def _series(registry: CollectorRegistry) -> dict[tuple[str, ...], float]:
     return {
-        tuple(sample.labels[k] for k in ("kind", "namespace", "imageprovider", "condition")): sample.value
+        tuple(
+            sample.labels[k] for k in ("kind", "namespace", "imageprovider", "condition")
+        ): sample.value
         for family in registry.collect()
         for sample in family.samples
     }

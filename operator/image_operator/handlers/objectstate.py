@@ -20,7 +20,7 @@ from image_operator.api import ALL_KINDS
 from image_operator.api.common import GROUP, VERSION
 from image_operator.statusview.health import object_verdict
 
-#: The provider label of kinds whose spec names no ImageProvider (CommunityListing).
+#: The imageprovider label of kinds whose spec names no ImageProvider (CommunityListing).
 NO_PROVIDER = "none"
 
 
