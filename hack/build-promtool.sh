@@ -13,12 +13,8 @@ MODULE="github.com/prometheus/prometheus"
 
 build_into() {
   echo "[promtool] building promtool from ${MODULE} v${PROMTOOL_VERSION} (minutes on a cold cache)"
-  local tmp="$1/.install"
-  GOBIN="$tmp" CGO_ENABLED=0 GOTOOLCHAIN=local GOFLAGS=-mod=mod \
-    go install -trimpath -tags remove_all_sd -ldflags "-s -w" \
-    "${MODULE}/cmd/promtool@v${PROMTOOL_VERSION}"
-  mv "$tmp/promtool" "$1/promtool"
-  rmdir "$tmp"
+  go_install_as "$1" promtool "${MODULE}/cmd/promtool@v${PROMTOOL_VERSION}" \
+    -tags remove_all_sd -ldflags "-s -w"
 }
 
 cached_build promtool "$CACHE_ROOT/promtool/v${PROMTOOL_VERSION}-nosd" promtool
