@@ -88,12 +88,12 @@ def test_thresholds_are_values(helm: str) -> None:
         _rule(
             helm,
             "metrics.prometheusRule.stalledFor=2h",
-            "metrics.prometheusRule.cloudErrorRatio=0.5",
+            "metrics.prometheusRule.reconcileLatencySeconds=20",
             "metrics.prometheusRule.runbookUrl=https://runbooks.example/imageops",
         )
     )
     assert alerts["ImageOperatorObjectsStalled"]["for"] == "2h"
-    assert "> 0.5" in alerts["ImageOperatorCloudErrorRatioHigh"]["expr"]
+    assert "> 20" in alerts["ImageOperatorReconcileSlow"]["expr"]
     assert alerts["ImageOperatorDown"]["annotations"]["runbook_url"] == (
         "https://runbooks.example/imageops#imageoperatordown"
     )
