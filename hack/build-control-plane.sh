@@ -81,6 +81,12 @@ gobuild() {
 export CGO_ENABLED=0 GOFLAGS=-mod=mod GOTOOLCHAIN=local
 
 # --- etcd: a tiny module around etcdmain.Main, separate from kube-apiserver's dependency graph.
+# One build per etcd version, shared by every Kubernetes version's folder (make test builds two).
+ETCD_SHARED="$CACHE_ROOT/control-plane/etcd-v${ETCD_VERSION}/etcd"
+if [[ ! -x "$OUT/etcd" && -x "$ETCD_SHARED" ]]; then
+  cp "$ETCD_SHARED" "$OUT/etcd.tmp" && mv "$OUT/etcd.tmp" "$OUT/etcd"
+  log "etcd v${ETCD_VERSION}: reused $ETCD_SHARED"
+fi
 if [[ ! -x "$OUT/etcd" ]]; then
   log "building etcd v${ETCD_VERSION} (step 1/2)"
   mkdir -p "$WORK/etcd"
@@ -101,6 +107,8 @@ GO
   go mod tidy >&2
   gobuild -trimpath -o "$OUT/etcd.tmp" .
   mv "$OUT/etcd.tmp" "$OUT/etcd"
+  mkdir -p "$(dirname "$ETCD_SHARED")"
+  cp "$OUT/etcd" "$ETCD_SHARED.tmp" && mv "$ETCD_SHARED.tmp" "$ETCD_SHARED"
   log "etcd ready ($(( $(date +%s) - START ))s)"
 fi
 

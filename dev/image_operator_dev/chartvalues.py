@@ -14,11 +14,20 @@ from pydantic.alias_generators import to_camel
 
 from image_operator.settings import Settings
 
-# Set by the chart from other values (watchNamespaces, peering, metrics.port, healthPort), or
-# deliberately never (peering_priority: one value for every replica would make them all pause;
-# each process picks its own).
+# Set by the chart from other values (watchNamespaces, peering, sharding, metrics.port,
+# healthPort), or deliberately never (peering_priority: one value for every replica would make
+# them all pause; each process picks its own).
 CHART_WIRED_SETTINGS = frozenset(
-    {"namespaces", "standalone", "peering_name", "peering_priority", "metrics_port", "health_port"}
+    {
+        "namespaces",
+        "standalone",
+        "peering_name",
+        "peering_priority",
+        "metrics_port",
+        "health_port",
+        "shards",
+        "shard_index",
+    }
 )
 
 
@@ -79,6 +88,10 @@ class ImageValues(_Values):
 class PeeringValues(_Values):
     enabled: bool = True
     name: str = Field(default="image-operator", min_length=1, max_length=253)
+
+
+class ShardingValues(_Values):
+    shards: int = Field(default=1, ge=1, le=64)
 
 
 class MetricsServiceValues(_Values):
@@ -163,6 +176,7 @@ class ChartValues(_Values):
     replica_count: int = Field(default=2, ge=0, le=10)
     watch_namespaces: list[str] = Field(default_factory=list)
     peering: PeeringValues = Field(default_factory=PeeringValues)
+    sharding: ShardingValues = Field(default_factory=ShardingValues)
     settings: ChartSettings = Field(default_factory=ChartSettings)  # type: ignore[valid-type]
     metrics: MetricsValues = Field(default_factory=MetricsValues)
     health_port: int = Field(default=8080, ge=1, le=65535)

@@ -92,11 +92,24 @@ def _structural(node: Any, defs: dict[str, Any]) -> Any:
     return out
 
 
+# kopf's bookkeeping: handler progress and the diff base digest (handlers/diffbase.py). In the
+# status, kopf writes them in the same PATCH as the status a handler returns.
+KOPF_STATUS: dict[str, Any] = {
+    "type": "object",
+    "description": "The operator's own bookkeeping (kopf's handler progress and the digest of "
+    "the last handled spec); not for users.",
+    "x-kubernetes-preserve-unknown-fields": True,
+}
+
+
 def openapi_schema(model: type[ApiModel]) -> dict[str, Any]:
     raw = model.model_json_schema(by_alias=True, mode="validation")
     defs = raw.pop("$defs", {})
     schema: dict[str, Any] = _structural(raw, defs)
     crd = model.crd  # type: ignore[attr-defined]
+    status = schema["properties"].get("status")
+    if status is not None:
+        status.setdefault("properties", {})["kopf"] = KOPF_STATUS
     properties = {
         "apiVersion": {"type": "string", "description": "imageops.io/v1alpha1"},
         "kind": {"type": "string", "description": crd.kind},

@@ -120,6 +120,8 @@ def settings_reference() -> str:
         "peering_priority": "never (each replica picks its own)",
         "metrics_port": "`metrics.port`",
         "health_port": "`healthPort`",
+        "shards": "`sharding.shards`",
+        "shard_index": "one Deployment per shard sets it",
     }
     for name, info in Settings.model_fields.items():
         default = info.default if info.default_factory is None else info.default_factory()  # type: ignore[call-arg]

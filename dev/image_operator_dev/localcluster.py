@@ -65,6 +65,11 @@ SERVICE_CLUSTER_IP_RANGE = "10.0.0.0/24"
 SERVICE_ACCOUNT_ISSUER = "https://kubernetes.default.svc.cluster.local"
 BUILD_SCRIPT = Path("hack") / "build-control-plane.sh"
 
+# Alpha features the operator uses where the release has them: {gate: first minor with it}.
+# ShardedListAndWatch (KEP-5866, 1.36): `shardSelector` on list and watch, which sharded
+# operators depend on (handlers/sharding.py); a release without the gate refuses the flag.
+FEATURE_GATES = {"ShardedListAndWatch": (1, 36)}
+
 _LOOPBACK = "127.0.0.1"
 _PR_SET_PDEATHSIG = 1
 _LOG_TAIL_LINES = 40
@@ -269,6 +274,21 @@ class _Process:
 
 # --------------------------------------------------------------------------------------------
 # The cluster
+
+
+def apiserver_version(binary: Path) -> tuple[int, int]:
+    """(major, minor) of a kube-apiserver binary, from `--version` ("Kubernetes v1.36.3")."""
+    answer = subprocess.run(
+        [str(binary), "--version"], capture_output=True, text=True, check=True, timeout=30
+    ).stdout.strip()
+    major, minor = answer.rsplit("v", 1)[1].split(".")[:2]
+    return int(major), int(minor)
+
+
+def feature_gate_args(version: tuple[int, int]) -> list[str]:
+    """kube-apiserver flags enabling the `FEATURE_GATES` this release has."""
+    gates = sorted(gate for gate, first in FEATURE_GATES.items() if version >= first)
+    return [f"--feature-gates={','.join(f'{gate}=true' for gate in gates)}"] if gates else []
 
 
 class LocalCluster:
@@ -567,6 +587,7 @@ class LocalCluster:
                 # No controller-manager creates "default" service accounts: without this, pods
                 # could not be created at all.
                 "--disable-admission-plugins=ServiceAccount",
+                *feature_gate_args(apiserver_version(self.bin_dir / "kube-apiserver")),
                 *self._extra_apiserver_args,
             ],
         )

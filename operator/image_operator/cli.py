@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import argparse
 import importlib.metadata
+import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any, cast
 
 import yaml
 
@@ -61,6 +63,11 @@ def _run(args: argparse.Namespace) -> int:
     import kopf
     import prometheus_client
 
+    from image_operator.handlers.sharding import (
+        ShardingUnsupported,
+        check_server_filters,
+        peering_name,
+    )
     from image_operator.settings import LogFormat, Settings
 
     settings = Settings()
@@ -80,6 +87,12 @@ def _run(args: argparse.Namespace) -> int:
     if settings.metrics_port:
         prometheus_client.start_http_server(settings.metrics_port)
     liveness = f"http://0.0.0.0:{settings.health_port}/healthz" if settings.health_port else None
+    if settings.shards > 1:
+        try:
+            check_server_filters(_list_one, settings.shard_index, settings.shards)
+        except ShardingUnsupported as exc:
+            print(f"image-operator: {exc}", file=sys.stderr)
+            return 2
     # Distinct priorities elect one active replica; equal ones would pause them all.
     priority = settings.peering_priority
     if priority is None:
@@ -88,12 +101,34 @@ def _run(args: argparse.Namespace) -> int:
         standalone=standalone,
         priority=priority,
         # Naming a peering makes it mandatory in kopf, which a standalone run must not ask for.
-        peering_name=None if standalone else settings.peering_name,
+        peering_name=None
+        if standalone
+        else peering_name(settings.peering_name, settings.shard_index, settings.shards),
         clusterwide=not namespaces,
         namespaces=namespaces,
         liveness_endpoint=liveness,
     )
     return 0
+
+
+def _list_one(path: str, selector: str) -> Mapping[str, Any]:
+    """One object at `path` listed with `shardSelector` (the kubeconfig's or in-cluster
+    credentials, as kopf uses): the sharding check's view of the API server."""
+    from image_operator.handlers.context import context
+
+    api = context().kube.api
+    method, url, headers, body, post = api.param_serialize(
+        "GET",
+        path,
+        query_params=[("limit", 1), ("shardSelector", selector)],
+        header_params={"Accept": "application/json"},
+        auth_settings=["BearerToken"],
+    )
+    response = api.call_api(method, url, headers, body, post, _request_timeout=30)
+    data = response.read()  # type: ignore[no-untyped-call]
+    if not 200 <= response.status < 300:
+        raise RuntimeError(f"listing {path} answered HTTP {response.status}")
+    return cast(Mapping[str, Any], json.loads(data))
 
 
 def _upload(args: argparse.Namespace) -> int:

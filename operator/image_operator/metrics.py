@@ -62,8 +62,9 @@ OBJECTS = Gauge(
 )
 LEADER = Gauge(
     "imageops_leader",
-    "1 while this replica is the active kopf peer (always with --standalone), 0 while it stands "
-    "by: only the active replica reconciles and reports objects.",
+    "1 while this replica is the active kopf peer of its shard (always with --standalone), 0 "
+    "while it stands by: only the active replica reconciles and reports objects.",
+    ["shard"],
 )
 
 _in_flight: dict[str, set[str]] = {}

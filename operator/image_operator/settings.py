@@ -8,7 +8,7 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Annotated
 
-from pydantic import Field, IPvAnyNetwork, field_validator
+from pydantic import Field, IPvAnyNetwork, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from image_operator.providers.endpoints import EndpointPolicy
@@ -50,6 +50,23 @@ class Settings(BaseSettings):
         le=300,
         description="How long a replica's peering record lives without a keepalive: a standby "
         "takes over at most this long after the active replica dies.",
+    )
+    shards: int = Field(
+        default=1,
+        ge=1,
+        le=64,
+        description="Shards splitting the Images, BaseImages, ImagePipelines and "
+        "CommunityListings by a hash of their UID; each group of replicas runs one "
+        "(shard_index). More than 1 needs Kubernetes 1.36+ with the ShardedListAndWatch "
+        "feature gate: the operator refuses to start sharded on an API server that does not "
+        "filter by shard.",
+    )
+    shard_index: int = Field(
+        default=0,
+        ge=0,
+        le=63,
+        description="This replica's shard, 0 to shards-1; shard 0 also handles every "
+        "ImageProvider.",
     )
     poll_backoff_max_seconds: float = Field(
         default=10.0,
@@ -127,6 +144,15 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             return [part.strip() for part in value.split(",") if part.strip()]
         return value
+
+    @model_validator(mode="after")
+    def _shard_in_range(self) -> Settings:
+        if self.shard_index >= self.shards:
+            raise ValueError(
+                f"shard_index {self.shard_index} is not a shard of {self.shards}: "
+                f"use 0 to {self.shards - 1}"
+            )
+        return self
 
     def endpoint_policy(self) -> EndpointPolicy:
         """Which ImageProvider endpoints this process sends requests to."""

@@ -373,6 +373,7 @@ def _multipart(
             description=request.spec.description,
             size_gib=max(1, math.ceil(size / GIB)),
             tags=request.spec.tags,
+            ucloudstack=request.spec.ucloudstack,
         )
     )
     print(f"uploading {file} ({_mib(size)} MiB) into cloud image {upload.image_id}", file=out)

@@ -11,6 +11,7 @@ import pytest
 from image_operator_dev.emulator.clock import Clock, system_clock
 from image_operator_dev.emulator.config import EmulatorConfig
 from image_operator_dev.emulator.testing import ArgonHarness
+from tests.seedcoverage import Recorder
 
 ARGON_TOKEN = "contract-test-token"
 
@@ -57,3 +58,23 @@ def start_argon(argon_config: Callable[..., EmulatorConfig]) -> Iterator[StartAr
 @pytest.fixture
 def argon(start_argon: StartArgon) -> ArgonHarness:
     return start_argon()
+
+
+# -- seed coverage (docs/seed-coverage.md): every parameter a provider sends in any contract
+# test must have a row on that page; the session fails otherwise (tests/seedcoverage.py).
+SENT = Recorder()
+
+
+@pytest.fixture(autouse=True)
+def _record_seed_parameters(monkeypatch: pytest.MonkeyPatch) -> None:
+    SENT.install(monkeypatch)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    missing = SENT.unaccounted()
+    if missing:
+        lines = "\n".join(
+            f"  seed {seed}: {action}: {parameter}" for seed, action, parameter in missing
+        )
+        print(f"\nparameters sent that docs/seed-coverage.md does not account for:\n{lines}")
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED

@@ -114,6 +114,15 @@ def image_spec(source: Body, provider: str = ARGON) -> Body:
         ],
         "tags": {"team": "media"},
         "deletionPolicy": "Delete",
+        # Every policy listed (not "*"): the corpus mutates the list.
+        "managementPolicies": ["Observe", "Create", "Update", "Delete"],
+        # A selector that matches nothing, so the base still creates; compshare cannot look
+        # images up (it would stall Unsupported), so its Images go without.
+        **(
+            {}
+            if provider == COMPSHARE
+            else {"adopt": {"selector": {"name": "no-such-cloud-image"}, "policy": "AdoptOrCreate"}}
+        ),
     }
 
 
@@ -169,7 +178,8 @@ def pipeline_spec(base_image: Body) -> Body:
             "vSwitchID": "vsw-corpus",
             "deleteInstanceOnFailure": True,
         },
-        "repairMode": "Standard",
+        "repairMode": "Customized",
+        "repairItems": ["CloudInit"],
         "resourceGroupID": "rg-corpus",
         "tags": [{"key": "team", "value": "media"}],
         "imageOptions": {
@@ -177,7 +187,9 @@ def pipeline_spec(base_image: Body) -> Body:
             "imageFamily": "golden-family",
             "description": "the golden image",
             "nvmeSupport": "auto",
+            "tags": [{"key": "team", "value": "media"}],
         },
+        "advancedOptions": {"imageNameSuffix": "disable", "retainCloudAssistant": True},
         "schedule": {"cron": "0 3 * * 1", "timeZone": "Asia/Shanghai"},
         "concurrencyPolicy": "Wait",
         "runsHistoryLimit": 5,
@@ -199,6 +211,55 @@ PIPELINE_BASE_IMAGES: dict[str, Body] = {
     "imageref": {"imageRef": {"name": FX_ARGON}},
     "baseimageref": {"baseImageRef": {"name": FX_BASE}},
 }
+# spec.importImageOptions of an OSS base image (its own base: it needs baseImage.oss).
+IMPORT_IMAGE_OPTIONS: Body = {
+    "dataDisks": [
+        {"bucket": "corpus-images", "object": "data.raw", "format": "RAW", "diskImageSizeGib": 40}
+    ],
+    "osType": "linux",
+    "platform": "Ubuntu",
+    "architecture": "x86_64",
+    "bootMode": "UEFI",
+    "licenseType": "BYOL",
+    "imageName": "imported-golden",
+    "description": "the imported golden image",
+    "retentionStrategy": "RetainNever",
+    "retainImportedImage": False,
+    "roleName": "AliyunECSImageImportDefaultRole",
+    "features": {"nvmeSupport": "supported", "imdsSupport": "v2"},
+    "tags": [{"key": "source", "value": "oss"}],
+}
+# The provider options of an Image, each a base of its own walked in that part (issue 12):
+# (base name, source, provider, field, options).
+IMAGE_OPTIONS: tuple[tuple[str, Body, str, str, Body], ...] = (
+    ("argon-name", REPOSITORY_SOURCE, ARGON, "argon", {"name": "转码-corpus"}),
+    (
+        "ucloudstack-options",
+        {"url": {"url": "https://images.example.com/ubuntu.qcow2", "format": "qcow2", "os": OS}},
+        UCLOUDSTACK,
+        "ucloudstack",
+        {
+            "imageSizeGiB": 40,
+            "supportQGA": True,
+            "supportCloudInit": True,
+            "bootloaderType": "uefi",
+        },
+    ),
+    (
+        "openstack-options",
+        {"upload": {"format": "qcow2", "sizeBytes": 4096, "os": OS}},
+        UCLOUDSTACK,
+        "openstack",
+        {
+            "visibility": "shared",
+            "containerFormat": "bare",
+            "minDiskGiB": 10,
+            "minRamMiB": 512,
+            "protected": False,
+            "properties": {"hw_disk_bus": "virtio"},
+        },
+    ),
+)
 
 
 def listing_spec(cover: Body) -> Body:
@@ -273,11 +334,23 @@ def bases() -> list[tuple[str, str, Body, str]]:
             "spec.source",
         )
     )
+    for name, source, provider, field, options in IMAGE_OPTIONS:
+        spec = image_spec(source, provider) | {field: options}
+        found.append((name, "Image", manifest("Image", "b", spec), f"spec.{field}"))
     rich = pipeline_spec({"id": ALIYUN_PUBLIC_IMAGE})
     found.append(("id", "ImagePipeline", manifest("ImagePipeline", "b", rich), "spec"))
     for name, base_image in PIPELINE_BASE_IMAGES.items():
         body = manifest("ImagePipeline", "b", pipeline_spec(base_image))
         found.append((name, "ImagePipeline", body, "spec.baseImage"))
+    oss = pipeline_spec(PIPELINE_BASE_IMAGES["oss"]) | {"importImageOptions": IMPORT_IMAGE_OPTIONS}
+    found.append(
+        (
+            "oss-import",
+            "ImagePipeline",
+            manifest("ImagePipeline", "b", oss),
+            "spec.importImageOptions",
+        )
+    )
     rich = listing_spec({"inline": COVER_B64})
     found.append(("inline", "CommunityListing", manifest("CommunityListing", "b", rich), "spec"))
     for name, cover in LISTING_COVERS.items():

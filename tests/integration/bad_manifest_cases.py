@@ -613,6 +613,7 @@ def immutables() -> list[Case]:
             "spec.source",
         ),
         ("Image", "source-removed", {"source": None}, "spec.source"),
+        ("Image", "argon-name-added", {"argon": {"name": "late"}}, "spec.argon.name"),
         ("BaseImage", "provider", {"providerRef": {"name": ARGON}}, "spec.providerRef"),
         ("BaseImage", "image", {"source": {"imageRef": {"name": FX_ARGON}}}, "spec.source"),
         (

@@ -94,6 +94,34 @@ def test_rendered_chart_is_hardened(any_helm: str) -> None:
     assert secrets["verbs"] == ["get"]
 
 
+def test_sharded_chart_runs_one_deployment_and_peering_per_shard(any_helm: str) -> None:
+    docs = render_chart(any_helm, "sharding.shards=3")
+    deployments = [d for d in docs if d["kind"] == "Deployment"]
+    peerings = sorted(d["metadata"]["name"] for d in docs if d["kind"] == "ClusterKopfPeering")
+
+    assert [d["metadata"]["name"] for d in deployments] == [f"{SA}-shard-{i}" for i in range(3)]
+    assert peerings == [f"image-operator-shard-{i}" for i in range(3)]
+    selectors = []
+    for index, deployment in enumerate(deployments):
+        env = {
+            e["name"]: e["value"]
+            for e in deployment["spec"]["template"]["spec"]["containers"][0]["env"]
+        }
+        assert (env["IMAGE_OPERATOR_SHARDS"], env["IMAGE_OPERATOR_SHARD_INDEX"]) == (
+            "3",
+            str(index),
+        )
+        labels = deployment["spec"]["template"]["metadata"]["labels"]
+        selector = deployment["spec"]["selector"]["matchLabels"]
+        assert selector.items() <= labels.items()
+        selectors.append(tuple(sorted(selector.items())))
+    assert len(set(selectors)) == 3  # no Deployment adopts another shard's pods
+    budgets = [d for d in docs if d["kind"] == "PodDisruptionBudget"]
+    assert [tuple(sorted(b["spec"]["selector"]["matchLabels"].items())) for b in budgets] == (
+        selectors
+    )
+
+
 def test_rendered_chart_passes_a_server_side_dryrun_command(
     any_helm: str, control_plane: Any
 ) -> None:

@@ -76,7 +76,9 @@ def test_dashboard_and_alerts_name_only_exported_metrics(
         ("namespace", kube.namespace),
     )
     assert samples[("imageops_objects", ready)] == 1
-    assert samples[("imageops_leader", ())] == 1  # the test operator runs --standalone
+    assert (
+        samples[("imageops_leader", (("shard", "0"),))] == 1
+    )  # the test operator runs --standalone
 
     dashboard_queries = list(_queries(dashboard))
     rule_expressions = _rule_expressions(helm)

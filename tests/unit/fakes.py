@@ -14,14 +14,21 @@ import itertools
 import json
 from collections import defaultdict, deque
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from image_operator.api.image import ImageSpec
 from image_operator.providers.base import Provider
 from image_operator.providers.capabilities import CopiesWithin
 from image_operator.providers.errors import Conflict, InvalidInput, NotFound, ProviderError
-from image_operator.providers.model import CloudImage, CloudState, ImageRequest, Operation
+from image_operator.providers.model import (
+    CloudImage,
+    CloudState,
+    ImageMatch,
+    ImageRequest,
+    ImageSelector,
+    Operation,
+)
 
 ALL_OPERATIONS = frozenset(Operation)
 
@@ -55,6 +62,8 @@ class FakeImage:
     fingerprint: str
     progress: int | None = None
     message: str | None = None
+    name: str = ""
+    tags: dict[str, str] = field(default_factory=dict)
 
     def view(self) -> CloudImage:
         return CloudImage(
@@ -82,6 +91,8 @@ class FakeProvider(Provider, CopiesWithin):
         self._lagging_finds = 0
         self._ids = itertools.count(1)
         self.closed = False
+        # The state a new image starts in: AVAILABLE for a cloud that makes images at once.
+        self.made_state = CloudState.PENDING
 
     # -- test controls ---------------------------------------------------------------------
     def fail_next(self, method: str, error: ProviderError, times: int = 1) -> None:
@@ -103,6 +114,8 @@ class FakeProvider(Provider, CopiesWithin):
         progress: int | None = None,
         message: str | None = None,
         external_id: str | None = None,
+        name: str = "",
+        tags: dict[str, str] | None = None,
     ) -> str:
         """Put an image in the cloud as if an earlier create (or someone else) made it."""
         external_id = external_id or self._new_id()
@@ -113,6 +126,8 @@ class FakeProvider(Provider, CopiesWithin):
             fingerprint=fingerprint(spec),
             progress=progress,
             message=message,
+            name=name,
+            tags=dict(tags or {}),
         )
         return external_id
 
@@ -179,7 +194,7 @@ class FakeProvider(Provider, CopiesWithin):
         self.images[external_id] = FakeImage(
             external_id=external_id,
             key=request.idempotency_key,
-            state=CloudState.PENDING,
+            state=self.made_state,
             fingerprint=fingerprint(request.spec),
         )
         return self.images[external_id].view()
@@ -229,6 +244,15 @@ class FakeProvider(Provider, CopiesWithin):
         image = self._get(external_id)
         image.state = CloudState.DELETING
         image.progress = None
+
+    def find_images(self, selector: ImageSelector) -> list[ImageMatch]:
+        self._enter("find_images", selector)
+        return [
+            ImageMatch(external_id=image.external_id, name=image.name)
+            for image in self.images.values()
+            if (selector.name is None or image.name == selector.name)
+            and all(image.tags.get(k) == v for k, v in selector.tags.items())
+        ]
 
     def close(self) -> None:
         self.closed = True

@@ -1,4 +1,5 @@
-"""kopf's diff base as a digest (handlers/diffbase.py): changes are still told from no-ops."""
+"""kopf's diff base as a digest in the status (handlers/diffbase.py): changes are still told from
+no-ops, and nothing of kopf's is written to the main object."""
 
 from __future__ import annotations
 
@@ -8,12 +9,16 @@ from typing import Any
 import kopf
 from kopf._cogs.structs import bodies, patches
 
-from image_operator.handlers.diffbase import DigestDiffBaseStorage
-
-PROGRESS = kopf.AnnotationsProgressStorage(prefix="progress.kopf.imageops.io")
-STORAGE = DigestDiffBaseStorage(
-    prefix="kopf.imageops.io", key="last-handled-configuration", progress=PROGRESS
+from image_operator.handlers.diffbase import (
+    LEGACY_DIFFBASE_KEY,
+    LEGACY_DIFFBASE_PREFIX,
+    PROGRESS_FIELD,
+    DigestDiffBaseStorage,
 )
+
+PROGRESS = kopf.StatusProgressStorage(field=PROGRESS_FIELD)
+STORAGE = DigestDiffBaseStorage(progress=PROGRESS)
+LEGACY_ANNOTATION = f"{LEGACY_DIFFBASE_PREFIX}/{LEGACY_DIFFBASE_KEY}"
 
 
 def _body(spec: dict[str, Any], **annotations: str) -> bodies.Body:
@@ -28,25 +33,41 @@ def _body(spec: dict[str, Any], **annotations: str) -> bodies.Body:
     )
 
 
-def _stored(body: bodies.Body) -> bodies.Body:
-    """`body` as kopf leaves it after handling: the essence stored in its annotations."""
-    patch = patches.Patch()
-    STORAGE.store(body=body, patch=patch, essence=STORAGE.build(body=body))
+def _merged(body: bodies.Body, patch: patches.Patch) -> bodies.Body:
+    """`body` with a merge patch applied (None removes), as the API server would leave it."""
+
+    def merge(into: dict[str, Any], change: dict[str, Any]) -> None:
+        for key, value in change.items():
+            if value is None:
+                into.pop(key, None)
+            elif isinstance(value, dict):
+                merge(into.setdefault(key, {}), value)
+            else:
+                into[key] = value
+
     raw = json.loads(json.dumps(dict(body)))
-    raw["metadata"]["annotations"].update(patch["metadata"]["annotations"])
+    merge(raw, json.loads(json.dumps(dict(patch))))
     return bodies.Body(raw)
 
 
-def test_a_huge_spec_is_stored_as_a_small_digest() -> None:
-    body = _stored(_body({"cover": "A" * 262144}))
+def _stored(body: bodies.Body) -> tuple[bodies.Body, patches.Patch]:
+    """`body` as kopf leaves it after handling, and the patch that stored the essence."""
+    patch = patches.Patch()
+    STORAGE.store(body=body, patch=patch, essence=STORAGE.build(body=body))
+    return _merged(body, patch), patch
 
-    annotations = body.metadata.annotations
-    assert max(len(v) for v in annotations.values()) < 128
+
+def test_the_digest_is_written_to_the_status_and_nothing_to_the_main_object() -> None:
+    body, patch = _stored(_body({"cover": "A" * 262144}))
+
+    assert set(patch) == {"status"}  # one PATCH of the status subresource, none of the object
+    stored = body.status["kopf"]["diffbase"]
+    assert stored.startswith("sha256-v1:") and len(stored) < 128
     assert STORAGE.fetch(body=body) == STORAGE.build(body=body)  # no change seen
 
 
 def test_a_spec_change_or_a_user_annotation_change_is_a_change() -> None:
-    body = _stored(_body({"displayName": "a"}, **{"imageops.io/paused": "true"}))
+    body, _ = _stored(_body({"displayName": "a"}, **{"imageops.io/paused": "true"}))
     old = STORAGE.fetch(body=body)
 
     respec = _body({"displayName": "b"}, **dict(body.metadata.annotations))
@@ -60,11 +81,26 @@ def test_a_spec_change_or_a_user_annotation_change_is_a_change() -> None:
 
 
 def test_kopf_bookkeeping_and_status_are_not_changes() -> None:
-    body = _stored(_body({"displayName": "a"}))
+    body, _ = _stored(_body({"displayName": "a"}))
     old = STORAGE.fetch(body=body)
     raw = json.loads(json.dumps(dict(body)))
-    raw["status"] = {"phase": "Creating"}
+    raw["status"] = {"phase": "Creating", "kopf": {"progress": {"reconcile": {"retries": 3}}}}
+    # What operators before the status storage left behind.
     raw["metadata"]["annotations"]["progress.kopf.imageops.io/reconcile"] = '{"retries": 3}'
+    raw["metadata"]["annotations"][LEGACY_ANNOTATION] = '{"digest": "sha256-v1:0"}'
     raw["metadata"]["annotations"]["kubectl.kubernetes.io/last-applied-configuration"] = "{}"
 
     assert STORAGE.build(body=bodies.Body(raw)) == old
+
+
+def test_an_object_handled_by_an_older_operator_is_read_from_its_annotation_then_moved() -> None:
+    plain = _body({"displayName": "a"})
+    digest = STORAGE.build(body=plain)["digest"]  # type: ignore[typeddict-item]
+    legacy = _body({"displayName": "a"}, **{LEGACY_ANNOTATION: json.dumps({"digest": digest})})
+
+    assert STORAGE.fetch(body=legacy) == STORAGE.build(body=legacy)  # not a change: no reconcile
+
+    moved, patch = _stored(legacy)
+    assert LEGACY_ANNOTATION not in moved.metadata.annotations
+    assert patch["metadata"]["annotations"] == {LEGACY_ANNOTATION: None}
+    assert STORAGE.fetch(body=moved) == STORAGE.build(body=moved)

@@ -9,7 +9,7 @@ from typing import Any
 import kopf
 
 from image_operator.api.provider import DriftPolicy
-from image_operator.handlers.diffbase import DigestDiffBaseStorage
+from image_operator.handlers.diffbase import PROGRESS_FIELD, DigestDiffBaseStorage
 from image_operator.providers.model import CloudState
 from image_operator.reconcilers import drift
 from tests.unit.fakes import FakeImage
@@ -124,8 +124,7 @@ def condition_reason(outcome: Any) -> str | None:
 
 
 def test_a_drift_record_asks_kopf_for_a_reconcile() -> None:
-    progress = kopf.AnnotationsProgressStorage(prefix="progress.kopf.imageops.io")
-    storage = DigestDiffBaseStorage(prefix="kopf.imageops.io", key="lhc", progress=progress)
+    storage = DigestDiffBaseStorage(progress=kopf.StatusProgressStorage(field=PROGRESS_FIELD))
     body = _body("x", "img-1")
     plain = storage.build(body=kopf.Body(body))  # type: ignore[arg-type]
     noted = {**body, "status": {**body["status"], "drift": {"detectedAt": "t", "generation": 2}}}

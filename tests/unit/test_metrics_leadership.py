@@ -23,7 +23,7 @@ PEERING = references.Resource("kopf.dev", "v1", "clusterkopfpeerings", namespace
 
 
 def _leader() -> float | None:
-    return REGISTRY.get_sample_value("imageops_leader")
+    return REGISTRY.get_sample_value("imageops_leader", {"shard": "0"})
 
 
 @pytest.fixture

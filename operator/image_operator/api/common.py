@@ -19,6 +19,10 @@ ANNOTATION_PAUSED = f"{GROUP}/paused"
 # Written by `image-operator upload` as "SENT/TOTAL/BYTES_PER_SECOND" (the operator reads it).
 ANNOTATION_UPLOAD_PROGRESS = f"{GROUP}/upload-progress"
 FINALIZER = f"{GROUP}/finalizer"
+# Written with the finalizer, in one PATCH, before the operator may send anything to the
+# provider (its value: the provider type). Its absence, with no status.providerType either,
+# proves that nothing was ever sent, so a deletion may go without the provider.
+ANNOTATION_PROVIDER_TYPE = f"{GROUP}/provider-type"
 
 DNS_LABEL_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
 DNS_SUBDOMAIN_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"

@@ -5,7 +5,7 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Annotated, Any, ClassVar
 
-from pydantic import Field
+from pydantic import Field, field_validator, model_validator
 
 from image_operator.api.base import ApiModel
 from image_operator.api.common import (
@@ -34,6 +34,12 @@ from image_operator.api.common import (
 )
 from image_operator.api.crdinfo import CrdInfo, PrinterColumn, standard_columns
 from image_operator.api.parameters import Parameter
+from image_operator.api.provideroptions import (
+    ArgonImageOptions,
+    OpenStackImageOptions,
+    UCloudStackImageOptions,
+    argon_name_rules,
+)
 
 # A docker image reference: [registry[:port]/]path[:tag][@digest] (distribution's grammar,
 # simplified to what a regex can say without backtracking trouble).
@@ -242,6 +248,124 @@ def _parameter_list(kind: str) -> Any:
     )
 
 
+# -- management policies and adoption by selector (issue 12, parts 3 and 4) -----------------
+# Kept together: the reconciler's create/adopt/update/delete decisions read only these.
+
+
+class ManagementPolicy(StrEnum):
+    """What the operator may do to the cloud image (Crossplane's `managementPolicies`)."""
+
+    ALL = "*"
+    OBSERVE = "Observe"
+    CREATE = "Create"
+    UPDATE = "Update"
+    DELETE = "Delete"
+
+
+class AdoptPolicy(StrEnum):
+    """What `spec.adopt` does when its selector matches no cloud image."""
+
+    ADOPT_OR_WAIT = "AdoptOrWait"
+    ADOPT_OR_CREATE = "AdoptOrCreate"
+
+
+class AdoptSelector(ApiModel):
+    """Which cloud image to adopt: by its exact cloud name, or by tags it carries (all of them,
+    keys and values exactly). Exactly one of the two."""
+
+    model_config = {
+        "json_schema_extra": {
+            "x-kubernetes-validations": [
+                cel(
+                    "has(self.name) != has(self.tags)",
+                    "spec.adopt.selector must set exactly one of name, tags",
+                )
+            ]
+        }
+    }
+
+    name: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=128,
+        description="The cloud image's name, matched exactly.",
+        json_schema_extra=no_control_characters(),
+    )
+    tags: dict[TagKey, TagValue] | None = Field(
+        default=None,
+        min_length=1,
+        max_length=20,
+        description="Tags the cloud image carries, every one with this exact value.",
+        json_schema_extra=key_rules(
+            "spec.adopt.selector.tags", KEY_PATTERN, KEY_WORDS, max_length=TAG_KEY_MAX
+        ),
+    )
+
+    @model_validator(mode="after")
+    def _one_of(self) -> AdoptSelector:
+        # The CEL rule says it at admission; this says it for objects stored before it (an
+        # empty selector would match every image).
+        if (self.name is None) == (self.tags is None):
+            raise ValueError("spec.adopt.selector must set exactly one of name, tags")
+        return self
+
+
+class Adoption(ApiModel):
+    """Adopt an existing cloud image found by a selector instead of an ID (the ID form is the
+    `imageops.io/external-id` annotation). Exactly one match is adopted; one that another Image
+    already manages is never adopted; several matches stall naming them."""
+
+    selector: AdoptSelector
+    policy: AdoptPolicy = Field(
+        default=AdoptPolicy.ADOPT_OR_WAIT,
+        description="When nothing matches: AdoptOrWait (default) looks again on a backoff; "
+        "AdoptOrCreate creates the image from spec.source (needs Create in "
+        "spec.managementPolicies).",
+    )
+
+
+def _management_rules() -> list[JsonDict]:
+    policies = "self.managementPolicies"
+    return [
+        cel(
+            f"!has(self.managementPolicies) || !('*' in {policies}) || {policies}.size() == 1",
+            "spec.managementPolicies: '*' already means every policy; list it alone or list "
+            "the policies (Observe, Create, Update, Delete) without it",
+            field_path=".managementPolicies",
+        ),
+        cel(
+            f"!has(self.managementPolicies) || '*' in {policies} || 'Observe' in {policies}",
+            "spec.managementPolicies must include Observe (or be ['*']): the operator reads the "
+            "cloud image for every other policy",
+            field_path=".managementPolicies",
+        ),
+        cel(
+            "!has(self.adopt) || !has(self.adopt.policy) || self.adopt.policy != 'AdoptOrCreate'"
+            f" || !has(self.managementPolicies) || '*' in {policies} || 'Create' in {policies}",
+            "spec.adopt.policy AdoptOrCreate needs Create in spec.managementPolicies: use "
+            "AdoptOrWait, or add Create",
+            field_path=".adopt.policy",
+        ),
+    ]
+
+
+def _management_policies_field() -> Any:
+    return Field(
+        default_factory=lambda: [ManagementPolicy.ALL],
+        min_length=1,
+        max_length=5,
+        description="What the operator may do to the cloud image: ['*'] (default) everything; "
+        "otherwise Observe plus any of Create, Update, Delete. ['Observe'] only mirrors a "
+        "cloud image named by the imageops.io/external-id annotation or spec.adopt, and never "
+        "changes it. Without Delete the cloud image is left in place when this object is "
+        "deleted, whatever spec.deletionPolicy says.",
+        json_schema_extra={"x-kubernetes-list-type": "set"},
+    )
+
+
+# -- end of management policies and adoption -------------------------------------------------
+
+
 class ImageSpec(ApiModel):
     """The desired image. Field names follow the Argon image model."""
 
@@ -264,6 +388,8 @@ class ImageSpec(ApiModel):
                 _kind_matches("inputs", "input"),
                 _kind_matches("outputs", "output"),
                 _kind_matches("configs", "config"),
+                *argon_name_rules(),  # provider options (issue 12)
+                *_management_rules(),
             ]
         }
     }
@@ -313,9 +439,53 @@ class ImageSpec(ApiModel):
     )
     deletion_policy: DeletionPolicy = Field(
         default=DeletionPolicy.DELETE,
-        description="Delete (default) removes the cloud image when this object is deleted; "
-        "Orphan leaves it.",
+        description="Delete (default) removes the cloud image when this object is deleted, if "
+        "spec.managementPolicies allows Delete; Orphan leaves it.",
     )
+    # -- provider options (issue 12): set only the one of the provider's type ------------------
+    openstack: OpenStackImageOptions | None = Field(
+        default=None, description="Options for an ImageProvider of type openstack (Glance/IMS)."
+    )
+    ucloudstack: UCloudStackImageOptions | None = Field(
+        default=None, description="Options for an ImageProvider of type ucloudstack."
+    )
+    argon: ArgonImageOptions | None = Field(
+        default=None, description="Options for an ImageProvider of type argon."
+    )
+    # -- management policies and adoption (see the block above ImageSpec) --
+    management_policies: list[ManagementPolicy] = _management_policies_field()
+    adopt: Adoption | None = Field(
+        default=None,
+        description="Adopt an existing cloud image found by name or tags (see Adoption); "
+        "used only until this Image holds a cloud image (status.externalID).",
+    )
+
+    @field_validator("management_policies")
+    @classmethod
+    def _policies(cls, value: list[ManagementPolicy]) -> list[ManagementPolicy]:
+        # The CEL rules say these at admission; repeated for objects stored before them.
+        if ManagementPolicy.ALL in value and len(value) > 1:
+            raise ValueError("'*' already means every policy; list it alone")
+        if ManagementPolicy.ALL not in value and ManagementPolicy.OBSERVE not in value:
+            raise ValueError("must include Observe (or be ['*'])")
+        return value
+
+    @model_validator(mode="after")
+    def _adopt_or_create_needs_create(self) -> ImageSpec:
+        adopt = self.adopt
+        creating = adopt is not None and adopt.policy is AdoptPolicy.ADOPT_OR_CREATE
+        if creating and not self.allows(ManagementPolicy.CREATE):
+            raise ValueError(
+                "spec.adopt.policy AdoptOrCreate needs Create in spec.managementPolicies"
+            )
+        return self
+
+    def allows(self, policy: ManagementPolicy) -> bool:
+        """Whether spec.managementPolicies lets the operator do `policy`."""
+        policies = self.management_policies
+        return ManagementPolicy.ALL in policies or policy in policies
+
+    # -- end of management policies and adoption --
 
 
 class CopySourceStatus(ApiModel):

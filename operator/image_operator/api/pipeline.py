@@ -15,14 +15,20 @@ from image_operator.api.common import (
     DeletionPolicy,
     LocalObjectReference,
     ObjectStatus,
-    TagKey,
-    TagValue,
     cel,
     immutable,
     pattern_in_words,
     patterned,
 )
 from image_operator.api.crdinfo import CrdInfo, PrinterColumn, standard_columns
+from image_operator.api.pipelineoptions import (
+    MAX_REPAIR_ITEMS,
+    REPAIR_ITEM_PATTERN,
+    AdvancedOptions,
+    ImportImageOptions,
+    PipelineTag,
+    RepairMode,
+)
 
 # Seed 004: Name starts with a letter or Chinese character, 2-128 chars of CJK, letters,
 # digits, ':', '_', '.', '-'; neither Name nor Description may start with http:// or https://.
@@ -112,9 +118,7 @@ class TransitInstance(ApiModel):
     delete_instance_on_failure: bool | None = None
 
 
-class Tag(ApiModel):
-    key: TagKey
-    value: TagValue | None = None
+Tag = PipelineTag
 
 
 class ImageOptions(ApiModel):
@@ -143,6 +147,9 @@ class ImageOptions(ApiModel):
     description: str | None = Field(default=None, max_length=256)
     nvme_support: Literal["auto", "supported", "unsupported"] | None = Field(
         default=None, description="NvmeSupport: auto, supported or unsupported."
+    )
+    tags: list[Tag] | None = Field(
+        default=None, max_length=20, description="ImageTags of the images made (at most 20)."
     )
 
 
@@ -180,6 +187,25 @@ class OutputImages(ApiModel):
 
 
 class ImagePipelineSpec(ApiModel):
+    model_config = {
+        "json_schema_extra": {
+            "x-kubernetes-validations": [
+                cel(
+                    "!has(self.importImageOptions) || has(self.baseImage.oss)",
+                    "spec.importImageOptions applies only to an OSS base image "
+                    "(spec.baseImage.oss)",
+                    field_path=".importImageOptions",
+                ),
+                cel(
+                    "!has(self.repairItems) || (has(self.repairMode) "
+                    "&& self.repairMode == 'Customized')",
+                    "spec.repairItems is accepted only with spec.repairMode Customized",
+                    field_path=".repairItems",
+                ),
+            ]
+        }
+    }
+
     @field_validator("description")
     @classmethod
     def _description_not_url(cls, value: str | None) -> str | None:
@@ -227,8 +253,25 @@ class ImagePipelineSpec(ApiModel):
         default=None, max_length=20, description="Share with account IDs (<= 20)."
     )
     transit: TransitInstance | None = None
-    repair_mode: Literal["Standard"] | None = Field(
-        default=None, description="RepairMode of the template: Standard."
+    repair_mode: RepairMode | None = Field(
+        default=None, description="RepairMode of the template: Standard, All or Customized."
+    )
+    repair_items: (
+        list[Annotated[str, Field(min_length=1, max_length=64, pattern=REPAIR_ITEM_PATTERN)]] | None
+    ) = Field(
+        default=None,
+        max_length=MAX_REPAIR_ITEMS,
+        description="RepairItem: what RepairMode Customized repairs.",
+    )
+    import_image_options: ImportImageOptions | None = Field(
+        default=None,
+        description="The OSS import of spec.baseImage.oss: data disks, OS, boot mode, licence, "
+        "the imported image's name, description, retention and tags.",
+    )
+    advanced_options: AdvancedOptions | None = Field(
+        default=None,
+        description="AdvancedOptions: imageNameSuffix (disable: no suffix on the images' "
+        "names) and retainCloudAssistant.",
     )
     resource_group_id: str | None = patterned(
         RESOURCE_GROUP_PATTERN,

@@ -23,6 +23,7 @@ from image_operator.api.common import (
     not_a_metadata_url,
 )
 from image_operator.api.crdinfo import CrdInfo, PrinterColumn
+from image_operator.api.provideroptions import OpenStackProviderOptions
 
 # A project, namespace or repository prefix: words of letters, digits and '_' joined by '.',
 # '_', '-', '@', ':' or '/'. Every '/'-separated part starts with a letter, digit or '_', so the
@@ -80,8 +81,9 @@ class CredentialsSecretRef(ApiModel):
     """The Secret (same namespace) holding the provider's keys.
 
     Keys by type: argon `token`; compshare `publicKey`, `privateKey`; ucloudstack `publicKey`,
-    `privateKey`, `companyID`; aliyun `accessKeyId`, `accessKeySecret`; openstack and registry:
-    see docs/providers (optional for anonymous endpoints).
+    `privateKey`, `companyID` (and optionally `imageSecret`, ImportImage's Secret); aliyun
+    `accessKeyId`, `accessKeySecret`; openstack and registry: see docs/providers (optional for
+    anonymous endpoints).
     """
 
     name: ObjectName
@@ -157,6 +159,11 @@ class ImageProviderSpec(ApiModel):
                     field_path=".project",
                 ),
                 cel(
+                    "self.type == 'openstack' || !has(self.openstack)",
+                    "spec.openstack holds options for type openstack only: remove it",
+                    field_path=".openstack",
+                ),
+                cel(
                     "self.type == 'registry' || !has(self.project) || !self.project.contains('/')",
                     "spec.project holds no '/' for this type: a project or tenant ID is one "
                     "word (e.g. project-5kyt09jzwcqh6j)",
@@ -217,6 +224,9 @@ class ImageProviderSpec(ApiModel):
         default=DriftPolicy.CORRECT,
         description="Correct: re-create a deleted cloud image and push the spec to a modified "
         "one. Report: only report the drift (Stalled, reason Drifted) until the spec changes.",
+    )
+    openstack: OpenStackProviderOptions | None = Field(
+        default=None, description="Options of type openstack: which API dialect to speak."
     )
 
 

@@ -1,5 +1,5 @@
-"""kopf's diff base as a digest: what kopf needs to tell a change from a no-op, without a copy of
-the spec.
+"""kopf's diff base as a digest kept in the status: what kopf needs to tell a change from a no-op,
+without a copy of the spec and without a write to the main object.
 
 kopf decides between "changed" (run the update handler) and "nothing to do" by comparing the
 object's essence (spec, labels, user annotations) with the essence it stored after the last
@@ -9,6 +9,12 @@ CRDs' documented maximum (a 256 KiB `cover`) makes the annotation exceed the API
 Our handlers never read kopf's `old`/`new`/`diff` (every reconcile is level-triggered from the
 whole object), so a digest of the essence answers the only question asked of it: did anything
 that matters change?
+
+It lives in `status.kopf.diffbase`, beside kopf's progress (`status.kopf.progress`), because kopf
+writes both in the same patch as the status a handler returns: in an annotation, each handling
+that ends cost a second PATCH of the main object (issue 14: 8 API writes per Image to Ready).
+Objects handled by an older operator keep their digest in the annotation; it is read when the
+status has none and removed the first time a digest is stored in the status.
 """
 
 from __future__ import annotations
@@ -19,7 +25,9 @@ from collections.abc import Iterable
 from typing import cast
 
 import kopf
-from kopf._cogs.structs import bodies, dicts
+from kopf._cogs.structs import bodies, dicts, patches
+
+from image_operator.api.common import GROUP
 
 # Status fields that ask for a reconcile when they change, although status changes are not
 # changes to kopf: `drift` is written by a provider's resync when a Ready Image's cloud image
@@ -29,17 +37,30 @@ RECONCILE_ASKING_STATUS = ("drift",)
 # Bumped when the digested content changes meaning, so a stored digest never matches by accident.
 DIGEST_VERSION = "sha256-v1"
 
+# Where the digest lives, and where kopf's progress lives (handlers/setup.py).
+DIFFBASE_FIELD = "status.kopf.diffbase"
+PROGRESS_FIELD = "status.kopf.progress"
+
+# Where operators before issue 14 kept them: annotations on the main object.
+LEGACY_DIFFBASE_PREFIX = f"kopf.{GROUP}"
+LEGACY_DIFFBASE_KEY = "last-handled-configuration"
+LEGACY_PROGRESS_PREFIX = f"progress.kopf.{GROUP}"
+
 
 class DigestDiffBaseStorage(kopf.AnnotationsDiffBaseStorage):
-    """Stores `{"digest": "<version>:<sha256 of the essence>"}` in the diff-base annotation.
+    """Stores `<version>:<sha256 of the essence>` in `status.kopf.diffbase`; `fetch` and `build`
+    answer `{"digest": ...}`.
 
-    `progress` is the operator's progress storage: its own annotations are dropped from the
-    essence before it is digested (kopf drops them only after `build`, which is too late once
-    the essence is a digest)."""
+    `progress` is the operator's progress storage: its records are dropped from the essence
+    before it is digested (kopf drops them only after `build`, which is too late once the
+    essence is a digest), and so are the annotations older operators kept theirs in. The
+    annotation base class is kept for exactly that: reading and clearing the legacy annotation."""
 
-    def __init__(self, *, prefix: str, key: str, progress: kopf.ProgressStorage) -> None:
-        super().__init__(prefix=prefix, key=key)
+    def __init__(self, *, progress: kopf.ProgressStorage) -> None:
+        super().__init__(prefix=LEGACY_DIFFBASE_PREFIX, key=LEGACY_DIFFBASE_KEY)
         self._progress = progress
+        self._legacy_progress = kopf.AnnotationsProgressStorage(prefix=LEGACY_PROGRESS_PREFIX)
+        self._field = dicts.parse_field(DIFFBASE_FIELD)
 
     def build(
         self,
@@ -49,10 +70,30 @@ class DigestDiffBaseStorage(kopf.AnnotationsDiffBaseStorage):
     ) -> bodies.BodyEssence:
         essence = super().build(body=body, extra_fields=extra_fields)
         essence = self._progress.clear(essence=essence)
+        essence = self._legacy_progress.clear(essence=essence)
         asks = {f: body.status[f] for f in RECONCILE_ASKING_STATUS if body.status.get(f)}
         if asks:  # a status field written to ask for a reconcile (see RECONCILE_ASKING_STATUS)
             essence = cast(bodies.BodyEssence, {**essence, "status": asks})
         return digest_essence(essence)
+
+    def fetch(self, *, body: bodies.Body) -> bodies.BodyEssence | None:
+        stored = dicts.resolve(body, self._field, None)
+        if isinstance(stored, str) and stored:
+            return cast(bodies.BodyEssence, {"digest": stored})
+        return super().fetch(body=body)  # handled by an operator before the status storage
+
+    def store(
+        self,
+        *,
+        body: bodies.Body,
+        patch: patches.Patch,
+        essence: bodies.BodyEssence,
+    ) -> None:
+        dicts.ensure(patch, self._field, essence.get("digest"))
+        annotations = body.metadata.annotations
+        for key in self.make_keys(self.key, body=body):
+            if key in annotations:  # once per object handled by an older operator
+                patch.meta.annotations[key] = None
 
 
 def digest_essence(essence: bodies.BodyEssence) -> bodies.BodyEssence:

@@ -19,6 +19,7 @@ from pydantic import ValidationError
 from image_operator.api.common import GROUP, VERSION
 from image_operator.api.provider import ImageProviderSpec
 from image_operator.handlers.context import context
+from image_operator.handlers.sharding import handles_providers
 from image_operator.handlers.status import KopfLogger
 from image_operator.providers.errors import ProviderError
 from image_operator.reconcilers import drift
@@ -41,7 +42,7 @@ def due(uid: str, interval: float, now: float) -> bool:
     return True
 
 
-@kopf.timer(**PROVIDERS, interval=TICK_SECONDS, initial_delay=TICK_SECONDS)
+@kopf.timer(**PROVIDERS, interval=TICK_SECONDS, initial_delay=TICK_SECONDS, when=handles_providers)
 def resync_ready_images(body: kopf.Body, logger: KopfLogger, **_: Any) -> None:
     try:
         spec = ImageProviderSpec.model_validate(dict(body.get("spec") or {}))

@@ -2,19 +2,27 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
 
 import kopf
 
 from image_operator.api.common import ANNOTATION_EXTERNAL_ID
-from image_operator.api.image import ImageSpec
+from image_operator.api.image import ImageSpec, ImageStatus
 from image_operator.handlers import kinds
 from image_operator.handlers.context import context
 from image_operator.handlers.status import KopfLogger
 from image_operator.reconcilers.copy import CopySource
-from image_operator.reconcilers.image import ImageObject, ImageReconciler, owner
+from image_operator.reconcilers.image import (
+    ImageObject,
+    ImageReconciler,
+    claims,
+    owner,
+    rival,
+)
 from image_operator.reconcilers.outcome import Outcome
+from image_operator.reconcilers.step import Step
 
 KIND = "Image"
 
@@ -35,10 +43,19 @@ def decode(body: kopf.Body) -> ImageObject:
     held = obj.status.get("externalID")
     deleting = bool(meta.get("deletionTimestamp"))
     wanted = held if deleting else (adopt if adopt and adopt != held else None)
-    if not wanted:
-        return obj
+    # spec.adopt: the IDs other Images own, asked only while this one still selects.
+    selects = not (deleting or adopt or held) and obj.spec is not None and obj.spec.adopt
+    if (not wanted and not selects) or (deleting and _delete_issued(obj)):
+        return obj  # nothing to adopt or delete, or the delete was asked for: only waiting
     others = context().kube.list_objects("images", obj.namespace)
+    if selects:
+        return replace(obj, claimed=claims(obj, others), rival=rival(obj, others))
     return replace(obj, owned_by=owner(obj, str(wanted), others, deleting=deleting))
+
+
+def _delete_issued(obj: ImageObject) -> bool:
+    """Whether an earlier finalize pass sent the delete (it was judged then: no second LIST)."""
+    return Step.start(obj, ImageStatus).delete_issued(str(obj.status.get("externalID")))
 
 
 def copy_source(obj: ImageObject) -> CopySource | None:
@@ -100,4 +117,15 @@ def resume_image(body: kopf.Body, patch: kopf.Patch, logger: KopfLogger, **kw: A
     reconcile_image(body=body, patch=patch, logger=logger, **kw)
 
 
-kinds.install("images", reconcile_image, finalize_image, resume=resume_image)
+def claim_image(body: Mapping[str, Any]) -> str | None:
+    """The write-ahead marker written with a new Image's finalizer (kinds.claim_patch): the
+    provider's type when the first pass will reach it, so that pass writes no marker of its
+    own (ImageReconciler.ahead); None when it will not (paused, provider not usable yet)."""
+    obj = kinds.decode(body, ImageSpec, ImageObject)  # no owner lookup: nothing is adopted yet
+    handle = kinds.provider_handle(obj, body)
+    if handle.provider is None or not kinds.reconciler(ImageReconciler).ahead(obj, handle):
+        return None
+    return handle.provider.type_name
+
+
+kinds.install("images", reconcile_image, finalize_image, resume=resume_image, claim=claim_image)

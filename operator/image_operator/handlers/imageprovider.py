@@ -11,6 +11,7 @@ from image_operator.api.common import ANNOTATION_PAUSED, GROUP, VERSION
 from image_operator.api.provider import ImageProviderSpec
 from image_operator.handlers import kinds
 from image_operator.handlers.context import context
+from image_operator.handlers.sharding import handles_providers
 from image_operator.handlers.status import KopfLogger, apply_outcome
 from image_operator.reconcilers.managed import ManagedObject, internal_error
 from image_operator.reconcilers.provider import ProbeRetry, reconcile_provider
@@ -67,14 +68,16 @@ def _probe(body: kopf.Body, patch: kopf.Patch, logger: KopfLogger, retry: int) -
     )
 
 
-@kopf.on.resume(**PROVIDERS)
-@kopf.on.create(**PROVIDERS)
-@kopf.on.update(**PROVIDERS)
+@kopf.on.resume(**PROVIDERS, when=handles_providers)
+@kopf.on.create(**PROVIDERS, when=handles_providers)
+@kopf.on.update(**PROVIDERS, when=handles_providers)
 def provider_changed(body: kopf.Body, patch: kopf.Patch, logger: KopfLogger, **kw: Any) -> None:
     _probe(body, patch, logger, int(kw.get("retry") or 0))
 
 
-@kopf.timer(**PROVIDERS, interval=_PROBE_INTERVAL, initial_delay=_PROBE_INTERVAL)
+@kopf.timer(
+    **PROVIDERS, interval=_PROBE_INTERVAL, initial_delay=_PROBE_INTERVAL, when=handles_providers
+)
 def provider_probe(body: kopf.Body, patch: kopf.Patch, logger: KopfLogger, **kw: Any) -> None:
     _probe(body, patch, logger, int(kw.get("retry") or 0))
 

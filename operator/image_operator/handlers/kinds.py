@@ -12,7 +12,13 @@ import kopf
 from pydantic import BaseModel, ValidationError
 
 from image_operator import metrics
-from image_operator.api.common import GROUP, VERSION, DeletionPolicy
+from image_operator.api.common import (
+    ANNOTATION_PROVIDER_TYPE,
+    FINALIZER,
+    GROUP,
+    VERSION,
+    DeletionPolicy,
+)
 from image_operator.handlers.context import context
 from image_operator.handlers.status import KopfLogger, apply_outcome
 from image_operator.reconcilers.managed import (
@@ -162,13 +168,59 @@ def settled(body: Mapping[str, Any]) -> bool:
     )
 
 
+Claim = Callable[[Mapping[str, Any]], str | None]
+
+
+def unclaimed(body: Mapping[str, Any]) -> bool:
+    """An object kopf is about to add its finalizer to (none yet, not being deleted)."""
+    meta = body.get("metadata") or {}
+    return not meta.get("deletionTimestamp") and FINALIZER not in (meta.get("finalizers") or [])
+
+
+def claim_patch(marker: str | None) -> Callable[[Any], None]:
+    """The patch function that adds the finalizer and, when `marker` is given, the write-ahead
+    annotation (`ANNOTATION_PROVIDER_TYPE`), as one JSON patch.
+
+    kopf adds its finalizer in a cycle of its own, as a JSON patch guarded by the object's
+    resourceVersion, and runs no handler in that cycle; the first handler pass would then have
+    to write its write-ahead marker in a second PATCH before calling the cloud. Added to the same
+    patch, both are durable before any handler runs, and kopf's own addition finds the finalizer
+    there and adds nothing: one write where there were two."""
+
+    def claim(raw: Any) -> None:
+        meta = raw.setdefault("metadata", {})
+        finalizers = meta.setdefault("finalizers", [])
+        if FINALIZER not in finalizers:
+            finalizers.append(FINALIZER)
+        if marker:
+            meta.setdefault("annotations", {})[ANNOTATION_PROVIDER_TYPE] = marker
+
+    return claim
+
+
 def install(
-    plural: str, reconcile: Handler, finalize: Handler, *, resume: Handler | None = None
+    plural: str,
+    reconcile: Handler,
+    finalize: Handler,
+    *,
+    resume: Handler | None = None,
+    claim: Claim | None = None,
 ) -> None:
     """Register a kind's handlers: `reconcile` on create and update, `resume` (default:
-    `reconcile`) when the operator starts; `finalize` on delete (kopf adds the finalizer)."""
+    `reconcile`) when the operator starts; `finalize` on delete (kopf adds the finalizer).
+    `claim(body)` is the write-ahead marker for an object that has no finalizer yet (None: no
+    marker), written with the finalizer (`claim_patch`)."""
     resource: dict[str, Any] = {"group": GROUP, "version": VERSION, "plural": plural}
     kopf.on.resume(**resource)(resume or reconcile)
     kopf.on.create(**resource)(reconcile)
     kopf.on.update(**resource)(reconcile)
     kopf.on.delete(**resource)(finalize)
+    if claim is not None:
+        marker_of = claim
+
+        # A low-level handler: kopf runs it in every cycle before deciding about the finalizer,
+        # with the patch that cycle will write.
+        @kopf.on.event(**resource)
+        def claim_object(body: kopf.Body, patch: kopf.Patch, type: str | None, **_: Any) -> None:
+            if type != "DELETED" and unclaimed(body):
+                patch.fns.append(claim_patch(marker_of(body)))

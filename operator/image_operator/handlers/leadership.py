@@ -16,14 +16,18 @@ from typing import Any
 import kopf
 
 from image_operator import metrics
+from image_operator.handlers.context import context
 
 PEERING_LOGGER = "kopf._core.engines.peering"
 _PAUSING = ("Pausing operations in favour of", "Pausing all operators, including self")
 _RESUMING = "Resuming operations after the pause"
 
 
+_shard = ["0"]  # this replica's shard (settings.shard_index): one active replica per shard
+
+
 def set_leading(leading: bool) -> None:
-    metrics.LEADER.set(1 if leading else 0)
+    metrics.LEADER.labels(_shard[0]).set(1 if leading else 0)
     if not leading:
         metrics.OBJECT_STATES.clear()
         metrics.clear_in_flight()
@@ -40,9 +44,10 @@ class PeeringWatch(logging.Handler):
             set_leading(True)
 
 
-def follow(settings: kopf.OperatorSettings) -> None:
+def follow(settings: kopf.OperatorSettings, shard: int = 0) -> None:
     """Start from kopf's own initial state (a mandatory peering starts paused until the first
     look at the peers resumes it; a standalone run never pauses) and follow its changes."""
+    _shard[0] = str(shard)
     set_leading(settings.peering.standalone or not settings.peering.mandatory)
     logger = logging.getLogger(PEERING_LOGGER)
     if not any(isinstance(handler, PeeringWatch) for handler in logger.handlers):
@@ -55,4 +60,4 @@ def follow(settings: kopf.OperatorSettings) -> None:
 
 @kopf.on.startup()
 def follow_leadership(settings: kopf.OperatorSettings, **_: Any) -> None:
-    follow(settings)
+    follow(settings, context().settings.shard_index)

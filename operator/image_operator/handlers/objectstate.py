@@ -18,6 +18,7 @@ import kopf
 from image_operator import metrics
 from image_operator.api import ALL_KINDS
 from image_operator.api.common import GROUP, VERSION
+from image_operator.handlers.sharding import handles_providers
 from image_operator.statusview.health import object_verdict
 
 #: The imageprovider label of kinds whose spec names no ImageProvider (CommunityListing).
@@ -57,5 +58,10 @@ def _on_event(event: kopf.RawEvent, **_: Any) -> None:
     seen(event)
 
 
+# Every shard watches the ImageProviders; shard 0 alone counts them (it alone handles them), so
+# a sum over the shards counts each object once.
 for _model in ALL_KINDS:
-    kopf.on.event(GROUP, VERSION, _model.crd.plural)(_on_event)
+    _providers = _model.crd.plural == "imageproviders"
+    kopf.on.event(
+        GROUP, VERSION, _model.crd.plural, when=handles_providers if _providers else None
+    )(_on_event)

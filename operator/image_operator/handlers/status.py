@@ -13,6 +13,8 @@ from image_operator.handlers.context import context
 from image_operator.reconcilers.outcome import Outcome
 
 REQUEUE_MARK = "requeue in"
+# kopf's own part of the status (handlers/diffbase.py): kopf writes it, never the reconcilers.
+KOPF_STATUS = "kopf"
 
 
 KopfLogger = logging.Logger | logging.LoggerAdapter[Any]
@@ -70,10 +72,10 @@ def apply_outcome(
         context().kube.apply_children(str(meta.get("namespace")), outcome.children)
     _record(kind, str(meta.get("uid")), outcome)
     for key, value in outcome.status.items():
-        if old_status.get(key) != value:
+        if key != KOPF_STATUS and old_status.get(key) != value:
             patch.status[key] = value
     for key in old_status:
-        if key not in outcome.status and key != "kopf":
+        if key not in outcome.status and key != KOPF_STATUS:
             patch.status[key] = None
     for event in outcome.events:
         kopf.event(body, type=event.type, reason=event.reason, message=event.message)

@@ -54,7 +54,14 @@ from image_operator.providers.aliyun_transport import refuse_redirects
 from image_operator.providers.base import Provider
 from image_operator.providers.capabilities import CopiesWithin
 from image_operator.providers.errors import InvalidInput, NotFound, Unsupported
-from image_operator.providers.model import CloudImage, CloudState, ImageRequest, Operation
+from image_operator.providers.model import (
+    CloudImage,
+    CloudState,
+    ImageMatch,
+    ImageRequest,
+    ImageSelector,
+    Operation,
+)
 from image_operator.providers.pipelines import (
     BuildsPipelines,
     PipelineBuild,
@@ -423,6 +430,27 @@ class AliyunProvider(Provider, CopiesWithin, BuildsPipelines):
             if not body.next_token:
                 return result
             request.next_token = body.next_token
+
+    # -- adoption by selector (spec.adopt) --
+
+    def find_images(self, selector: ImageSelector) -> list[ImageMatch]:
+        """The account's images named exactly `selector.name` (DescribeImages' ImageName
+        filter is a fuzzy match, so the answer is filtered), or carrying every tag of
+        `selector.tags` (DescribeImages' Tag filter, which ANDs its up to 20 pairs)."""
+        if selector.name is not None:
+            found = self._describe(image_name=selector.name)
+        else:
+            found = self._describe(
+                tag=[
+                    ecs.DescribeImagesRequestTag(key=key, value=value)
+                    for key, value in sorted(selector.tags.items())
+                ]
+            )
+        return [
+            ImageMatch(external_id=str(image.image_id), name=str(image.image_name or ""))
+            for image in found
+            if selector.name is None or image.image_name == selector.name
+        ]
 
 
 def build(config: ProviderConfig) -> AliyunProvider:

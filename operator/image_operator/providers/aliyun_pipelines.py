@@ -133,16 +133,13 @@ def pipeline_template(build: PipelineBuild) -> PipelineTemplate:
                 f"spec.baseImage.oss.format {base.oss.format!r} cannot be built from: "
                 f"use one of {', '.join(f.lower() for f in OSS_FORMATS)}"
             )
-        import_options = ImportImageOptions(
-            disks=[
-                OssDisk(
-                    bucket=base.oss.bucket,
-                    object=base.oss.object,
-                    format=cast(Any, fmt),
-                    disk_image_size_gib=base.oss.disk_image_size_gib,
-                )
-            ]
+        system = OssDisk(
+            bucket=base.oss.bucket,
+            object=base.oss.object,
+            format=cast(Any, fmt),
+            disk_image_size_gib=base.oss.disk_image_size_gib,
         )
+        import_options = _import_options(spec, system)
     elif build.base_image_id is not None:
         base_type, base_id = "IMAGE", build.base_image_id
     else:
@@ -164,11 +161,58 @@ def pipeline_template(build: PipelineBuild) -> PipelineTemplate:
         internet_max_bandwidth_out=transit.internet_max_bandwidth_out if transit else None,
         vswitch_id=transit.v_switch_id if transit else None,
         delete_instance_on_failure=transit.delete_instance_on_failure if transit else None,
-        repair_mode=spec.repair_mode,
+        repair_mode=spec.repair_mode.value if spec.repair_mode else None,
+        repair_items=list(spec.repair_items or []),
         resource_group_id=spec.resource_group_id,
-        tags=[PipelineTag(key=tag.key, value=tag.value or "") for tag in spec.tags or []],
+        tags=_tags(spec.tags),
         image_options=_image_options(spec),
         import_image_options=import_options,
+        advanced_options=(
+            AdvancedOptions(
+                image_name_suffix=spec.advanced_options.image_name_suffix,
+                retain_cloud_assistant=spec.advanced_options.retain_cloud_assistant,
+            )
+            if spec.advanced_options
+            else None
+        ),
+    )
+
+
+def _tags(tags: list[Any] | None) -> list[PipelineTag]:
+    return [PipelineTag(key=tag.key, value=tag.value or "") for tag in tags or []]
+
+
+def _import_options(spec: ImagePipelineSpec, system: OssDisk) -> ImportImageOptions:
+    """ImportImageOptions: the system disk (spec.baseImage.oss), then spec.importImageOptions'
+    data disks and settings."""
+    o = spec.import_image_options
+    if o is None:
+        return ImportImageOptions(disks=[system])
+    data = [
+        OssDisk(
+            bucket=disk.bucket,
+            object=disk.object,
+            format=cast(Any, disk.format.upper() if disk.format else None),
+            disk_image_size_gib=disk.disk_image_size_gib,
+        )
+        for disk in o.data_disks or []
+    ]
+    features = o.features
+    return ImportImageOptions(
+        disks=[system, *data],
+        os_type=o.os_type,
+        platform=o.platform,
+        architecture=o.architecture,
+        boot_mode=o.boot_mode,
+        license_type=o.license_type,
+        image_name=o.image_name,
+        description=o.description,
+        retention_strategy=o.retention_strategy.value if o.retention_strategy else None,
+        retain_imported_image=o.retain_imported_image,
+        role_name=o.role_name,
+        nvme_support=features.nvme_support if features else None,
+        imds_support=features.imds_support if features else None,
+        tags=_tags(o.tags),
     )
 
 
@@ -181,6 +225,7 @@ def _image_options(spec: ImagePipelineSpec) -> ImageOptions | None:
         image_family=options.image_family,
         description=options.description,
         nvme_support=cast(Any, options.nvme_support),
+        tags=_tags(options.tags),
     )
 
 

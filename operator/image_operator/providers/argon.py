@@ -3,6 +3,12 @@
 Argon has no client token, so the idempotency key lives in the cloud name: every image is
 named `<k8s name>-<first 8 hex of the UID>`, and a repeated create answers 409, which the
 reconciler resolves by lookup.
+
+A user may choose the name (`spec.argon.name`). The name then no longer carries the key, and
+Argon's image model has no labels, so the key goes at the end of the Argon description as an
+owner marker (`imageops.io/owner: <UID>`): `find_image` adopts an image of that name only when
+it carries this object's marker, and a create that finds the name taken by another image
+stalls naming the field.
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ from image_operator.api.parameters import Parameter, ParameterKind
 from image_operator.providers.base import Provider
 from image_operator.providers.endpoints import EndpointPolicy, EndpointRefused, HostGuard
 from image_operator.providers.errors import (
+    Conflict,
     InvalidInput,
     NotFound,
     ProviderError,
@@ -26,7 +33,14 @@ from image_operator.providers.errors import (
     from_http_status,
     parse_retry_after,
 )
-from image_operator.providers.model import CloudImage, CloudState, ImageRequest, Operation
+from image_operator.providers.model import (
+    CloudImage,
+    CloudState,
+    ImageMatch,
+    ImageRequest,
+    ImageSelector,
+    Operation,
+)
 from image_operator.providers.ratelimit import TokenBucket
 from image_operator.providers.urlpaths import path_segment
 
@@ -56,9 +70,40 @@ _MANAGED_FIELDS = (
 _BATCH = 50  # names per list call; keeps the query string short
 
 
+def chosen_name(spec: ImageSpec) -> str | None:
+    """spec.argon.name, when the user chose the Argon name."""
+    return spec.argon.name if spec.argon is not None else None
+
+
 def cloud_name(request: ImageRequest) -> str:
-    """Deterministic Argon name: the Kubernetes name plus the UID prefix (the idempotency key)."""
-    return f"{request.name[:200]}-{request.idempotency_key.replace('-', '')[:8]}"
+    """The Argon name: spec.argon.name, or deterministically the Kubernetes name plus the UID
+    prefix (the idempotency key)."""
+    return chosen_name(request.spec) or (
+        f"{request.name[:200]}-{request.idempotency_key.replace('-', '')[:8]}"
+    )
+
+
+OWNER_MARKER_PREFIX = "imageops.io/owner: "
+
+
+def owner_marker(idempotency_key: str) -> str:
+    return f"{OWNER_MARKER_PREFIX}{idempotency_key}"
+
+
+def owner_of(image: Mapping[str, Any]) -> str | None:
+    """The UID in an Argon image's owner marker (the description's last line), if any."""
+    last = str(image.get("description") or "").rsplit("\n", 1)[-1]
+    return last[len(OWNER_MARKER_PREFIX) :] if last.startswith(OWNER_MARKER_PREFIX) else None
+
+
+def _description(request: ImageRequest) -> str | None:
+    """The Argon description: spec.description, with the owner marker as its last line when
+    the name is chosen (admission keeps spec.description short enough for both)."""
+    description = request.spec.description
+    if chosen_name(request.spec) is None:
+        return description
+    marker = owner_marker(request.idempotency_key)
+    return f"{description}\n\n{marker}" if description else marker
 
 
 def _params(params: list[Parameter] | None, kind: ParameterKind) -> list[dict[str, Any]]:
@@ -71,8 +116,9 @@ def _params(params: list[Parameter] | None, kind: ParameterKind) -> list[dict[st
     return out
 
 
-def argon_image(name: str, spec: ImageSpec) -> dict[str, Any]:
-    """The `image` object of an Argon create/update body for this spec."""
+def argon_image(name: str, request: ImageRequest) -> dict[str, Any]:
+    """The `image` object of an Argon create/update body for this request."""
+    spec = request.spec
     if spec.source.repository is None:
         raise ValueError("argon images come from a container repository")
     body: dict[str, Any] = {
@@ -82,7 +128,7 @@ def argon_image(name: str, spec: ImageSpec) -> dict[str, Any]:
         "group": spec.group,
         "price": spec.price,
         "cover": spec.cover,
-        "description": spec.description,
+        "description": _description(request),
         "command": list(spec.command) if spec.command else None,
         "inputs": _params(spec.inputs, ParameterKind.INPUT) or None,
         "outputs": _params(spec.outputs, ParameterKind.OUTPUT) or None,
@@ -125,6 +171,7 @@ def _error(response: httpx.Response) -> ProviderError:
 class ArgonProvider(Provider):
     type_name = "argon"
     operations = frozenset({Operation.CREATE_FROM_REPOSITORY, Operation.UPDATE, Operation.DELETE})
+    create_refuses_duplicates = True  # the name carries the UID, and Argon names are unique
 
     def __init__(
         self,
@@ -193,17 +240,37 @@ class ArgonProvider(Provider):
 
     def create_image(self, request: ImageRequest) -> CloudImage:
         self.require(Operation.CREATE_FROM_REPOSITORY)
-        body = {
-            "namespace": self.namespace,
-            "image": argon_image(cloud_name(request), request.spec),
-        }
-        return self._cloud_image(self._call("POST", self._images, json=body))
-
-    def find_image(self, request: ImageRequest) -> CloudImage | None:
+        name = cloud_name(request)
+        body = {"namespace": self.namespace, "image": argon_image(name, request)}
         try:
-            return self.get_image(cloud_name(request))
+            return self._cloud_image(self._call("POST", self._images, json=body))
+        except Conflict:
+            if chosen_name(request.spec) is None:
+                raise  # the derived name carries the key: the reconciler's lookup adopts it
+            if self._owned(request) is not False:
+                raise  # ours after all (or gone again): the reconciler's lookup decides
+            raise InvalidInput(
+                f"spec.argon.name {name!r} is taken in Argon namespace {self.namespace!r} by an "
+                "image this Image did not make (its description carries no "
+                f"'{owner_marker(request.idempotency_key)}' line): choose another name, or "
+                "delete or rename that image"
+            ) from None
+
+    def _owned(self, request: ImageRequest) -> CloudImage | bool | None:
+        """The image of this request's name if this object owns it, False if another does,
+        None if there is none."""
+        try:
+            image = self.get_image(cloud_name(request))
         except NotFound:
             return None
+        if chosen_name(request.spec) is None:
+            return image
+        return image if owner_of(image.raw) == request.idempotency_key else False
+
+    def find_image(self, request: ImageRequest) -> CloudImage | None:
+        # A chosen name taken by another image is not this object's: create_image says so.
+        found = self._owned(request)
+        return found if isinstance(found, CloudImage) else None
 
     def get_image(self, external_id: str) -> CloudImage:
         return self._cloud_image(self._call("GET", self._image_path(external_id)))
@@ -221,12 +288,12 @@ class ArgonProvider(Provider):
         return found
 
     def needs_update(self, request: ImageRequest, current: CloudImage) -> bool:
-        desired = argon_image(current.external_id, request.spec)
+        desired = argon_image(current.external_id, request)
         return _fingerprint(desired) != current.fingerprint
 
     def update_image(self, external_id: str, request: ImageRequest) -> CloudImage:
         self.require(Operation.UPDATE)
-        body = {"namespace": self.namespace, "image": argon_image(external_id, request.spec)}
+        body = {"namespace": self.namespace, "image": argon_image(external_id, request)}
         return self._cloud_image(self._call("PUT", self._image_path(external_id), json=body))
 
     def delete_image(self, external_id: str) -> None:
@@ -235,6 +302,19 @@ class ArgonProvider(Provider):
 
     def close(self) -> None:
         self._client.close()
+
+    # -- adoption by selector (spec.adopt) --
+
+    def find_images(self, selector: ImageSelector) -> list[ImageMatch]:
+        """An Argon name is unique in its namespace, so a name is one GET; Argon images carry
+        no tags, so tags cannot be matched (the base method says so)."""
+        if selector.name is None:
+            return super().find_images(selector)
+        try:
+            image = self.get_image(selector.name)
+        except NotFound:
+            return []
+        return [ImageMatch(external_id=image.external_id, name=image.external_id)]
 
 
 def build(config: ProviderConfig) -> ArgonProvider:

@@ -10,6 +10,8 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Iterable
 
+from image_operator.api.image import ImageSpec
+from image_operator.api.provideroptions import OPTION_FIELDS
 from image_operator.providers.capabilities import (
     BaseImages,
     CopiesWithin,
@@ -21,7 +23,9 @@ from image_operator.providers.errors import NotFound, Unsupported
 from image_operator.providers.model import (
     CREATE_OPERATION,
     CloudImage,
+    ImageMatch,
     ImageRequest,
+    ImageSelector,
     Operation,
 )
 from image_operator.providers.pipelines import BuildsPipelines
@@ -33,6 +37,10 @@ class Provider(ABC):
 
     type_name: str = ""
     operations: frozenset[Operation] = frozenset()
+    #: True when the cloud itself refuses a second create with the same idempotency key
+    #: (`Conflict`: the key is a unique name, as Argon's). The reconciler then creates first and
+    #: looks up only on that Conflict: one cloud call per new image instead of two.
+    create_refuses_duplicates: bool = False
 
     def require(self, operation: Operation) -> None:
         if operation not in self.operations:
@@ -45,6 +53,16 @@ class Provider(ABC):
     def require_source(self, kind: str) -> None:
         """`require` the operation that creates an image from a source of `kind` (`url`, ...)."""
         self.require(CREATE_OPERATION[kind])
+
+    def require_options(self, spec: ImageSpec) -> None:
+        """Refuse (`Unsupported`, naming the field) provider options of another provider type:
+        `spec.<type>` holds the options of type <type> only (api.provideroptions)."""
+        for field in OPTION_FIELDS:
+            if field != self.type_name and getattr(spec, field) is not None:
+                raise Unsupported(
+                    f"spec.{field} holds options for an ImageProvider of type {field}, but "
+                    f"this Image's provider is of type {self.type_name!r}: remove spec.{field}"
+                )
 
     @abstractmethod
     def probe(self) -> str:
@@ -96,6 +114,17 @@ class Provider(ABC):
 
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release connections."""
+
+    def find_images(self, selector: ImageSelector) -> list[ImageMatch]:
+        """The cloud images `selector` matches (exact name, or every tag), for adoption by
+        selector (`spec.adopt`). A read: never changes the cloud. Providers whose API can
+        list by name or tags override this; `Unsupported` names what they cannot match."""
+        what = "name" if selector.name is not None else "tags"
+        raise Unsupported(
+            f"provider type {self.type_name!r} cannot find images by {what} "
+            f"(spec.adopt.selector.{what}); adopt by ID with the imageops.io/external-id "
+            "annotation instead"
+        )
 
     # -- optional abilities: the interface when this provider class declares it, else None. --
     # `InstrumentedProvider` overrides each one to hand out a measured forwarder.

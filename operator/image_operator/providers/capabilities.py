@@ -21,6 +21,7 @@ from typing import Any, Protocol, TypeVar
 from pydantic import BaseModel, ConfigDict
 
 from image_operator.api.image import ImageFormat, OsInfo
+from image_operator.api.provideroptions import UCloudStackImageOptions
 from image_operator.providers.model import CloudImage, ImageRequest
 
 T = TypeVar("T")
@@ -109,6 +110,7 @@ class LocalImport(BaseModel):
     description: str | None = None
     size_gib: int | None = None
     tags: Mapping[str, str] | None = None
+    ucloudstack: UCloudStackImageOptions | None = None  # spec.ucloudstack's flags (issue 12)
 
 
 class MultipartUploads(ABC):

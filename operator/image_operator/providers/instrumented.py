@@ -21,7 +21,7 @@ from image_operator.providers.capabilities import (
     PlaceholderUploads,
 )
 from image_operator.providers.errors import ProviderError
-from image_operator.providers.model import CloudImage, ImageRequest
+from image_operator.providers.model import CloudImage, ImageMatch, ImageRequest, ImageSelector
 from image_operator.providers.pipelines import BuildsPipelines, MeasuredPipelines
 from image_operator.providers.publishing import MeasuredPublishing, Publishes
 
@@ -40,6 +40,7 @@ class InstrumentedProvider(Provider):
         self.inner = inner
         self.type_name = inner.type_name
         self.operations = inner.operations
+        self.create_refuses_duplicates = inner.create_refuses_duplicates
 
     def _call(self, action: str, function: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         start = time.perf_counter()
@@ -87,6 +88,9 @@ class InstrumentedProvider(Provider):
 
     def image_sha256(self, external_id: str) -> str:
         return self._call("image_sha256", self.inner.image_sha256, external_id)
+
+    def find_images(self, selector: ImageSelector) -> list[ImageMatch]:
+        return self._call("find_images", self.inner.find_images, selector)
 
     def close(self) -> None:
         self.inner.close()

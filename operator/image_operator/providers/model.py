@@ -73,3 +73,25 @@ CREATE_OPERATION = {
     "image": Operation.COPY,
     "pipeline": Operation.BUILD_WITH_PIPELINE,
 }
+
+
+# -- adoption by selector (issue 12 part 4) --------------------------------------------------
+
+
+class ImageSelector(BaseModel):
+    """Which cloud images `Provider.find_images` returns: those named exactly `name`, or those
+    carrying every one of `tags` (key and value exactly). One of the two is set."""
+
+    model_config = ConfigDict(frozen=True)
+
+    name: str | None = None
+    tags: Mapping[str, str] = Field(default_factory=dict)
+
+
+class ImageMatch(BaseModel):
+    """One cloud image a selector matched: its ID, and its name for messages."""
+
+    model_config = ConfigDict(frozen=True)
+
+    external_id: str
+    name: str = ""

@@ -11,8 +11,14 @@ Glance has no client token and accepts any number of images with one name, so th
 only key. A create is two calls for a URL source (metadata, then import); `find_image` finishes
 one interrupted between them.
 
-The operator owns the image's name, its tag list and a few properties (`MANAGED_PROPERTIES`);
-other properties (Glance's own, the SDK's, an admin's) are left alone.
+The operator owns the image's name, its tag list and a few properties (`MANAGED_PROPERTIES`,
+and the custom ones of spec.openstack.properties); other properties (Glance's own, the SDK's, an
+admin's) are left alone. spec.openstack also sets visibility, min_disk, min_ram and protected
+(kept in line when set) and the container format (at create).
+
+With the ImageProvider's spec.openstack.api: ims, only the operations of Huawei IMS's
+OpenStack-native index are used (`openstack_ims`): no interoperable import, tags through the
+tag calls, and updates of the name, description and custom properties only.
 """
 
 from __future__ import annotations
@@ -31,6 +37,7 @@ from openstack.image.v2 import member as glance_member
 from openstack.image.v2._proxy import Proxy as ImageProxy
 from pydantic import BaseModel, ConfigDict
 
+from image_operator.api.provideroptions import OpenStackApi
 from image_operator.providers.base import Provider
 from image_operator.providers.capabilities import PlaceholderUploads
 from image_operator.providers.endpoints import EndpointPolicy, GuardedAdapter, HostGuard
@@ -44,9 +51,11 @@ from image_operator.providers.errors import (
 from image_operator.providers.model import CloudImage, CloudState, ImageRequest, Operation
 from image_operator.providers.openstack_connect import connect
 from image_operator.providers.openstack_errors import map_error, safe_url
+from image_operator.providers.openstack_ims import no_staged_upload, no_url_import
 from image_operator.providers.openstack_metadata import (
-    MANAGED_PROPERTIES,
     SHA256_PROPERTY,
+    attribute_differences,
+    desired_attributes,
     desired_fingerprint,
     desired_properties,
     desired_tags,
@@ -57,6 +66,7 @@ from image_operator.providers.openstack_metadata import (
     managed_properties,
     untouched,
 )
+from image_operator.providers.openstack_update import update_plan
 from image_operator.providers.ratelimit import TokenBucket
 from image_operator.providers.urlpaths import path_segment
 
@@ -109,8 +119,12 @@ class OpenStackProvider(Provider, PlaceholderUploads):
         endpoint: str,
         limiter: TokenBucket | None = None,
         policy: EndpointPolicy | None = None,
+        api: OpenStackApi = OpenStackApi.GLANCE,
     ) -> None:
         self._conn = connection
+        self.api = api
+        # IMS cannot update the OS properties: they are neither compared nor pushed.
+        self._with_os = api is OpenStackApi.GLANCE
         self.endpoint = safe_url(endpoint)
         # Every HTTP request the SDK makes (Keystone's token, version discovery, the image API,
         # each redirect hop) passes the rate limit and the guard: the endpoint's host, or a
@@ -152,7 +166,9 @@ class OpenStackProvider(Provider, PlaceholderUploads):
             state=state,
             progress=100 if state is CloudState.AVAILABLE else None,
             message=message,
-            fingerprint=fingerprint(image.name, image.tags or [], managed_properties(image)),
+            fingerprint=fingerprint(
+                image.name, image.tags or [], managed_properties(image, with_os=self._with_os)
+            ),
             raw=image.to_dict(computed=False),
         )
 
@@ -179,6 +195,9 @@ class OpenStackProvider(Provider, PlaceholderUploads):
         self.require_source(kind)
         source = request.spec.source.url or request.spec.source.upload
         assert source is not None  # require() let only url and upload through
+        if request.spec.source.url is not None and self.api is OpenStackApi.IMS:
+            raise no_url_import()
+        options = request.spec.openstack
         properties = desired_properties(request.spec)
         properties["imageops.io-object"] = f"{request.namespace}/{request.name}"
         expected = expected_sha256(request.spec)
@@ -186,12 +205,15 @@ class OpenStackProvider(Provider, PlaceholderUploads):
             properties[SHA256_PROPERTY] = expected
         # Image.create, not the proxy's create_image: that helper treats a name naming an
         # existing local file as the file to upload, and a display name is user input.
+        attributes: dict[str, Any] = {"visibility": "private", **desired_attributes(request.spec)}
+        attributes["is_protected"] = attributes.pop("protected", None)
+        container = options.container_format if options else None
         metadata = glance_image.Image.new(
             name=request.spec.display_name,
             disk_format=source.format.value,
-            container_format="bare",
-            visibility="private",
+            container_format=container.value if container else "bare",
             tags=desired_tags(request),
+            **{key: value for key, value in attributes.items() if value is not None},
             **properties,
         )
         image = self._call("create the image metadata", lambda: metadata.create(self._image))
@@ -250,28 +272,23 @@ class OpenStackProvider(Provider, PlaceholderUploads):
         return found
 
     def needs_update(self, request: ImageRequest, current: CloudImage) -> bool:
-        return desired_fingerprint(request) != current.fingerprint
+        return desired_fingerprint(request, with_os=self._with_os) != current.fingerprint or bool(
+            attribute_differences(request.spec, current.raw)
+        )
 
     def update_image(self, external_id: str, request: ImageRequest) -> CloudImage:
-        """One JSON patch (via the SDK) setting name, tags and the managed properties."""
+        """One JSON patch (via the SDK) setting name, tags, spec.openstack's attributes and the
+        managed properties. IMS mode: tags through the tag calls, and a differing attribute
+        is `Unsupported` naming its field (IMS updates only name, description and properties)."""
         self.require(Operation.UPDATE)
         image = self._raw(external_id)
-        patch: list[dict[str, Any]] = []
-        if image.name != request.spec.display_name:
-            patch.append({"op": "replace", "path": "/name", "value": request.spec.display_name})
-        tags = desired_tags(request)
-        if sorted(set(image.tags or [])) != tags:
-            patch.append({"op": "replace", "path": "/tags", "value": tags})
-        current = managed_properties(image)
-        wanted = desired_properties(request.spec)
-        for key in MANAGED_PROPERTIES:
-            if key in wanted and current.get(key) != wanted[key]:
-                patch.append({"op": "add", "path": f"/{key}", "value": wanted[key]})
-            elif key not in wanted and key in current:
-                patch.append({"op": "remove", "path": f"/{key}"})
-        if not patch:
+        plan = update_plan(image, request, ims=self.api is OpenStackApi.IMS)
+        self.add_tags(external_id, plan.add_tags)
+        self.remove_tags(external_id, plan.remove_tags)
+        if plan.patch:
+            self._call(f"update image {external_id}", lambda: image.patch(self._image, plan.patch))
+        elif not plan.add_tags and not plan.remove_tags:
             return self._cloud_image(image)
-        self._call(f"update image {external_id}", lambda: image.patch(self._image, patch=patch))
         # Read it back: the SDK merges the answer into the resource, so a removed property
         # would still show in it.
         return self.get_image(external_id)
@@ -304,6 +321,8 @@ class OpenStackProvider(Provider, PlaceholderUploads):
         if size < 1:
             raise InvalidInput(f"the upload for image {external_id} is empty (size {size})")
         method = method or (UploadMethod.PUT if size < PUT_UPLOAD_LIMIT else UploadMethod.IMPORT)
+        if method is UploadMethod.IMPORT and self.api is OpenStackApi.IMS:
+            raise no_staged_upload(size, PUT_UPLOAD_LIMIT)
         image = self._raw(external_id)
         if image.status != "queued":
             # Glance would refuse the data only after it was sent; say so before streaming it.
@@ -340,11 +359,16 @@ class OpenStackProvider(Provider, PlaceholderUploads):
 
     def import_from_url(self, external_id: str, url: str) -> CloudImage:
         """Start a `web-download` import into a queued image (Glance fetches `url` itself)."""
+        if self.api is OpenStackApi.IMS:
+            raise no_url_import()
         self._start_web_download(self._raw(external_id), url, cleanup=False)
         return self.get_image(external_id)
 
     def import_methods(self) -> list[str]:
-        """The interoperable import methods this Glance offers (GET /v2/info/import)."""
+        """The interoperable import methods this Glance offers (GET /v2/info/import); none in
+        IMS mode, whose index has no interoperable import (and no such call)."""
+        if self.api is OpenStackApi.IMS:
+            return []
         info = self._call("read the import methods", self._image.get_import_info)
         methods = (info.import_methods or {}).get("value") or []
         return [str(m) for m in methods]
@@ -372,7 +396,8 @@ class OpenStackProvider(Provider, PlaceholderUploads):
         again with the same project returns the existing membership.
         """
         image = self._raw(external_id)
-        if image.visibility == "private":
+        # IMS shares private images as they are (its update may not change the visibility).
+        if image.visibility == "private" and self.api is OpenStackApi.GLANCE:
             self._call(
                 f"make image {external_id} shared",
                 lambda: image.patch(
@@ -466,5 +491,9 @@ def build(config: ProviderConfig) -> OpenStackProvider:
         spec.endpoint, config.credentials, region=spec.region, project=spec.project
     )
     return OpenStackProvider(
-        connection, endpoint=spec.endpoint, limiter=config.limiter, policy=config.endpoints
+        connection,
+        endpoint=spec.endpoint,
+        limiter=config.limiter,
+        policy=config.endpoints,
+        api=spec.openstack.api if spec.openstack else OpenStackApi.GLANCE,
     )

@@ -20,6 +20,11 @@ IDEMPOTENCY_TAG_PREFIX = "imageops.io-uid-"
 #: Properties the operator sets from the spec and keeps in line with it (drift is pushed back).
 #: OpenStack's common image properties for the OS, so that Nova and Horizon understand them.
 MANAGED_PROPERTIES = ("description", "os_type", "os_distro", "os_version", "architecture")
+#: The OS properties: set at create; Huawei IMS's OpenStack-native update cannot change them.
+OS_PROPERTIES = ("os_type", "os_distro", "os_version", "architecture")
+#: Which custom properties (spec.openstack.properties) the operator set, comma-separated, so
+#: that a key removed from the spec is removed from the image and nobody else's is touched.
+CUSTOM_KEYS_PROPERTY = "imageops.io-properties"
 #: Where the expected sha256 of the data is recorded: openstacksdk's own convention (what
 #: `openstack image create --sha256` writes), compared with Glance's hash once the image is active.
 SHA256_PROPERTY = "owner_specified.openstack.sha256"
@@ -57,29 +62,74 @@ def _os_properties(os: OsInfo | None) -> dict[str, str]:
     }
 
 
-def desired_properties(spec: ImageSpec) -> dict[str, str]:
-    """The managed properties this spec asks for (a key absent here is removed on update)."""
+def desired_properties(spec: ImageSpec, *, with_os: bool = True) -> dict[str, str]:
+    """The managed properties this spec asks for (a key absent here is removed on update):
+    the OS (unless `with_os` is False: an API that cannot update them), the description and
+    spec.openstack.properties with the list of their keys."""
     source = spec.source.url or spec.source.upload
-    properties = _os_properties(source.os if source else None)
+    properties = _os_properties(source.os if source else None) if with_os else {}
     if spec.description:
         properties["description"] = spec.description
+    custom = (spec.openstack.properties if spec.openstack else None) or {}
+    if custom:
+        properties.update(custom)
+        properties[CUSTOM_KEYS_PROPERTY] = ",".join(sorted(custom))
     return properties
 
 
-def managed_properties(image: glance_image.Image) -> dict[str, str]:
-    """The managed properties an image has. openstacksdk keeps the ones it models (os_distro,
-    architecture, ...) as attributes and only the others in `properties`."""
+def managed_properties(image: glance_image.Image, *, with_os: bool = True) -> dict[str, str]:
+    """The managed properties an image has (the keys `desired_properties` may name).
+    openstacksdk keeps the ones it models (os_distro, architecture, ...) as attributes and
+    only the others in `properties`."""
     extra = image.properties or {}
+    listed = str(extra.get(CUSTOM_KEYS_PROPERTY) or "")
+    keys = [*MANAGED_PROPERTIES, CUSTOM_KEYS_PROPERTY, *filter(None, listed.split(","))]
     found = {}
-    for key in MANAGED_PROPERTIES:
+    for key in keys:
+        if not with_os and key in OS_PROPERTIES:
+            continue
         value = extra.get(key, getattr(image, key, None))
         if value is not None:
             found[key] = str(value)
     return found
 
 
+#: spec.openstack's image attributes: (spec field, Glance attribute, openstacksdk attribute).
+ATTRIBUTES = (
+    ("visibility", "visibility", "visibility"),
+    ("minDiskGiB", "min_disk", "min_disk"),
+    ("minRamMiB", "min_ram", "min_ram"),
+    ("protected", "protected", "is_protected"),
+)
+
+
+def desired_attributes(spec: ImageSpec) -> dict[str, Any]:
+    """The Glance attributes spec.openstack sets (an unset one is left as the image has it)."""
+    options = spec.openstack
+    if options is None:
+        return {}
+    values = {
+        "visibility": options.visibility.value if options.visibility else None,
+        "min_disk": options.min_disk_gib,
+        "min_ram": options.min_ram_mib,
+        "protected": options.protected,
+    }
+    return {key: value for key, value in values.items() if value is not None}
+
+
+def attribute_differences(spec: ImageSpec, raw: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """(spec field, Glance attribute) of each spec.openstack attribute the image (its SDK
+    dict, `CloudImage.raw`) lacks."""
+    wanted = desired_attributes(spec)
+    return [
+        (field, glance)
+        for field, glance, sdk in ATTRIBUTES
+        if glance in wanted and raw.get(sdk) != wanted[glance]
+    ]
+
+
 def fingerprint(name: str | None, tags: Iterable[str], properties: Mapping[str, Any]) -> str:
-    managed = {key: properties[key] for key in MANAGED_PROPERTIES if properties.get(key)}
+    managed = {key: value for key, value in properties.items() if value}
     canonical = json.dumps(
         {"name": name, "tags": sorted(set(tags)), "properties": managed},
         sort_keys=True,
@@ -88,9 +138,11 @@ def fingerprint(name: str | None, tags: Iterable[str], properties: Mapping[str, 
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-def desired_fingerprint(request: ImageRequest) -> str:
+def desired_fingerprint(request: ImageRequest, *, with_os: bool = True) -> str:
     return fingerprint(
-        request.spec.display_name, desired_tags(request), desired_properties(request.spec)
+        request.spec.display_name,
+        desired_tags(request),
+        desired_properties(request.spec, with_os=with_os),
     )
 
 

@@ -36,7 +36,14 @@ from image_operator.providers.capabilities import (
 )
 from image_operator.providers.endpoints import EndpointPolicy, HostGuard
 from image_operator.providers.errors import InvalidInput, NotFound, ProviderError, Transient
-from image_operator.providers.model import CloudImage, CloudState, ImageRequest, Operation
+from image_operator.providers.model import (
+    CloudImage,
+    CloudState,
+    ImageMatch,
+    ImageRequest,
+    ImageSelector,
+    Operation,
+)
 from image_operator.providers.ratelimit import TokenBucket
 from image_operator.providers.ucloud_errors import rpc_error
 from image_operator.providers.ucloud_transport import GuardedTransport
@@ -50,6 +57,8 @@ from image_operator.providers.ucloudstack_wire import (
     ImageInfo,
     OSVersion,
     fingerprint,
+    flag_params,
+    flags_differ,
     image_tags,
     os_differs,
     os_of,
@@ -107,9 +116,13 @@ class UCloudStackProvider(Provider, BaseImages, ExportsImages, MultipartUploads)
         limiter: TokenBucket | None = None,
         policy: EndpointPolicy | None = None,
         timeout: float = 30.0,
+        image_secret: str | None = None,
     ) -> None:
         policy = policy or EndpointPolicy()
         self.region = region
+        # ImportImage's Secret (the image's key): a credential, so it comes from the
+        # ImageProvider's Secret (key imageSecret), never from a spec.
+        self._image_secret = image_secret
         self.company_id = company_id
         self.project_id = project_id
         self._limiter = limiter
@@ -232,13 +245,17 @@ class UCloudStackProvider(Provider, BaseImages, ExportsImages, MultipartUploads)
                     "requires OSType, SetArch, OSDistribution and OSVersion)"
                 )
             self.check_os(url.os, "spec.source.url.os")
+            options = spec.ucloudstack
             response = self._call(
                 "ImportImage",
                 **common,
                 ImageFormat=url.format.value,
                 ImportType="Remote",
                 LoadURL=url.url,
+                ImageSize=options.image_size_gib if options else None,
+                Secret=self._image_secret,
                 **os_params(url.os),
+                **flag_params(options),
             )
         return CloudImage(external_id=str(response["ImageID"]), state=CloudState.PENDING)
 
@@ -270,14 +287,43 @@ class UCloudStackProvider(Provider, BaseImages, ExportsImages, MultipartUploads)
 
     def needs_update(self, request: ImageRequest, current: CloudImage) -> bool:
         os = os_of(request.spec)
-        return os is not None and os_differs(os, ImageInfo.model_validate(current.raw))
+        info = ImageInfo.model_validate(current.raw)
+        return (os is not None and os_differs(os, info)) or bool(
+            flags_differ(request.spec.ucloudstack, info)
+        )
 
     def update_image(self, external_id: str, request: ImageRequest) -> CloudImage:
+        """UpdateImage with the spec's OS and spec.ucloudstack's flags. UpdateImage requires
+        the OS: an image whose spec names none (captured from a VM) sends the OS it has."""
         self.require(Operation.UPDATE)
+        flags = flag_params(request.spec.ucloudstack)
         os = os_of(request.spec)
+        if os is None and flags:
+            os = self._current_os(external_id)
         if os is not None:
-            self.update_os(external_id, os)
+            self._call("UpdateImage", ImageID=external_id, **os_params(os), **flags)
         return self.get_image(external_id)
+
+    def _current_os(self, external_id: str) -> OsInfo:
+        """The catalogue entry of an image's OS (ImageInfo has no OSVersion: its OSName holds
+        it as a word)."""
+        info = ImageInfo.model_validate(self._info(external_id))
+        for entry in self.describe_os_versions():
+            if (entry.os_type, entry.set_arch, entry.os_distribution) == (
+                info.os_type,
+                info.set_arch,
+                info.os_distribution,
+            ) and entry.os_version in info.os_name.split():
+                return OsInfo(
+                    type=entry.os_type,
+                    distribution=entry.os_distribution,
+                    version=entry.os_version,
+                    arch=entry.set_arch,
+                )
+        raise InvalidInput(
+            f"spec.ucloudstack cannot be applied to image {external_id}: UpdateImage needs its "
+            f"OS, and {info.os_name!r} is not in {SERVICE}'s OS catalogue"
+        )
 
     def delete_image(self, external_id: str) -> None:
         self.require(Operation.DELETE)
@@ -388,7 +434,9 @@ class UCloudStackProvider(Provider, BaseImages, ExportsImages, MultipartUploads)
             ImageFormat=image_format,
             ImportType="Local",
             ImageSize=request.size_gib,
+            Secret=self._image_secret,
             **os_params(os),
+            **flag_params(request.ucloudstack),
         )
         return UploadSession(
             image_id=str(response["ImageID"]),
@@ -437,6 +485,25 @@ class UCloudStackProvider(Provider, BaseImages, ExportsImages, MultipartUploads)
         """The image file behind a download URL (whole, in memory: for tests and small tools)."""
         return self._data_call("GET", url.url, "download").content
 
+    # -- adoption by selector (spec.adopt) --
+
+    def find_images(self, selector: ImageSelector) -> list[ImageMatch]:
+        """Custom images named exactly `selector.name` (DescribeImage's Keyword matches parts
+        of names and IDs, so the answer is filtered), or carrying every tag of
+        `selector.tags` (DescribeImage has no tag filter: every custom image is read)."""
+        params: dict[str, Any] = {"ImageType": "Custom"}
+        if selector.name is not None:
+            params["Keyword"] = selector.name
+        matches = []
+        for raw in self._describe(**params):
+            info = ImageInfo.model_validate(raw)
+            if selector.name is not None and info.image_name != selector.name:
+                continue
+            if any(info.tag(key) != value for key, value in selector.tags.items()):
+                continue
+            matches.append(ImageMatch(external_id=info.image_id, name=info.image_name))
+        return matches
+
 
 def build(config: ProviderConfig) -> UCloudStackProvider:
     """The factory's entry point for type `ucloudstack`."""
@@ -463,4 +530,5 @@ def build(config: ProviderConfig) -> UCloudStackProvider:
         private_key=config.credentials["privateKey"],
         limiter=config.limiter,
         policy=config.endpoints,
+        image_secret=config.credentials.get("imageSecret") or None,
     )

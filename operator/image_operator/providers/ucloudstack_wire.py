@@ -13,6 +13,7 @@ from typing import Final
 from pydantic import BaseModel, ConfigDict, Field
 
 from image_operator.api.image import ImageSpec, OsInfo
+from image_operator.api.provideroptions import UCloudStackImageOptions
 from image_operator.providers.model import CloudState, ImageRequest
 
 SERVICE: Final = "ucloudstack"
@@ -57,6 +58,9 @@ class ImageInfo(_Wire):
     os_distribution: str = Field(default="", alias="OSDistribution")
     set_arch: str = Field(default="", alias="SetArch")
     create_time: int = Field(default=0, alias="CreateTime")
+    support_qga: bool | None = Field(default=None, alias="SupportQGA")
+    support_cloud_init: bool | None = Field(default=None, alias="SupportCloudInit")
+    bootloader_type: str | None = Field(default=None, alias="BootloaderType")
 
     def tag(self, key: str) -> str | None:
         return next((tag.value for tag in self.tags if tag.key == key), None)
@@ -150,3 +154,26 @@ def os_differs(os: OsInfo, info: ImageInfo) -> bool:
         os.arch,
         os.distribution,
     ) or os.version not in info.os_name.split()
+
+
+def flag_params(options: UCloudStackImageOptions | None) -> dict[str, object]:
+    """The flags spec.ucloudstack sets, as ImportImage / UpdateImage parameters (unset ones
+    are not sent: the cloud keeps its default, or the image its value)."""
+    if options is None:
+        return {}
+    params: dict[str, object] = {
+        "SupportQGA": options.support_qga,
+        "SupportCloudInit": options.support_cloud_init,
+        "BootloaderType": options.bootloader_type.value if options.bootloader_type else None,
+    }
+    return {key: value for key, value in params.items() if value is not None}
+
+
+def flags_differ(options: UCloudStackImageOptions | None, info: ImageInfo) -> list[str]:
+    """The spec.ucloudstack fields whose value the image does not have."""
+    have = {
+        "SupportQGA": info.support_qga,
+        "SupportCloudInit": info.support_cloud_init,
+        "BootloaderType": (info.bootloader_type or "").lower() or None,
+    }
+    return [key for key, value in flag_params(options).items() if have[key] != value]

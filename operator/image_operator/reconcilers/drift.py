@@ -11,6 +11,10 @@ judges each here. What happens next is the reconciler's ordinary work, by field:
   pushed again, or under `Report` only reported;
 - failed or being deleted in the cloud: reported; the reconciler handles the state it finds.
 
+An Image whose `spec.managementPolicies` forbids the correction (no Create, no Update) gets
+the report only: its reconciler never changes the cloud, and a modification stays on record
+(reported once per generation) while the Image stays Ready.
+
 Plain code: the handler passes the Image bodies and the provider in.
 """
 
@@ -23,7 +27,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from image_operator.api.common import ANNOTATION_PAUSED
-from image_operator.api.image import ImageSpec
+from image_operator.api.image import ImageSpec, ManagementPolicy
 from image_operator.providers.base import Provider
 from image_operator.providers.model import CloudState, ImageRequest
 from image_operator.providers.observer import ImageObserver
@@ -124,12 +128,23 @@ def detect(
                 )
             )
         elif cloud.state is CloudState.AVAILABLE and provider.needs_update(image.request(), cloud):
-            drifts.append(
-                Drift(
-                    image,
-                    "CloudImageModified",
-                    f"cloud image {image.external_id!r} was modified outside the operator: its "
-                    "fields no longer match this Image's spec",
-                )
+            message = (
+                f"cloud image {image.external_id!r} was modified outside the operator: its "
+                "fields no longer match this Image's spec"
             )
+            if not _reported(image, message):
+                drifts.append(Drift(image, "CloudImageModified", message))
     return drifts
+
+
+def _reported(image: ReadyImage, message: str) -> bool:
+    """Whether this difference is already on record for an Image that may not update: such
+    an Image stays Ready with the difference (spec.managementPolicies has no Update), so
+    without this every resync would report it again. One that may update has corrected the
+    last one, so a new one is news."""
+    recorded = (image.body.get("status") or {}).get("drift") or {}
+    return (
+        not image.spec.allows(ManagementPolicy.UPDATE)
+        and recorded.get("generation") == image.generation
+        and recorded.get("message") == message
+    )

@@ -8,13 +8,23 @@ drive it with an in-memory provider.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from image_operator import commandtemplate
-from image_operator.api.common import ANNOTATION_EXTERNAL_ID, ConditionStatus
-from image_operator.api.image import CopySourceStatus, ImageSpec, ImageStatus
+from image_operator.api.common import (
+    ANNOTATION_EXTERNAL_ID,
+    ANNOTATION_PROVIDER_TYPE,
+    ConditionStatus,
+)
+from image_operator.api.image import (
+    AdoptPolicy,
+    CopySourceStatus,
+    ImageSpec,
+    ImageStatus,
+    ManagementPolicy,
+)
 from image_operator.api.provider import DriftPolicy
 from image_operator.providers.base import Provider
 from image_operator.providers.errors import (
@@ -24,7 +34,14 @@ from image_operator.providers.errors import (
     Transient,
     Unsupported,
 )
-from image_operator.providers.model import CloudImage, CloudState, ImageRequest, Operation
+from image_operator.providers.model import (
+    CloudImage,
+    CloudState,
+    ImageMatch,
+    ImageRequest,
+    ImageSelector,
+    Operation,
+)
 from image_operator.providers.observer import ImageObserver
 from image_operator.reconcilers import progress
 from image_operator.reconcilers.copy import CopySource, export_request
@@ -42,6 +59,8 @@ from image_operator.reconcilers.outcome import (
 from image_operator.reconcilers.step import Step
 
 CHECKSUM_MISMATCH = "ChecksumMismatch"
+# How many candidates an ambiguous selector's message names (the rest are counted).
+CANDIDATES_SHOWN = 5
 
 
 @dataclass(frozen=True)
@@ -52,6 +71,12 @@ class ImageObject(ManagedObject[ImageSpec]):
     owned_by: str | None = None
     provider_name: str = ""
     created: str = ""  # metadata.creationTimestamp: who adopted first
+    # For spec.adopt: cloud image ID -> the other Image of the same provider that owns it
+    # (`claims`); such an image is never adopted by selector.
+    claimed: Mapping[str, str] = field(default_factory=dict)
+    # An older Image of the same provider with the same selector that has not adopted yet
+    # (`rival`): it adopts a lone match first, so two such Images never both take it.
+    rival: str | None = None
 
     def request(self) -> ImageRequest:
         assert self.spec is not None
@@ -104,10 +129,15 @@ class ImageReconciler(ManagedReconciler):
         obj = step.obj
         assert obj.spec is not None
         request = obj.request()
-        copying = obj.spec.source.image is not None
-        built = obj.spec.source.pipeline  # made by a pipeline run: adopted, never created
-        if not copying and built is None:  # a copy needs what _copy_request decides
-            provider.require_source(obj.spec.source.kind())
+        spec = obj.spec
+        copying = spec.source.image is not None
+        built = spec.source.pipeline  # made by a pipeline run: adopted, never created
+        creates = spec.allows(ManagementPolicy.CREATE)
+        # An Image that may not create never uses spec.source, so the provider need not
+        # support it; a copy needs what _copy_request decides.
+        if creates and not copying and built is None:
+            provider.require_source(spec.source.kind())
+        provider.require_options(spec)  # spec.<type> options match the provider (issue 12)
         external_id = step.status.external_id
         adopt = obj.annotations.get(ANNOTATION_EXTERNAL_ID)
         drift = step.status.drift
@@ -116,6 +146,9 @@ class ImageReconciler(ManagedReconciler):
             and drift.generation == obj.generation
             and external_id
             and handle.drift_policy is DriftPolicy.REPORT
+            # One that may neither create nor update corrects nothing anyway: its drift
+            # record and event are the report, and it goes on mirroring the cloud.
+            and (creates or spec.allows(ManagementPolicy.UPDATE))
         ):
             return step.stalled(
                 "Drifted",
@@ -153,6 +186,22 @@ class ImageReconciler(ManagedReconciler):
             if cloud is not None:
                 observer.remember(cloud)
         elif not external_id:
+            if spec.adopt is not None:
+                selected = self._select(step, provider, observer, handle)
+                if selected is not None:
+                    return (
+                        selected
+                        if isinstance(selected, Outcome)
+                        else self._observe(step, provider, observer, request, selected, handle)
+                    )
+                # Nothing matched and spec.adopt.policy is AdoptOrCreate: create below.
+            if not creates:
+                return step.stalled(
+                    "NothingToObserve",
+                    "spec.managementPolicies has no Create, so this Image never makes a cloud "
+                    f"image: name one to observe with the annotation {ANNOTATION_EXTERNAL_ID} "
+                    "or spec.adopt, or add Create",
+                )
             # A provider whose uploader opens the import itself (multipart): the cloud image
             # appears when `image-operator upload` starts; the others get a placeholder from
             # create_image that the uploader then fills.
@@ -175,6 +224,25 @@ class ImageReconciler(ManagedReconciler):
             return self._create(step, provider, observer, request, handle, make)
         else:
             cloud = observer.observe(external_id)
+            if cloud is None and not adopt and spec.adopt is not None:
+                # Adopted by selector: forget it and select again (another match, a wait, or
+                # a create, as spec.adopt.policy says).
+                return vanished(
+                    step,
+                    handle,
+                    external_id,
+                    adopted=False,
+                    noun="cloud image",
+                    anew="",
+                    again="looking for a match of spec.adopt.selector again",
+                )
+            if cloud is None and not creates:
+                return step.stalled(
+                    "CloudImageGone",
+                    f"cloud image {external_id!r} no longer exists in {handle.label}, and "
+                    "spec.managementPolicies has no Create: there is nothing left to observe; "
+                    "delete this Image, or name another image to observe in a new one",
+                )
             if cloud is None:
                 if not adopt:
                     step.status.progress = None
@@ -202,8 +270,9 @@ class ImageReconciler(ManagedReconciler):
         make: Callable[[ImageRequest], CloudImage],
     ) -> Outcome:
         # Look up first: a crash between an earlier create and its status write left an image
-        # carrying our idempotency key, and it must be found, not duplicated.
-        cloud = provider.find_image(request)
+        # carrying our idempotency key, and it must be found, not duplicated. A cloud that
+        # refuses a duplicate key says so itself (Conflict, below): no lookup first there.
+        cloud = None if provider.create_refuses_duplicates else provider.find_image(request)
         if cloud is not None:
             step.events.append(
                 Event(
@@ -215,9 +284,10 @@ class ImageReconciler(ManagedReconciler):
         else:
             try:
                 cloud = make(request)
-                step.events.append(
-                    Event("Creating", f"{handle.label} accepted image {cloud.external_id!r}")
-                )
+                if cloud.state is not CloudState.AVAILABLE:  # else the Ready event says it
+                    step.events.append(
+                        Event("Creating", f"{handle.label} accepted image {cloud.external_id!r}")
+                    )
             except Conflict:
                 cloud = provider.find_image(request)
                 if cloud is None:
@@ -231,6 +301,10 @@ class ImageReconciler(ManagedReconciler):
         # Known to the observer from now on, so the next poll round batches it with the rest
         # instead of describing it on its own.
         observer.remember(cloud)
+        if cloud.state is CloudState.AVAILABLE:
+            # Made at once (a registry copy, a cloud with nothing to pull): Ready in this pass,
+            # so the status is written once, not as Creating and then again as Ready.
+            return self._observe(step, provider, observer, request, cloud, handle)
         return self._progress(step, cloud, handle)
 
     def _copy_request(
@@ -321,7 +395,15 @@ class ImageReconciler(ManagedReconciler):
 
         if cloud.state is CloudState.FAILED:
             failed_generation = step.status.failed_generation
-            if failed_generation is not None and obj.generation > int(failed_generation):
+            assert obj.spec is not None
+            remakes = obj.spec.allows(ManagementPolicy.CREATE) and obj.spec.allows(
+                ManagementPolicy.DELETE
+            )
+            if (
+                remakes
+                and failed_generation is not None
+                and obj.generation > int(failed_generation)
+            ):
                 # The spec changed since the cloud gave up: clear the failed image, start over.
                 with contextlib.suppress(NotFound):  # already gone is just as good
                     provider.delete_image(cloud.external_id)
@@ -353,6 +435,9 @@ class ImageReconciler(ManagedReconciler):
             return self._progress(step, cloud, handle)
 
         step.status.failed_generation = None
+        assert obj.spec is not None
+        if not obj.spec.allows(ManagementPolicy.UPDATE) and provider.needs_update(request, cloud):
+            return self._not_updated(step, cloud, handle)
         if provider.needs_update(request, cloud):
             provider.require(Operation.UPDATE)
             try:
@@ -377,11 +462,103 @@ class ImageReconciler(ManagedReconciler):
             if refused is not None:
                 return refused
 
+        return self._ready(step, cloud, handle)
+
+    def _ready(
+        self, step: _Step, cloud: CloudImage, handle: ProviderHandle, differs: str = ""
+    ) -> Outcome:
+        """Ready: `Available`, or `Observed` for an Image that may only observe (it mirrors a
+        cloud image it does not manage). `differs` says what of the spec is not applied."""
+        spec = step.obj.spec
+        assert spec is not None
         step.status.progress = 100
-        message = f"image {cloud.external_id!r} is available in {handle.label}"
-        if step.status.phase != "Ready":
+        observes = not any(
+            spec.allows(p)
+            for p in (ManagementPolicy.CREATE, ManagementPolicy.UPDATE, ManagementPolicy.DELETE)
+        )
+        message = f"image {cloud.external_id!r} is available in {handle.label}{differs}"
+        if observes:
+            message = f"observing {message} (spec.managementPolicies: Observe)"
+        before = step.condition("Ready")
+        if step.status.phase != "Ready" or (before is not None and before.message != message):
             step.events.append(Event("Ready", message))
-        return step.outcome(phase="Ready", ready=(True, "Available", message))
+        reason = "Observed" if observes else "Available"
+        return step.outcome(phase="Ready", ready=(True, reason, message))
+
+    def _not_updated(self, step: _Step, cloud: CloudImage, handle: ProviderHandle) -> Outcome:
+        """The cloud image differs from the spec, and spec.managementPolicies has no Update:
+        reported (in Ready's message, and by the drift resync), never corrected."""
+        return self._ready(
+            step,
+            cloud,
+            handle,
+            differs="; its fields differ from this Image's spec, which is not pushed: "
+            "spec.managementPolicies has no Update",
+        )
+
+    def _select(
+        self, step: _Step, provider: Provider, observer: ImageObserver, handle: ProviderHandle
+    ) -> CloudImage | Outcome | None:
+        """spec.adopt: the one cloud image its selector matches, adopted (status.externalID
+        set); or the outcome that waits or stalls; or None to create (AdoptOrCreate, no
+        match). Images another Image owns are never candidates (one owner per image)."""
+        obj = step.obj
+        assert obj.spec is not None and obj.spec.adopt is not None
+        adoption = obj.spec.adopt
+        selector = adoption.selector
+        path = "spec.adopt.selector." + ("name" if selector.name is not None else "tags")
+        matches = provider.find_images(
+            ImageSelector(name=selector.name, tags=dict(selector.tags or {}))
+        )
+        free = [m for m in matches if m.external_id not in obj.claimed]
+        if len(free) > 1:
+            return step.stalled(
+                "AdoptionAmbiguous",
+                f"{path} matches {len(free)} cloud images in {handle.label}: "
+                f"{_candidates(free)}; exactly one is adopted: narrow the selector, or adopt "
+                f"one by ID with the annotation {ANNOTATION_EXTERNAL_ID}",
+            )
+        if free and obj.rival:
+            return step.waiting(
+                "WaitingForAdoption",
+                f"Image {obj.rival!r} is older and selects with the same {path}: it adopts "
+                f"{free[0].external_id!r} first (a cloud image has one owner)",
+                handle.poll_interval,
+                phase="Pending",
+            )
+        if free:
+            chosen = free[0].external_id
+            try:
+                cloud = provider.get_image(chosen)
+            except NotFound:
+                raise Transient(f"cloud image {chosen!r} vanished while being adopted") from None
+            step.status.external_id = chosen
+            step.events.append(
+                Event("Adopted", f"took over existing cloud image {chosen!r} matched by {path}")
+            )
+            observer.remember(cloud)
+            return cloud
+        if matches:
+            owned = ", ".join(
+                f"{m.external_id!r} (Image {obj.claimed[m.external_id]!r})"
+                for m in matches[:CANDIDATES_SHOWN]
+            )
+            return step.stalled(
+                "AdoptionConflict",
+                f"{path} matches only cloud images other Images already manage: {owned}; a "
+                "cloud image has one owner: change the selector, or delete that Image with "
+                "spec.deletionPolicy: Orphan first",
+            )
+        if adoption.policy is AdoptPolicy.ADOPT_OR_CREATE:
+            return None
+        return step.waiting(
+            "WaitingForMatch",
+            f"{path} matches no cloud image in {handle.label}; spec.adopt.policy is "
+            "AdoptOrWait, so it looks again",
+            # Jittered near the backoff's ceiling: many waiting Images do not list together.
+            max(handle.poll_interval, self.backoff.delay(16)),
+            phase="Pending",
+        )
 
     def _verify_checksum(
         self, step: _Step, provider: Provider, cloud: CloudImage, handle: ProviderHandle
@@ -441,8 +618,11 @@ class ImageReconciler(ManagedReconciler):
     def ahead(self, obj: ImageObject, handle: ProviderHandle) -> dict[str, str]:
         """`status.providerType`, before the first pass that can reach the provider (every
         create, copy or adoption needs it): once it is durable, its absence proves that this
-        operator never sent anything for the object."""
+        operator never sent anything for the object. Nothing when the annotation
+        `imageops.io/provider-type` says the same: the handlers write it with the finalizer."""
         if handle.provider is None or obj.paused or obj.status.get("providerType"):
+            return {}
+        if obj.annotations.get(ANNOTATION_PROVIDER_TYPE):  # written with the finalizer
             return {}
         return {"providerType": handle.provider.type_name}
 
@@ -450,6 +630,17 @@ class ImageReconciler(ManagedReconciler):
     def finalize(self, obj: ImageObject, handle: ProviderHandle, attempt: int = 0) -> Outcome:
         step = _Step.start(obj, ImageStatus)
         external_id = step.status.external_id
+        if obj.spec is not None and not obj.spec.allows(ManagementPolicy.DELETE):
+            # Whatever spec.deletionPolicy says: no call to the cloud at all.
+            if external_id:
+                step.events.append(
+                    Event(
+                        "Orphaned",
+                        f"left cloud image {external_id!r} in place: spec.managementPolicies "
+                        "has no Delete",
+                    )
+                )
+            return step.outcome(phase="Deleting", ready=(False, "Deleting", "not ours to delete"))
         early = self.finalize_preamble(
             step,
             handle,
@@ -458,6 +649,7 @@ class ImageReconciler(ManagedReconciler):
             # the operator's status cannot prove that none was made.
             never_sent=not external_id
             and step.status.provider_type is None
+            and not obj.annotations.get(ANNOTATION_PROVIDER_TYPE)
             and obj.spec is not None
             and obj.spec.source.upload is None,
         )
@@ -513,6 +705,55 @@ def copies_itself(name: str, spec: ImageSpec) -> str | None:
         f"spec.source.image.imageRef names this Image ({name!r}) itself: a copy needs another "
         "Image as its source"
     )
+
+
+def _candidates(matches: list[ImageMatch]) -> str:
+    """The first CANDIDATES_SHOWN matches as "'id' (name 'n')", and how many more there are."""
+    shown = ", ".join(
+        f"{m.external_id!r} (name {m.name!r})" if m.name else repr(m.external_id)
+        for m in matches[:CANDIDATES_SHOWN]
+    )
+    more = len(matches) - CANDIDATES_SHOWN
+    return shown + (f" and {more} more" if more > 0 else "")
+
+
+def claims(obj: ImageObject, others: list[dict[str, Any]]) -> dict[str, str]:
+    """Every cloud image ID another Image of the same provider owns (by `owner`'s rule),
+    mapped to that Image's name: what adoption by selector must leave alone."""
+    ids = set()
+    for other in others:
+        ids.add((other.get("status") or {}).get("externalID"))
+        ids.add(
+            ((other.get("metadata") or {}).get("annotations") or {}).get(ANNOTATION_EXTERNAL_ID)
+        )
+    found = {}
+    for external_id in ids - {None, ""}:
+        name = owner(obj, str(external_id), others)
+        if name is not None:
+            found[str(external_id)] = name
+    return found
+
+
+def rival(obj: ImageObject, others: list[dict[str, Any]]) -> str | None:
+    """The oldest (then by name) other Image of the same provider, older than `obj`, that
+    selects with the same spec.adopt.selector and holds no cloud image yet: it adopts first."""
+    assert obj.spec is not None and obj.spec.adopt is not None
+    mine = obj.spec.adopt.selector.model_dump(by_alias=True, exclude_none=True, mode="json")
+    older = []
+    for other in others:
+        meta = other.get("metadata") or {}
+        spec = other.get("spec") or {}
+        if (
+            meta.get("uid") == obj.uid
+            or meta.get("deletionTimestamp")
+            or (spec.get("providerRef") or {}).get("name") != obj.provider_name
+            or (other.get("status") or {}).get("externalID")
+            or ((spec.get("adopt") or {}).get("selector")) != mine
+        ):
+            continue
+        older.append((str(meta.get("creationTimestamp") or ""), str(meta.get("name"))))
+    first = min(older, default=None)
+    return first[1] if first is not None and first < (obj.created, obj.name) else None
 
 
 def owner(
