@@ -34,6 +34,10 @@ helm: ## build (once, cached) the helm CLI (Helm 3) and helm4 (Helm 4) from thei
 kstatus: ## build (once, cached) the kstatus CLI (hack/kstatus) from sigs.k8s.io/cli-utils
 	@hack/build-kstatus.sh >/dev/null
 
+.PHONY: promtool
+promtool: ## build (once, cached) promtool from github.com/prometheus/prometheus (the alert rule tests)
+	@hack/build-promtool.sh >/dev/null
+
 .PHONY: install-peers
 install-peers: ## install the real peers the provider tests use: OpenStack Glance (PyPI), an OCI registry (Debian)
 	@hack/install-glance.sh >/dev/null
@@ -69,7 +73,7 @@ peers: $(STAMP) install-peers ## tier 3: tests/peers: providers against real Gla
 	$(BIN)/pytest -m peers -q
 
 .PHONY: integration
-integration: $(STAMP) control-plane helm kstatus install-peers ## tier 4: a real kube-apiserver + etcd, the operator as a process
+integration: $(STAMP) control-plane helm kstatus promtool install-peers ## tier 4: a real kube-apiserver + etcd, the operator as a process
 	$(BIN)/pytest -m integration -q
 
 # The oldest Kubernetes the CRDs and the operator support (README, "Kubernetes versions"), and
@@ -109,7 +113,7 @@ pythons: $(STAMP) ## the unit and contract tiers on every other Python 3.11-3.13
 	@hack/pythons.sh "$$($(BIN)/python -c 'import sys; print("%d.%d" % sys.version_info[:2])')" $(PYTHON_VERSIONS)
 
 .PHONY: test
-test: $(STAMP) control-plane helm kstatus install-peers ## everything CI runs: lint, the four tiers, the smoke on the oldest Kubernetes, unit + contract on other Pythons
+test: $(STAMP) control-plane helm kstatus promtool install-peers ## everything CI runs: lint, the four tiers, the smoke on the oldest Kubernetes, unit + contract on other Pythons
 	$(MAKE) --no-print-directory lint
 	$(MAKE) --no-print-directory unit
 	$(MAKE) --no-print-directory contract

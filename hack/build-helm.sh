@@ -11,15 +11,8 @@ MODULE="helm.sh/helm/v${HELM_VERSION%%.*}"
 
 build_into() {
   echo "[$HELM_BINARY] building helm v${HELM_VERSION} from its Go module (1-4 minutes on a cold cache)"
-  # `go install module@version` names the binary after its package (helm): it is built into a
-  # folder of its own, then renamed, so a helm of another major in the cache is never touched.
-  local tmp="$1/.install"
-  GOBIN="$tmp" CGO_ENABLED=0 GOTOOLCHAIN=local GOFLAGS=-mod=mod \
-    go install -trimpath \
-    -ldflags "-s -w -X ${MODULE}/internal/version.version=v${HELM_VERSION}" \
-    "${MODULE}/cmd/helm@v${HELM_VERSION}"
-  mv "$tmp/helm" "$1/$HELM_BINARY"
-  rmdir "$tmp"
+  go_install_as "$1" "$HELM_BINARY" "${MODULE}/cmd/helm@v${HELM_VERSION}" \
+    -ldflags "-s -w -X ${MODULE}/internal/version.version=v${HELM_VERSION}"
 }
 
 cached_build "$HELM_BINARY" "$CACHE_ROOT/helm/v${HELM_VERSION}" "$HELM_BINARY"

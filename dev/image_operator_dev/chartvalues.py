@@ -105,10 +105,51 @@ class ServiceMonitorValues(_Values):
     labels: dict[str, str] = Field(default_factory=dict)
 
 
+#: A Prometheus duration, as `for:` and range selectors take it.
+_DURATION = r"^[0-9]+(ms|s|m|h|d|w)$"
+
+
+class PrometheusRuleValues(_Values):
+    """The alerts of templates/prometheusrule.yaml and their thresholds (docs/troubleshooting.md,
+    "Alerts")."""
+
+    enabled: bool = False
+    labels: dict[str, str] = Field(default_factory=dict)
+    runbook_url: str = Field(
+        default="",
+        description="Base of the runbook links (an anchor per alert is appended); empty: "
+        "docs/troubleshooting.md of the chart's sources.",
+    )
+    down_for: str = Field(default="5m", pattern=_DURATION)
+    stalled_for: str = Field(default="30m", pattern=_DURATION)
+    sustained_for: str = Field(default="15m", pattern=_DURATION)
+    rate_window: str = Field(default="10m", pattern=_DURATION)
+    stuck_for: str = Field(default="30m", pattern=_DURATION)
+    cloud_error_ratio: float = Field(default=0.2, gt=0, le=1)
+    cloud_ok_outcomes: str = Field(
+        default="ok|NotFound|AlreadyExists|Throttled",
+        min_length=1,
+        description="Outcomes of imageops_cloud_requests_total (a regex) that are no failure.",
+    )
+    cloud_throttled_ratio: float = Field(default=0.2, gt=0, le=1)
+    reconcile_latency_quantile: float = Field(default=0.95, gt=0, lt=1)
+    reconcile_latency_seconds: float = Field(default=10, gt=0)
+    reconcile_error_ratio: float = Field(default=0.5, gt=0, le=1)
+
+
+class GrafanaDashboardValues(_Values):
+    enabled: bool = False
+    labels: dict[str, str] = Field(default_factory=lambda: {"grafana_dashboard": "1"})
+    annotations: dict[str, str] = Field(default_factory=dict)
+    namespace: str = ""
+
+
 class MetricsValues(_Values):
     port: int = Field(default=9090, ge=1, le=65535)
     service: MetricsServiceValues = Field(default_factory=MetricsServiceValues)
     service_monitor: ServiceMonitorValues = Field(default_factory=ServiceMonitorValues)
+    prometheus_rule: PrometheusRuleValues = Field(default_factory=PrometheusRuleValues)
+    grafana_dashboard: GrafanaDashboardValues = Field(default_factory=GrafanaDashboardValues)
 
 
 class ServiceAccountValues(_Values):
