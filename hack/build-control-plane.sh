@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Build kube-apiserver, kubectl and etcd from their Go modules once per version and cache them.
 #
-# Usage: hack/build-control-plane.sh [KUBERNETES_VERSION]   (default: $K8S_VERSION, else 1.35.4,
+# Usage: hack/build-control-plane.sh [KUBERNETES_VERSION]   (default: $K8S_VERSION, else 1.36.3,
 # the newest release we test; `make integration-oldest` builds the oldest one we support).
 #
 # There is no Docker engine and no binary download on our machines, but the Go module proxy is
@@ -13,7 +13,7 @@
 # that folder is used and nothing is built.
 set -euo pipefail
 
-K8S_VERSION="${1:-${K8S_VERSION:-1.35.4}}"
+K8S_VERSION="${1:-${K8S_VERSION:-1.36.3}}"
 ETCD_VERSION="${ETCD_VERSION:-3.6.16}"
 CACHE_ROOT="${IMAGE_OPERATOR_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/image-operator}"
 OUT="$CACHE_ROOT/control-plane/k8s-v${K8S_VERSION}-etcd-v${ETCD_VERSION}"
@@ -169,7 +169,7 @@ log "downloading Go modules (several hundred MB on a cold cache)"
 # Up to 1.30, kube-apiserver links the in-tree cloud providers unless built `providerless`, and
 # the module proxy does not serve every k8s.io/legacy-cloud-providers (v0.29.6: 403). Tidy sees
 # every build tag, so it may only warn (-e) about what the providerless build below never
-# imports. No file of 1.35 depends on the tag: there it changes nothing.
+# imports. No file of 1.35 or 1.36 depends on the tag: there it changes nothing.
 go mod tidy -e >&2
 LDFLAGS="-s -w -X k8s.io/component-base/version.gitVersion=v${K8S_VERSION} -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=$(cut -d. -f2 <<<"$K8S_VERSION")"
 LDFLAGS="$LDFLAGS -X k8s.io/client-go/pkg/version.gitVersion=v${K8S_VERSION}"

@@ -111,9 +111,9 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _list_one(path: str, selector: str) -> Mapping[str, Any]:
-    """One object at `path` listed with `shardSelector` (the kubeconfig's or in-cluster
-    credentials, as kopf uses): the sharding check's view of the API server."""
+def _list_one(path: str, selector: str) -> tuple[int, Mapping[str, Any]]:
+    """HTTP status and answer of listing one object at `path` with `shardSelector` (the
+    kubeconfig's or in-cluster credentials, as kopf uses): the sharding check's probe."""
     from image_operator.handlers.context import context
 
     api = context().kube.api
@@ -126,9 +126,11 @@ def _list_one(path: str, selector: str) -> Mapping[str, Any]:
     )
     response = api.call_api(method, url, headers, body, post, _request_timeout=30)
     data = response.read()  # type: ignore[no-untyped-call]
-    if not 200 <= response.status < 300:
-        raise RuntimeError(f"listing {path} answered HTTP {response.status}")
-    return cast(Mapping[str, Any], json.loads(data))
+    try:
+        answer = json.loads(data)
+    except ValueError:
+        answer = {"message": data.decode(errors="replace")[:500]}
+    return response.status, cast(Mapping[str, Any], answer if isinstance(answer, dict) else {})
 
 
 def _upload(args: argparse.Namespace) -> int:

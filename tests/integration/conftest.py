@@ -34,7 +34,7 @@ ROOT = Path(__file__).resolve().parents[2]
 CHART = ROOT / "charts" / "image-operator"
 RELEASE, RELEASE_NS = "rel", "imageops-system"
 # The Kubernetes release of the session (`make integration-oldest` sets K8S_VERSION to the oldest).
-KUBE_VERSION = os.environ.get("K8S_VERSION", "1.35.4")
+KUBE_VERSION = os.environ.get("K8S_VERSION", "1.36.3")
 ARGON_TOKEN = "integration-test-token"
 TEST_NAMESPACE_PREFIX = "it-"
 T = TypeVar("T")
@@ -331,6 +331,10 @@ class Kube:
 @pytest.fixture
 def kube(control_plane: Any, emulator: Emulator, operator: OperatorProcess) -> Iterator[Kube]:
     """A fresh namespace with a Ready argon ImageProvider named `argon` (and its Secret)."""
+    if not operator.alive():
+        # A test that killed the operator and did not restart it: say so at once rather than
+        # let every later test wait 60 s for a Ready it cannot get.
+        pytest.fail(f"the session's operator is not running; its log ends:\n{operator.log_tail()}")
     api = control_plane.api_client()
     namespace = f"{TEST_NAMESPACE_PREFIX}{uuid.uuid4().hex[:8]}"
     client.CoreV1Api(api).create_namespace(

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 from kubernetes.client.exceptions import ApiException
 
+from image_operator.api.common import ANNOTATION_PROVIDER_TYPE
 from tests.integration.conftest import Emulator, Kube, OperatorProcess, image_manifest, wait_for
 
 pytestmark = pytest.mark.integration
@@ -212,14 +213,14 @@ def test_crash_between_create_and_status_write_makes_one_image(
             what="the create to be committed in the emulator",
         )
         operator.kill()
-        status = (kube.get("images", "crashy") or {}).get("status") or {}
-        assert "externalID" not in status
-        # Written before the create was sent: a deletion cannot mistake this Image for one
-        # that never reached its provider.
-        assert status.get("providerType") == "argon"
+        obj = kube.get("images", "crashy") or {}
     finally:
         emulator.set_faults()
-    operator.start()
+        operator.start()  # whatever failed above, the next tests need their operator
+    assert "externalID" not in (obj.get("status") or {})
+    # Written with the finalizer, before the create was sent: a deletion cannot mistake this
+    # Image for one that never reached its provider.
+    assert obj["metadata"]["annotations"][ANNOTATION_PROVIDER_TYPE] == "argon"
 
     obj = kube.wait_ready("images", "crashy", timeout=90)
 

@@ -76,7 +76,7 @@ def test_version_is_the_one_we_built(control_plane: Any) -> None:
     if os.environ.get("KUBEBUILDER_ASSETS"):
         assert version.major == "1" and int(version.minor.rstrip("+")) >= 30, version
     else:
-        assert version.git_version == "v" + os.environ.get("K8S_VERSION", "1.35.4")
+        assert version.git_version == "v" + os.environ.get("K8S_VERSION", "1.36.3")
 
 
 def test_configmap_create_get_delete(control_plane: Any) -> None:

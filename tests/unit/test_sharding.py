@@ -3,6 +3,7 @@ hash is the API server's, and an API server that does not filter is refused."""
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Mapping
 from typing import Any
@@ -11,6 +12,7 @@ import pytest
 from pydantic import ValidationError
 
 from image_operator.handlers.sharding import (
+    EMPTY_RANGE,
     HASH_SPACE,
     ShardingUnsupported,
     check_server_filters,
@@ -77,22 +79,50 @@ def test_shards_select_every_kind_but_providers_and_peer_among_themselves() -> N
 def test_an_api_server_that_ignores_the_selector_is_refused_naming_the_gate() -> None:
     asked: list[tuple[str, str]] = []
 
-    def unfiltered(path: str, selector: str) -> Mapping[str, Any]:
+    def unfiltered(path: str, selector: str) -> tuple[int, Mapping[str, Any]]:
         asked.append((path, selector))
-        return {"metadata": {"resourceVersion": "5"}, "items": []}
+        return 200, {"metadata": {"resourceVersion": "5"}, "items": []}
 
     with pytest.raises(ShardingUnsupported) as refused:
         check_server_filters(unfiltered, 1, 2)
 
-    assert asked == [("/apis/imageops.io/v1alpha1/images", shard_selector(1, 2))]
+    path = "/apis/imageops.io/v1alpha1/images"
+    assert asked == [(path, shard_selector(1, 2)), (path, EMPTY_RANGE)]
     assert "ShardedListAndWatch" in str(refused.value) and "1.36" in str(refused.value)
 
 
 def test_an_api_server_that_echoes_the_selector_is_accepted() -> None:
-    def filtered(path: str, selector: str) -> Mapping[str, Any]:
-        return {"metadata": {"shardInfo": {"selector": selector}}, "items": []}
+    def filtered(path: str, selector: str) -> tuple[int, Mapping[str, Any]]:
+        return 200, {"metadata": {"shardInfo": {"selector": selector}}, "items": []}
 
     check_server_filters(filtered, 0, 2)  # no exception: the server filters
+
+
+def test_an_api_server_that_judges_the_selector_of_custom_resources_is_accepted() -> None:
+    """Kubernetes 1.36 filters custom resources without echoing shardInfo; it does refuse an
+    empty range (kube-apiserver 1.36.3: 'invalid shard selector: shard range start ... must be
+    less than end ...')."""
+
+    def judges(path: str, selector: str) -> tuple[int, Mapping[str, Any]]:
+        if selector == EMPTY_RANGE:
+            return 500, {
+                "kind": "Status",
+                "message": "invalid shard selector: shard range "
+                "start 0x0000000000000000 must be less than end 0x0000000000000000",
+            }
+        return 200, {"metadata": {}, "items": []}
+
+    check_server_filters(judges, 1, 2)  # no exception
+
+
+def test_an_error_that_is_not_about_the_selector_is_not_taken_for_support() -> None:
+    def forbidden(path: str, selector: str) -> tuple[int, Mapping[str, Any]]:
+        return 403, {"kind": "Status", "message": "images.imageops.io is forbidden"}
+
+    with pytest.raises(
+        ShardingUnsupported, match=re.escape("HTTP 403: images.imageops.io is forbidden")
+    ):
+        check_server_filters(forbidden, 0, 2)
 
 
 def test_a_shard_index_outside_the_shards_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -8,8 +8,8 @@ the whole hash space with no gap and no overlap. ImageProviders are not sharded:
 needs every provider (its watch cache, handlers/providers.py), and shard 0 alone reconciles,
 probes and resyncs them. An API server without the feature ignores an unknown `shardSelector`
 and would send every shard everything, so a sharded operator checks first that the server
-filtered (its list answer carries `metadata.shardInfo`) and refuses to start otherwise: never
-two shards silently doing the same work.
+judges shard selectors (it refuses an empty range) and refuses to start otherwise: never two
+shards silently doing the same work.
 """
 
 from __future__ import annotations
@@ -82,24 +82,43 @@ def peering_name(base: str, index: int, count: int) -> str:
     return base if count <= 1 else f"{base}-shard-{index}"
 
 
-List = Callable[[str, str], Mapping[str, Any]]
+# `list_one(path, selector)`: (HTTP status, decoded answer) of listing at most one object at
+# `path` with `shardSelector=selector`.
+List = Callable[[str, str], tuple[int, Mapping[str, Any]]]
+
+# An empty range: a server that applies shard selectors refuses it as invalid; one that does
+# not ignores it like any unknown parameter.
+EMPTY_RANGE = f"shardRange(object.metadata.uid, {_bound(0)}, {_bound(0)})"
 
 
 def check_server_filters(list_one: List, index: int, count: int) -> None:
-    """Raise `ShardingUnsupported` unless the API server applies this shard's selector.
+    """Raise `ShardingUnsupported` unless the API server applies shard selectors.
 
-    `list_one(path, selector)` lists at most one object of a sharded kind at `path` with
-    `shardSelector=selector` and returns the decoded answer."""
+    A filtered list of built-in kinds echoes the selector in `metadata.shardInfo`; Kubernetes
+    1.36 does not set it on custom resources' lists (unstructured), though it filters them. So
+    the test that holds for ours is the second: the server judges the selector, and refuses an
+    empty range as invalid; a server without the feature answers it with an ordinary list."""
     if count <= 1:
         return
+    path = f"/apis/{GROUP}/{VERSION}/{SHARDED_PLURALS[0]}"
     selector = shard_selector(index, count)
-    answer = list_one(f"/apis/{GROUP}/{VERSION}/{SHARDED_PLURALS[0]}", selector)
+    status, answer = list_one(path, selector)
     echoed = ((answer.get("metadata") or {}).get("shardInfo") or {}).get("selector")
-    if echoed != selector:
+    if 200 <= status < 300 and echoed == selector:
+        return
+    status, answer = list_one(path, EMPTY_RANGE)
+    message = str(answer.get("message", ""))
+    if not 200 <= status < 300 and "shard selector" in message:
+        return
+    if not 200 <= status < 300:
         raise ShardingUnsupported(
-            f"IMAGE_OPERATOR_SHARDS={count} needs an API server that filters list and watch by "
-            "shard (Kubernetes 1.36 or newer with the ShardedListAndWatch feature gate "
-            "enabled); this one ignored shardSelector (its answer has no metadata.shardInfo), "
-            f"so all {count} shards would handle every object. Enable the gate, or run one "
-            "shard (sharding.shards: 1 in the chart)"
+            f"IMAGE_OPERATOR_SHARDS={count}: cannot tell whether the API server filters by "
+            f"shard: listing {path} answered HTTP {status}: {message[:300]}"
         )
+    raise ShardingUnsupported(
+        f"IMAGE_OPERATOR_SHARDS={count} needs an API server that filters list and watch by "
+        "shard (Kubernetes 1.36 or newer with the ShardedListAndWatch feature gate enabled); "
+        "this one ignores shardSelector (an empty shard range was answered with an ordinary "
+        f"list), so all {count} shards would handle every object. Enable the gate, or run one "
+        "shard (sharding.shards: 1 in the chart)"
+    )
