@@ -66,9 +66,16 @@ def test_two_shards_each_handle_only_their_half(
         api.close()
 
     texts = [log.read_text() for log in logs]
-    seen = [{name for name in names if f"[{kube.namespace}/{name}]" in text} for text in texts]
+    # kopf's debug log prints each body its watch delivered (name, then namespace); the Image
+    # handler logs the name it asked the cloud for, `<name>-<uid prefix>`.
+    seen = [
+        {name for name in names if f"'name': '{name}', 'namespace': '{kube.namespace}'" in text}
+        for text in texts
+    ]
+    handled = [{name for name in names if f"accepted image '{name}-" in text} for text in texts]
     expected = [{name for name in names if owns(uids[name], i, 2)} for i in range(2)]
-    assert seen == expected  # each shard saw (and handled) exactly its own half
+    assert seen == expected  # each shard was sent exactly its own half
+    assert handled == expected  # and handled exactly that
     assert seen[0].isdisjoint(seen[1]) and seen[0] | seen[1] == set(names)
     assert min(len(s) for s in seen) > 0  # both shards had work: the split was tested
     # The ImageProvider is handled by shard 0 alone (shard 1 only caches it from its watch).
