@@ -260,31 +260,25 @@ def _managed_states(d: Driver, plural: str, since: str, broken_since: str | None
         )
 
 
-# kopf's own records, under the prefixes handlers/setup.py gives it: the digest of the last
-# handled spec and annotations, and each handler's progress (retries after a failure). For an
+# kopf's own records, where handlers/setup.py keeps them (`status.kopf`): the digest of the
+# last handled spec and annotations, and each handler's progress (retries after a failure). For an
 # ImageProvider, which has no paused phase and no handler boundary, they are what shows that the
 # operator has handled a change, or failed to.
-DIFF_BASE = f"kopf.{GROUP}/last-handled-configuration"
-PROGRESS_PREFIX = f"progress.kopf.{GROUP}/"
-
-
-def _annotations(obj: dict[str, Any]) -> dict[str, str]:
-    return dict(obj["metadata"].get("annotations") or {})
+def _kopf_status(obj: dict[str, Any]) -> dict[str, Any]:
+    return dict((obj.get("status") or {}).get("kopf") or {})
 
 
 def _handled_after(before: dict[str, Any]) -> Callable[[dict[str, Any]], bool]:
     """Holds once kopf has handled a change made after `before` (its diff base moved)."""
-    digest = _annotations(before).get(DIFF_BASE)
-    return lambda obj: _annotations(obj).get(DIFF_BASE) not in (None, digest)
+    digest = _kopf_status(before).get("diffbase")
+    return lambda obj: _kopf_status(obj).get("diffbase") not in (None, digest)
 
 
 def _handler_failed(obj: dict[str, Any]) -> bool:
     """Holds once kopf has recorded a retry of a handler that raised."""
-    for key, value in _annotations(obj).items():
-        if key.startswith(PROGRESS_PREFIX) and value.startswith("{"):
-            progress = json.loads(value)
-            if progress.get("retries", 0) >= 1 and not progress.get("success"):
-                return True
+    for progress in (_kopf_status(obj).get("progress") or {}).values():
+        if progress.get("retries", 0) >= 1 and not progress.get("success"):
+            return True
     return False
 
 
