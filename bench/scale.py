@@ -587,8 +587,11 @@ class Bench:
         if py_spy is None:
             print("--profile: py-spy not found (pip install py-spy into the venv)")
             return None
+        # --gil: only the thread holding the GIL is sampled, so waits (the executor's idle
+        # threads, a blocking read of the cloud's answer) do not count as work.
+        # --nonblocking: the operator is never paused to be read.
         argv = [py_spy, "record", "--pid", str(operator.pid), "--format", "raw", "--rate", "50"]
-        argv += ["--nonblocking", "--output", str(Path(self.args.profile).resolve())]
+        argv += ["--gil", "--nonblocking", "--output", str(Path(self.args.profile).resolve())]
         return subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
     def close(self) -> None:
@@ -784,7 +787,8 @@ def main() -> None:
     parser.add_argument(
         "--profile",
         metavar="FILE",
-        help="py-spy record (raw, 50 Hz) of image-operator while its Images go Ready",
+        help="py-spy record (raw, 50 Hz, GIL holder only) of image-operator while its Images "
+        "go Ready; bench/profile_summary.py FILE reads it",
     )
     parser.add_argument("--json", metavar="FILE", help="write the figures as JSON too")
     parser.add_argument("--keep", action="store_true", help="keep the work directory and logs")
