@@ -630,6 +630,7 @@ def report(results: list[RunResult]) -> dict[str, Any]:
     row("Images", lambda r: str(r.images))
     row("wall to all Ready (s)", lambda r: f"{r.wall:.1f}")
     row("  of which kubectl apply (s)", lambda r: f"{r.apply_seconds:.1f}")
+    row("  after the apply ended (s)", lambda r: f"{r.wall - r.apply_seconds:.1f}")
     row(
         "API writes per Image (besides the create)",
         lambda r: per_image(sum(r.window.writes().values()), r.images),
