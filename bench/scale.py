@@ -833,7 +833,10 @@ def main() -> None:
                 raise
             finally:
                 bench.close()
+    # Others' work on the machine skews wall times (not much the CPU per process): say how busy.
+    load = ", ".join(f"{value:.1f}" for value in os.getloadavg())
     print(f"{datetime.date.today().isoformat()}: bench/scale.py {' '.join(sys.argv[1:])}")
+    print(f"load average at the end: {load} ({os.cpu_count()} CPUs)")
     figures = report(results)
     if args.json:
         Path(args.json).write_text(json.dumps(figures, indent=2) + "\n")
