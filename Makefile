@@ -122,6 +122,15 @@ test: $(STAMP) control-plane helm kstatus promtool install-peers ## everything C
 	$(MAKE) --no-print-directory integration-oldest
 	$(MAKE) --no-print-directory pythons
 
+# Not part of `make test`: a benchmark measures, it does not pass or fail (bench/README.md). It
+# starts its own control plane, emulator and operators, and stops them at the end.
+BENCH_IMAGES ?= 200
+BENCH_ARGS ?=
+
+.PHONY: bench
+bench: $(STAMP) control-plane ## the scale benchmark: BENCH_IMAGES Images, image-operator vs a bare kopf floor (bench/scale.py)
+	$(BIN)/python bench/scale.py --images $(BENCH_IMAGES) $(BENCH_ARGS)
+
 # DEMO_CLUSTER=existing: the cluster of your kubeconfig instead of a local control plane
 # (hack/demo.sh builds the control plane itself when it needs one).
 .PHONY: demo

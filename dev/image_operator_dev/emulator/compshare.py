@@ -716,12 +716,15 @@ class CompShareService(VendorService):
     def _describe_images(self, call: Call) -> JSONObject:
         p = call.params
         now = self.clock()
-        images = [
-            r
-            for r in self._images(call.account, call.region)
-            if r.zone == call.zone
-            and ("CompShareImageId" not in p or r.image_id == p["CompShareImageId"])
-        ]
+        if "CompShareImageId" in p:
+            # One image by key: a describe by ID costs O(1) whatever the account holds.
+            doc = self.store.get(
+                self.name, IMAGE_KIND, self._scope(call.account, call.region), p["CompShareImageId"]
+            )
+            candidates = [] if doc is None else [ImageRecord.model_validate(doc)]
+        else:
+            candidates = self._images(call.account, call.region)
+        images = [r for r in candidates if r.zone == call.zone]
         images.sort(key=lambda r: (-r.created_at, r.image_id))  # newest first, stable
         offset = p.get("Offset", 0)
         limit = p.get("Limit", DEFAULT_LIMIT)

@@ -85,6 +85,11 @@ class _VendorRuntime:
     runner: web.AppRunner | None = None
     url: str = ""
 
+    def stats_snapshot(self) -> dict[str, object]:
+        """The request counts plus the store's decoded-document count. That count belongs to
+        the store all vendors share and is never reset: callers compare two snapshots."""
+        return {**self.stats.snapshot(), "store": {"decoded": self.service.store.decoded}}
+
 
 # --- middlewares ---------------------------------------------------------------------------
 
@@ -234,11 +239,11 @@ def _add_admin_routes(app: web.Application, runtime: _VendorRuntime) -> None:
         return json_response(settings.model_dump(mode="json"))
 
     async def get_stats(_: web.Request) -> web.Response:
-        return json_response({"vendor": vendor, **runtime.stats.snapshot()})
+        return json_response({"vendor": vendor, **runtime.stats_snapshot()})
 
     async def reset_stats(_: web.Request) -> web.Response:
         runtime.stats.reset()
-        return json_response({"vendor": vendor, **runtime.stats.snapshot()})
+        return json_response({"vendor": vendor, **runtime.stats_snapshot()})
 
     app.router.add_get(ADMIN_PREFIX + "healthz", healthz, allow_head=False)
     app.router.add_get(ADMIN_PREFIX + "state", get_state, allow_head=False)
@@ -303,7 +308,7 @@ class Emulator:
         self._runtime(vendor).faults.replace(faults)
 
     def stats(self, vendor: str) -> dict[str, object]:
-        return self._runtime(vendor).stats.snapshot()
+        return self._runtime(vendor).stats_snapshot()
 
     def _runtime(self, vendor: str) -> _VendorRuntime:
         try:

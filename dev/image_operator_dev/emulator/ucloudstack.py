@@ -29,6 +29,7 @@ import struct
 import tempfile
 import time
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import IntEnum
 from pathlib import Path
@@ -654,8 +655,10 @@ class UCloudStackService(VendorService):
 
     def _load(self, region: str, image_id: str, now: float) -> ImageRecord | None:
         doc = self.store.get(self.name, KIND_IMAGE, region, image_id)
-        if doc is None:
-            return None
+        return None if doc is None else self._live(doc, now)
+
+    def _live(self, doc: JSONObject, now: float) -> ImageRecord | None:
+        """The stored image, or None (and forgotten) if its ending has finished."""
         record = ImageRecord.model_validate(doc)
         if record.gone(now):
             # Lazy collection: the ending finished while nobody was looking.
@@ -695,10 +698,20 @@ class UCloudStackService(VendorService):
             )
         return record, now
 
-    def _images(self, region: str, company_id: int, now: float) -> list[ImageRecord]:
+    def _images(
+        self, region: str, company_id: int, now: float, ids: Iterable[str] = ()
+    ) -> list[ImageRecord]:
+        """The company's images in a region; only those of `ids` when some are given (read by
+        key: a describe of k IDs costs O(k) whatever is stored)."""
+        wanted = set(ids)
+        stored_images = (
+            self.store.get_many(self.name, KIND_IMAGE, region, wanted)
+            if wanted
+            else self.store.list_objects(self.name, KIND_IMAGE, region)
+        )
         records = []
-        for stored in self.store.list_objects(self.name, KIND_IMAGE, region):
-            record = self._load(region, stored.name, now)
+        for stored in stored_images:
+            record = self._live(stored.doc, now)
             if record is not None and record.company_id == company_id:
                 records.append(record)
         return records
@@ -958,7 +971,7 @@ class UCloudStackService(VendorService):
         now = self.clock()
         matches = [
             record
-            for record in self._images(region, account.company_id, now)
+            for record in self._images(region, account.company_id, now, wanted)
             if (not projects or record.project_id in projects)
             and (not wanted or record.image_id in wanted)
             and (image_type is None or record.image_type == image_type)
@@ -979,7 +992,7 @@ class UCloudStackService(VendorService):
         now = self.clock()
         records = [
             record
-            for record in self._images(region, account.company_id, now)
+            for record in self._images(region, account.company_id, now, wanted)
             if record.image_type == "Base" and (not wanted or record.image_id in wanted)
         ]
         records.sort(key=lambda r: (-r.created_at, r.image_id))
