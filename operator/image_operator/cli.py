@@ -17,7 +17,7 @@ import yaml
 from image_operator import __version__
 
 #: The subcommands of the operator itself; anything else comes from an installed plugin.
-RUNTIME_COMMANDS = frozenset({"run", "render", "upload", "status"})
+RUNTIME_COMMANDS = frozenset({"run", "render", "upload", "download-url", "status"})
 #: The entry-point group where development commands register: `name = "module:function"`,
 #: the function taking the rest of the command line and returning an exit code. The
 #: image-operator-dev distribution (dev/pyproject.toml) fills it; this package never imports it.
@@ -153,6 +153,28 @@ def _upload(args: argparse.Namespace) -> int:
         return 1
 
 
+def _download_url(args: argparse.Namespace) -> int:
+    from kubernetes.client.exceptions import ApiException
+    from kubernetes.config import ConfigException
+
+    from image_operator import downloadurl
+    from image_operator.imageaccess import CommandError
+    from image_operator.providers.errors import ProviderError
+
+    try:
+        return downloadurl.run(args.image, namespace=args.namespace, output=args.output)
+    except (CommandError, ProviderError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except ConfigException as exc:
+        print(f"error: no usable kubeconfig: {exc}", file=sys.stderr)
+        return 3
+    except ApiException as exc:
+        # The Image, its ImageProvider or its Secret: the API server's reason names which.
+        print(f"error: the cluster answered HTTP {exc.status}: {exc.reason}", file=sys.stderr)
+        return 4 if exc.status in (401, 403) else 1
+
+
 def _status(args: argparse.Namespace) -> int:
     from image_operator.statusview import command
 
@@ -197,6 +219,27 @@ def build_parser() -> argparse.ArgumentParser:
         "--part-size", type=int, default=16 * 1024 * 1024, help="bytes per part (min 5 MiB)"
     )
     up.set_defaults(func=_upload)
+
+    dl = sub.add_parser(
+        "download-url",
+        help="print a time-limited link to an Image's file (ucloudstack: GetImageDownloadURL)",
+        description="Ask the Image's cloud for a link to its file, with the keys of its "
+        "ImageProvider's Secret (your RBAC must allow reading it). The link goes to stdout "
+        "alone, its format and expiry to stderr; it is never stored in status: whoever holds "
+        "it can download the image until it expires. Exit codes: 0 printed, 1 the Image, its "
+        "provider or its cloud cannot give one (the reason on stderr), 3 no usable kubeconfig, "
+        "4 refused (401/403).",
+    )
+    dl.add_argument("image", help="img/NAME: a Ready Image of a ucloudstack provider")
+    dl.add_argument("-n", "--namespace", help="the Image's namespace (default: the context's)")
+    dl.add_argument(
+        "-o",
+        "--output",
+        choices=("url", "json"),
+        default="url",
+        help="url: the link alone; json: {url, format, expiresAt (Unix seconds)}",
+    )
+    dl.set_defaults(func=_download_url)
 
     _add_status(sub)
 

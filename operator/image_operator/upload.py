@@ -16,7 +16,6 @@ operator turns into status (the CLI never writes status: the operator owns it).
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import hashlib
 import math
@@ -25,15 +24,13 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any, cast
+from typing import IO
 
-from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
-from image_operator import kubeconfig
-from image_operator.api.common import ANNOTATION_UPLOAD_PROGRESS, GROUP, VERSION
+from image_operator.api.common import ANNOTATION_UPLOAD_PROGRESS
 from image_operator.api.image import ImageSpec, UploadSource
-from image_operator.api.provider import ImageProviderSpec
+from image_operator.imageaccess import CommandError, ImageCluster, connect, parse_target
 from image_operator.providers.base import Provider
 from image_operator.providers.capabilities import (
     LocalImport,
@@ -42,9 +39,7 @@ from image_operator.providers.capabilities import (
     UploadSession,
 )
 from image_operator.providers.errors import ProviderError
-from image_operator.providers.factory import build_provider
 from image_operator.providers.model import CloudImage, ImageRequest
-from image_operator.settings import Settings
 
 DEFAULT_PART_BYTES = 16 * 1024 * 1024
 MIN_PART_BYTES = 5 * 1024 * 1024  # S3's rule, which the multipart APIs share
@@ -52,7 +47,7 @@ GIB = 1024**3
 CHUNK_BYTES = 1024 * 1024  # reads for hashing and for streamed (non-multipart) uploads
 
 
-class UploadError(Exception):
+class UploadError(CommandError):
     """The upload cannot go on; the message names what to fix."""
 
 
@@ -210,49 +205,6 @@ def progress_annotation(progress: Progress) -> str:
 # -- the command ------------------------------------------------------------------------------
 
 
-def parse_target(text: str) -> str:
-    """`img/NAME`, `image/NAME`, `images/NAME` or just NAME: the Image's name."""
-    kind, slash, name = text.partition("/")
-    if not slash:
-        return kind
-    if kind.lower() not in ("img", "image", "images", f"images.{GROUP}"):
-        raise UploadError(f"{text!r}: expected img/NAME (an Image), not a {kind!r}")
-    return name
-
-
-@dataclass
-class _Cluster:
-    """The kube objects an upload reads: the Image, its provider's spec and keys."""
-
-    custom: client.CustomObjectsApi
-    core: client.CoreV1Api
-    namespace: str
-
-    def get(self, plural: str, name: str) -> dict[str, Any]:
-        body = self.custom.get_namespaced_custom_object(
-            GROUP, VERSION, self.namespace, plural, name
-        )
-        return cast(dict[str, Any], body)
-
-    def annotate(self, name: str, key: str, value: str) -> None:
-        patch = {"metadata": {"annotations": {key: value}}}
-        self.custom.patch_namespaced_custom_object(
-            GROUP, VERSION, self.namespace, "images", name, patch
-        )
-
-    def secret(self, name: str) -> dict[str, str]:
-        data = self.core.read_namespaced_secret(name, self.namespace).data or {}
-        return {key: base64.b64decode(value).decode() for key, value in data.items()}
-
-
-def _connect(namespace: str | None) -> _Cluster:
-    cluster = kubeconfig.connect()
-    api = cluster.api
-    return _Cluster(
-        client.CustomObjectsApi(api), client.CoreV1Api(api), namespace or cluster.namespace
-    )
-
-
 def _upload_source(name: str, namespace: str, spec: ImageSpec, size: int) -> UploadSource:
     source = spec.source.upload
     if source is None:
@@ -268,13 +220,8 @@ def _upload_source(name: str, namespace: str, spec: ImageSpec, size: int) -> Upl
     return source
 
 
-def _provider(cluster: _Cluster, spec: ImageSpec) -> Provider:
-    body = cluster.get("imageproviders", spec.provider_ref.name)
-    provider_spec = ImageProviderSpec.model_validate(body.get("spec") or {})
-    ref = provider_spec.credentials_secret_ref
-    credentials = cluster.secret(ref.name) if ref is not None else {}
-    # The operator's own rule on endpoints (IMAGE_OPERATOR_*_ENDPOINT_* in this environment).
-    provider = build_provider(provider_spec, credentials, endpoints=Settings().endpoint_policy())
+def _provider(cluster: ImageCluster, spec: ImageSpec) -> Provider:
+    provider, provider_spec = cluster.provider(spec)
     if provider.multipart_uploads is None and provider.placeholder_uploads is None:
         provider.close()
         raise UploadError(
@@ -316,7 +263,7 @@ def run(
     if not file.is_file():
         raise UploadError(f"{file}: not a readable file")
     name = parse_target(target_name)
-    cluster = _connect(namespace)
+    cluster = connect(namespace)
     body = cluster.get("images", name)
     spec = ImageSpec.model_validate(body.get("spec") or {})
     source = _upload_source(name, cluster.namespace, spec, file.stat().st_size)

@@ -5,14 +5,20 @@ The cloud side is checked with the SDK directly (not through the provider under 
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
+import time
 from typing import Any
 
+import httpx
 import pytest
 from kubernetes import client
 from ucloud.client import Client  # type: ignore[import-untyped]
 from ucloud.core.utils.middleware import Middleware  # type: ignore[import-untyped]
 
 from tests.integration.conftest import Emulator, Kube, image_manifest, wait_for
+from tests.loopback import LOOPBACK_ENV
 
 pytestmark = pytest.mark.integration
 
@@ -109,3 +115,52 @@ def test_vm_image_becomes_ready_and_delete_removes_it_from_the_cloud(
         what="the Image to be gone (finalizer released)",
     )
     assert _describe(emulator, external_id) is None
+
+
+def _download_url(
+    control_plane: Any, namespace: str, *args: str
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "image_operator", "download-url", *args, "-n", namespace],
+        env={**control_plane.env(), **LOOPBACK_ENV},  # the emulator's endpoint
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def test_download_url_prints_a_link_that_fetches_the_image_file(
+    kube: Kube, emulator: Emulator, control_plane: Any
+) -> None:
+    _ucloudstack_provider(kube, emulator)
+    kube.create(
+        "images",
+        image_manifest(
+            "vm-dl", providerRef={"name": "ucloudstack"}, source={"vm": {"vmID": "vm-it0002"}}
+        ),
+    )
+    kube.create("images", image_manifest("on-argon"))
+    kube.wait_ready("images", "vm-dl", timeout=90)
+    kube.wait_ready("images", "on-argon", timeout=90)
+
+    run = _download_url(control_plane, kube.namespace, "img/vm-dl")
+    assert run.returncode == 0, run.stderr
+    url = run.stdout.strip()
+    assert url.startswith(emulator.thread.url("ucloudstack"))  # the link alone on stdout
+    assert "qcow2 file of cloud image" in run.stderr and "expires at" in run.stderr
+    fetched = httpx.get(url, timeout=60)
+    assert fetched.status_code == 200
+    assert fetched.content[:4] == b"QFI\xfb"  # a qcow2 file
+
+    as_json = _download_url(control_plane, kube.namespace, "img/vm-dl", "-o", "json")
+    document = json.loads(as_json.stdout)
+    assert document["format"] == "qcow2" and document["expiresAt"] > time.time()
+
+    # A provider whose cloud has no such link, and an Image that does not exist: a sentence.
+    refused = _download_url(control_plane, kube.namespace, "img/on-argon")
+    assert refused.returncode == 1
+    assert "type argon, whose cloud hands out no download links" in refused.stderr
+    missing = _download_url(control_plane, kube.namespace, "img/nope")
+    assert missing.returncode == 1 and "HTTP 404" in missing.stderr
+    assert "Traceback" not in refused.stderr + missing.stderr

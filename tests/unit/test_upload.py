@@ -14,6 +14,7 @@ import pytest
 
 from image_operator.api.common import ANNOTATION_EXTERNAL_ID, ANNOTATION_UPLOAD_PROGRESS
 from image_operator.api.image import ImageFormat, OsInfo
+from image_operator.imageaccess import CommandError, parse_target
 from image_operator.providers.capabilities import (
     ExportedImage,
     ExportsImages,
@@ -30,7 +31,6 @@ from image_operator.upload import (
     Progress,
     UploadError,
     file_sha256,
-    parse_target,
     progress_annotation,
     render_progress,
     stream_into,
@@ -228,7 +228,7 @@ def test_parse_target_accepts_img_slash_name_and_rejects_other_kinds() -> None:
     assert parse_target("img/disk") == "disk"
     assert parse_target("images/disk") == "disk"
     assert parse_target("disk") == "disk"
-    with pytest.raises(UploadError, match="expected img/NAME"):
+    with pytest.raises(CommandError, match="expected img/NAME"):
         parse_target("bimg/disk")
 
 
