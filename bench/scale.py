@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import datetime
+import fcntl
 import json
 import os
 import re
@@ -766,16 +767,20 @@ def report(results: list[RunResult]) -> dict[str, Any]:
 
 def control_plane_binaries(version: str) -> Path:
     """kube-apiserver, etcd and kubectl of Kubernetes `version` (KUBEBUILDER_ASSETS wins):
-    the cached build of hack/build-control-plane.sh, which builds it first on a cold cache
-    (`make bench` builds it through `make control-plane`)."""
+    the cached build of hack/build-control-plane.sh, which builds it first on a cold cache.
+    While another process holds that build's lock, say so instead of waiting behind it."""
     cache = Path.home() / ".cache" / "image-operator" / "control-plane"
-    building = [
-        folder
-        for folder in cache.glob(f"k8s-v{version}-*")
-        if (folder / ".build.lock").exists() and not (folder / "kube-apiserver").exists()
-    ]
-    if building and not os.environ.get("KUBEBUILDER_ASSETS"):
-        raise SystemExit(f"the control plane is being built in {building[0]}; run again after")
+    for lock in cache.glob(f"k8s-v{version}-*/.build.lock"):
+        if os.environ.get("KUBEBUILDER_ASSETS") or (lock.parent / "kube-apiserver").exists():
+            continue
+        with lock.open("a") as handle:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise SystemExit(
+                    f"the control plane is being built in {lock.parent}; run again after"
+                ) from None
+            fcntl.flock(handle, fcntl.LOCK_UN)
     return resolve_binaries(ROOT, version)
 
 
