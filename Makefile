@@ -123,12 +123,13 @@ test: $(STAMP) control-plane helm kstatus promtool install-peers ## everything C
 	$(MAKE) --no-print-directory pythons
 
 # Not part of `make test`: a benchmark measures, it does not pass or fail (bench/README.md). It
-# starts its own control plane, emulator and operators, and stops them at the end.
+# starts its own control plane (Kubernetes 1.36.3, built once and cached like `make
+# control-plane` does), emulator and operators, and stops them at the end.
 BENCH_IMAGES ?= 200
 BENCH_ARGS ?=
 
 .PHONY: bench
-bench: $(STAMP) control-plane ## the scale benchmark: BENCH_IMAGES Images, image-operator vs a bare kopf floor (bench/scale.py)
+bench: $(STAMP) ## the scale benchmark: BENCH_IMAGES Images, image-operator vs a bare kopf floor (bench/scale.py)
 	$(BIN)/python bench/scale.py --images $(BENCH_IMAGES) $(BENCH_ARGS)
 
 # DEMO_CLUSTER=existing: the cluster of your kubeconfig instead of a local control plane

@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import datetime
+import fcntl
 import json
 import os
 import re
@@ -65,6 +66,24 @@ CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 WRITE_VERBS = frozenset({"POST", "PUT", "PATCH", "DELETE", "DELETECOLLECTION"})
 # The API server's own bookkeeping (its identity lease every 10 s): no operator's doing.
 NOT_OURS = frozenset({"leases"})
+# `python -c` program: image-operator's entry point under tracemalloc (-X tracemalloc=1); on
+# SIGUSR1 it writes the live memory by source line and by file, largest first.
+TRACED_OPERATOR = """
+import runpy, signal, sys, tracemalloc
+def dump(*_):
+    snapshot = tracemalloc.take_snapshot()
+    total = sum(s.size for s in snapshot.statistics("filename"))
+    with open({output!r} + ".tmp", "w") as out:
+        out.write(f"traced {{total / 2**20:.1f}} MiB\\n")
+        for key in ("lineno", "filename"):
+            out.write(f"\\nby {{key}}:\\n")
+            for stat in snapshot.statistics(key)[:30]:
+                out.write(f"{{stat.size / 2**20:8.2f}} MiB {{stat.count:9d}} {{stat.traceback}}\\n")
+    import os; os.replace({output!r} + ".tmp", {output!r})
+signal.signal(signal.SIGUSR1, dump)
+sys.argv[0] = "image_operator"
+runpy.run_module("image_operator", run_name="__main__", alter_sys=True)
+"""
 _LABEL = re.compile(r'(\w+)="((?:[^"\\]|\\.)*)"')
 
 
@@ -283,6 +302,7 @@ class RunResult:
     rss_mib: float
     hwm_mib: float
     watch_events: int
+    rss_later_mib: float | None = None
     restart: dict[str, Any] = field(default_factory=dict)
 
 
@@ -372,7 +392,21 @@ class Bench:
 
     def image_operator(self, namespace: str, name: str = "image-operator") -> Child:
         argv = [sys.executable, "-m", "image_operator", "run", "--standalone"]
+        if self.args.tracemalloc and name == "image-operator":
+            # The same entry point under tracemalloc, with a SIGUSR1 handler that writes where
+            # the live memory was allocated (see `memory_sites`).
+            code = TRACED_OPERATOR.format(output=str(Path(self.args.tracemalloc).resolve()))
+            argv = [sys.executable, "-X", "tracemalloc=1", "-c", code, "run", "--standalone"]
         return self.child(name, argv, self.operator_env(namespace))
+
+    def memory_sites(self, operator: Child) -> None:
+        """Ask a --tracemalloc operator for its allocation sites and wait for the file."""
+        output = Path(self.args.tracemalloc)
+        output.unlink(missing_ok=True)
+        os.kill(operator.pid, signal.SIGUSR1)
+        deadline = time.monotonic() + 120
+        while not output.exists() and time.monotonic() < deadline:
+            time.sleep(0.5)
 
     def floor_operator(self, namespace: str) -> Child:
         argv = [sys.executable, "-m", "kopf", "run", "--standalone", "--namespace", namespace]
@@ -505,7 +539,15 @@ class Bench:
         window.idle_cpu = {name: rate * window.seconds for name, rate in idle_rate.items()}
         rss, hwm = memory_mib(operator.pid)
         watch.stop()
-        return RunResult(kind, count, wall, applied, window, rss, hwm, watch.events)
+        later = None
+        if self.args.memory_only and self.args.memory_wait > 0:
+            # kopf keeps each object's worker (and the bodies it queued) for a while after its
+            # last event: what stays resident once they are gone.
+            self.quiet(self.args.memory_wait)
+            later = memory_mib(operator.pid)[0]
+        if self.args.tracemalloc and kind == "image-operator":
+            self.memory_sites(operator)
+        return RunResult(kind, count, wall, applied, window, rss, hwm, watch.events, later)
 
     def apply_images(self, namespace: str, names: Sequence[str], file_name: str) -> None:
         """One `kubectl apply --server-side` of these Images, as a List in one JSON file."""
@@ -662,6 +704,11 @@ def report(results: list[RunResult]) -> dict[str, Any]:
     )
     row("operator RSS with all Ready (MiB)", lambda r: f"{r.rss_mib:.0f}")
     row("operator peak RSS (MiB)", lambda r: f"{r.hwm_mib:.0f}")
+    if any(r.rss_later_mib is not None for r in results):
+        row(
+            "operator RSS --memory-wait later (MiB)",
+            lambda r: "-" if r.rss_later_mib is None else f"{r.rss_later_mib:.0f}",
+        )
     row("cloud calls per Image", lambda r: per_image(sum(r.window.cloud.values()), r.images))
     row("watch events per Image", lambda r: per_image(r.watch_events, r.images))
     if op is not None and floor is not None:
@@ -706,6 +753,7 @@ def report(results: list[RunResult]) -> dict[str, Any]:
                 "cloud": dict(r.window.cloud),
                 "rss_mib": round(r.rss_mib, 1),
                 "hwm_mib": round(r.hwm_mib, 1),
+                "rss_later_mib": r.rss_later_mib,
                 "watch_events": r.watch_events,
                 "restart": r.restart,
             }
@@ -719,16 +767,20 @@ def report(results: list[RunResult]) -> dict[str, Any]:
 
 def control_plane_binaries(version: str) -> Path:
     """kube-apiserver, etcd and kubectl of Kubernetes `version` (KUBEBUILDER_ASSETS wins):
-    the cached build of hack/build-control-plane.sh, which builds it first on a cold cache
-    (`make bench` builds it through `make control-plane`)."""
+    the cached build of hack/build-control-plane.sh, which builds it first on a cold cache.
+    While another process holds that build's lock, say so instead of waiting behind it."""
     cache = Path.home() / ".cache" / "image-operator" / "control-plane"
-    building = [
-        folder
-        for folder in cache.glob(f"k8s-v{version}-*")
-        if (folder / ".build.lock").exists() and not (folder / "kube-apiserver").exists()
-    ]
-    if building and not os.environ.get("KUBEBUILDER_ASSETS"):
-        raise SystemExit(f"the control plane is being built in {building[0]}; run again after")
+    for lock in cache.glob(f"k8s-v{version}-*/.build.lock"):
+        if os.environ.get("KUBEBUILDER_ASSETS") or (lock.parent / "kube-apiserver").exists():
+            continue
+        with lock.open("a") as handle:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise SystemExit(
+                    f"the control plane is being built in {lock.parent}; run again after"
+                ) from None
+            fcntl.flock(handle, fcntl.LOCK_UN)
     return resolve_binaries(ROOT, version)
 
 
@@ -757,6 +809,12 @@ def main() -> None:
         type=int,
         metavar="N",
         help="only image-operator: N Images to Ready, then its RSS (no floor, no restart)",
+    )
+    parser.add_argument(
+        "--memory-wait",
+        type=float,
+        default=30.0,
+        help="with --memory-only: seconds after all Ready before the RSS is read again",
     )
     parser.add_argument(
         "--rate-limit",
@@ -790,6 +848,12 @@ def main() -> None:
         metavar="FILE",
         help="py-spy record (raw, 50 Hz, GIL holder only) of image-operator while its Images "
         "go Ready; bench/profile_summary.py FILE reads it",
+    )
+    parser.add_argument(
+        "--tracemalloc",
+        metavar="FILE",
+        help="run image-operator under tracemalloc and write where its memory was allocated "
+        "(by line and by file) with all Ready; slows it down: not for the other figures",
     )
     parser.add_argument("--json", metavar="FILE", help="write the figures as JSON too")
     parser.add_argument("--keep", action="store_true", help="keep the work directory and logs")
