@@ -32,6 +32,7 @@ import os
 import re
 import shutil
 import signal
+import socket
 import ssl
 import subprocess
 import sys
@@ -47,6 +48,7 @@ from typing import IO, Any
 import httpx
 import yaml
 
+from image_operator.handlers.sharding import owns
 from image_operator_dev.localcluster import (
     LocalCluster,
     apply_manifests,
@@ -194,6 +196,25 @@ def request_counts(api: httpx.Client) -> Counter[RequestKey]:
         key = (labels.get("verb", ""), labels.get("resource", ""), labels.get("subresource", ""))
         counts[key] += int(float(value))
     return counts
+
+
+def metric_sum(text: str, name: str, **match: str) -> int:
+    """The sum of a Prometheus text exposition's samples of `name` whose labels hold `match`."""
+    total = 0.0
+    for line in text.splitlines():
+        if not line.startswith(name + "{"):
+            continue
+        labels_text, _, value = line.rpartition("} ")
+        labels = dict(_LABEL.findall(labels_text))
+        if all(labels.get(key) == wanted for key, wanted in match.items()):
+            total += float(value)
+    return int(total)
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
 
 
 def is_ready(obj: dict[str, Any]) -> bool:
@@ -636,6 +657,74 @@ class Bench:
         argv += ["--gil", "--nonblocking", "--output", str(Path(self.args.profile).resolve())]
         return subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
+    def sharded(self, count: int, shards: int) -> dict[str, Any]:
+        """`shards` image-operators, one per shard of the UID hash space (the API server's
+        shardSelector), on one namespace: wall time to all Ready and, per shard, what its watch
+        was sent (`imageops_objects`) and what it created in the cloud, against the UIDs the
+        shard owns."""
+        namespace = "bench-shards"
+        self.setup_namespace(namespace, provider=True)
+        ports = [free_port() for _ in range(shards)]
+        operators = []
+        for index in range(shards):
+            env = self.operator_env(namespace)
+            env.update(
+                {
+                    "IMAGE_OPERATOR_SHARDS": str(shards),
+                    "IMAGE_OPERATOR_SHARD_INDEX": str(index),
+                    "IMAGE_OPERATOR_METRICS_PORT": str(ports[index]),
+                }
+            )
+            argv = [sys.executable, "-m", "image_operator", "run", "--standalone"]
+            operators.append(self.child(f"shard-{index}", argv, env))
+        for operator in operators:
+            operator.start()
+        self.wait_ready(namespace, "imageproviders", "argon", timeout=120)
+        names = [f"img-{i:05d}" for i in range(count)]
+        watch = ReadyWatch(self.cluster, namespace, set(names))
+        watch.start()
+        watch.listed.wait(30)
+        cpu_before = [cpu_seconds(operator.pid) for operator in operators]
+        started = time.monotonic()
+        self.apply_images(namespace, names, f"images-{namespace}")
+        applied = time.monotonic() - started
+        say(f"{shards} shards: applied in {applied:.1f} s, waiting for Ready")
+        if not watch.done.wait(self.args.timeout):
+            watch.stop()
+            raise RuntimeError(f"{len(watch.ready)}/{count} Ready after {self.args.timeout}s")
+        wall = watch.done_at - started
+        watch.stop()
+        self.quiet(self.args.settle)
+        items = self.api.get(IMAGES.format(namespace=namespace)).raise_for_status().json()
+        uids = [item["metadata"]["uid"] for item in items["items"]]
+        rows = []
+        for index, operator in enumerate(operators):
+            metrics = httpx.get(f"http://127.0.0.1:{ports[index]}/metrics", timeout=30).text
+            owned = sum(1 for uid in uids if owns(uid, index, shards))
+            rows.append(
+                {
+                    "shard": index,
+                    "owned": owned,
+                    "watched": metric_sum(metrics, "imageops_objects", kind="Image"),
+                    "created": metric_sum(
+                        metrics, "imageops_cloud_requests_total", action="create_image"
+                    ),
+                    # per Image it owns: its share of the work
+                    "cpu_ms_per_image": 1000
+                    * (cpu_seconds(operator.pid) - cpu_before[index])
+                    / max(1, owned),
+                    "rss_mib": memory_mib(operator.pid)[0],
+                }
+            )
+        return {
+            "images": count,
+            "shards": shards,
+            "load_average": os.getloadavg(),
+            "wall_seconds": wall,
+            "apply_seconds": applied,
+            "per_shard": rows,
+        }
+
     def close(self) -> None:
         for process in reversed(self.children):
             process.stop()
@@ -855,6 +944,14 @@ def main() -> None:
         help="run image-operator under tracemalloc and write where its memory was allocated "
         "(by line and by file) with all Ready; slows it down: not for the other figures",
     )
+    parser.add_argument(
+        "--shards",
+        type=int,
+        metavar="K",
+        help="only image-operator, as K shards (one process each, the API server's "
+        "shardSelector): N Images to Ready, and per shard what its watch was sent and what it "
+        "created against the UIDs it owns",
+    )
     parser.add_argument("--json", metavar="FILE", help="write the figures as JSON too")
     parser.add_argument("--keep", action="store_true", help="keep the work directory and logs")
     args = parser.parse_args()
@@ -874,6 +971,13 @@ def main() -> None:
             try:
                 bench.start_emulator()
                 bench.run_kubectl("api-resources")  # fills the discovery cache, outside windows
+                if args.shards:
+                    say(f"{args.shards} shards: {count} Images")
+                    sharded = bench.sharded(count, args.shards)
+                    print(json.dumps(sharded, indent=2))
+                    if args.json:
+                        Path(args.json).write_text(json.dumps(sharded, indent=2) + "\n")
+                    return
                 if not (args.memory_only or args.no_floor):
                     say(f"floor: {count} Images")
                     floor = bench.start_operator("floor", "bench-floor")
