@@ -17,6 +17,7 @@ image-operator with N Ready, start it again, and count cloud calls until it is i
 
     .venv/bin/python bench/scale.py --images 200
     .venv/bin/python bench/scale.py --memory-only 10000
+    .venv/bin/python bench/scale.py --shards 2 --images 2000   # two shards, one namespace
 
 Every process it starts is stopped at the end, and its directory removed (--keep keeps it).
 """
