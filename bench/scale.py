@@ -412,14 +412,16 @@ class Bench:
         )
         return env
 
-    def image_operator(self, namespace: str, name: str = "image-operator") -> Child:
+    def image_operator(
+        self, namespace: str, name: str = "image-operator", env: dict[str, str] | None = None
+    ) -> Child:
         argv = [sys.executable, "-m", "image_operator", "run", "--standalone"]
         if self.args.tracemalloc and name == "image-operator":
             # The same entry point under tracemalloc, with a SIGUSR1 handler that writes where
             # the live memory was allocated (see `memory_sites`).
             code = TRACED_OPERATOR.format(output=str(Path(self.args.tracemalloc).resolve()))
             argv = [sys.executable, "-X", "tracemalloc=1", "-c", code, "run", "--standalone"]
-        return self.child(name, argv, self.operator_env(namespace))
+        return self.child(name, argv, {**self.operator_env(namespace), **(env or {})})
 
     def memory_sites(self, operator: Child) -> None:
         """Ask a --tracemalloc operator for its allocation sites and wait for the file."""
@@ -544,17 +546,7 @@ class Bench:
             for name in before[2]
         }
         cloud_before = self.cloud_calls()
-        started = time.monotonic()
-        self.apply_images(namespace, names, f"images-{namespace}")
-        applied = time.monotonic() - started
-        say(f"{kind}: applied in {applied:.1f} s, waiting for Ready")
-        if not watch.done.wait(self.args.timeout):
-            watch.stop()
-            raise RuntimeError(
-                f"{kind}: {len(watch.ready)}/{count} Ready after {self.args.timeout}s\n"
-                f"{operator.tail()}"
-            )
-        wall = watch.done_at - started
+        applied, wall = self.apply_until_ready(kind, watch, namespace, names, [operator])
         # Writes that follow Ready (events posted from a queue) belong to the Image's cost.
         self.quiet(self.args.settle)
         window = self.window_since(before, cloud_before, operator)
@@ -570,6 +562,29 @@ class Bench:
         if self.args.tracemalloc and kind == "image-operator":
             self.memory_sites(operator)
         return RunResult(kind, count, wall, applied, window, rss, hwm, watch.events, later)
+
+    def apply_until_ready(
+        self,
+        label: str,
+        watch: ReadyWatch,
+        namespace: str,
+        names: Sequence[str],
+        operators: Sequence[Child],
+    ) -> tuple[float, float]:
+        """Apply the Images and wait until `watch` saw all Ready: (seconds the apply took,
+        seconds from its start to the last Ready)."""
+        started = time.monotonic()
+        self.apply_images(namespace, names, f"images-{namespace}")
+        applied = time.monotonic() - started
+        say(f"{label}: applied in {applied:.1f} s, waiting for Ready")
+        if not watch.done.wait(self.args.timeout):
+            watch.stop()
+            tails = "\n".join(operator.tail() for operator in operators)
+            raise RuntimeError(
+                f"{label}: {len(watch.ready)}/{len(names)} Ready after {self.args.timeout}s\n"
+                f"{tails}"
+            )
+        return applied, watch.done_at - started
 
     def apply_images(self, namespace: str, names: Sequence[str], file_name: str) -> None:
         """One `kubectl apply --server-side` of these Images, as a List in one JSON file."""
@@ -666,18 +681,18 @@ class Bench:
         namespace = "bench-shards"
         self.setup_namespace(namespace, provider=True)
         ports = [free_port() for _ in range(shards)]
-        operators = []
-        for index in range(shards):
-            env = self.operator_env(namespace)
-            env.update(
-                {
+        operators = [
+            self.image_operator(
+                namespace,
+                name=f"shard-{index}",
+                env={
                     "IMAGE_OPERATOR_SHARDS": str(shards),
                     "IMAGE_OPERATOR_SHARD_INDEX": str(index),
                     "IMAGE_OPERATOR_METRICS_PORT": str(ports[index]),
-                }
+                },
             )
-            argv = [sys.executable, "-m", "image_operator", "run", "--standalone"]
-            operators.append(self.child(f"shard-{index}", argv, env))
+            for index in range(shards)
+        ]
         for operator in operators:
             operator.start()
         self.wait_ready(namespace, "imageproviders", "argon", timeout=120)
@@ -686,14 +701,9 @@ class Bench:
         watch.start()
         watch.listed.wait(30)
         cpu_before = [cpu_seconds(operator.pid) for operator in operators]
-        started = time.monotonic()
-        self.apply_images(namespace, names, f"images-{namespace}")
-        applied = time.monotonic() - started
-        say(f"{shards} shards: applied in {applied:.1f} s, waiting for Ready")
-        if not watch.done.wait(self.args.timeout):
-            watch.stop()
-            raise RuntimeError(f"{len(watch.ready)}/{count} Ready after {self.args.timeout}s")
-        wall = watch.done_at - started
+        applied, wall = self.apply_until_ready(
+            f"{shards} shards", watch, namespace, names, operators
+        )
         watch.stop()
         self.quiet(self.args.settle)
         items = self.api.get(IMAGES.format(namespace=namespace)).raise_for_status().json()
