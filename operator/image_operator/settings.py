@@ -119,6 +119,14 @@ class Settings(BaseSettings):
     secret_cache_seconds: float = Field(
         default=30.0, ge=0, description="How long provider credentials are cached in memory."
     )
+    memory_trim_seconds: float = Field(
+        default=30.0,
+        ge=0,
+        le=3600,
+        description="Every this many seconds, memory freed after a burst of objects is given "
+        "back to the system (glibc's malloc_trim), so the resident size follows the objects "
+        "held, not the largest burst; 0 turns it off.",
+    )
     log_format: LogFormat = Field(default=LogFormat.TEXT, description="text or json.")
     log_level: str = Field(default="INFO", description="Python logging level name.")
     metrics_port: int = Field(

@@ -4,7 +4,7 @@ no-ops, and nothing of kopf's is written to the main object."""
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, cast
 
 import kopf
 from kopf._cogs.structs import bodies, patches
@@ -12,8 +12,10 @@ from kopf._cogs.structs import bodies, patches
 from image_operator.handlers.diffbase import (
     LEGACY_DIFFBASE_KEY,
     LEGACY_DIFFBASE_PREFIX,
+    LEGACY_PROGRESS_PREFIX,
     PROGRESS_FIELD,
     DigestDiffBaseStorage,
+    digest_essence,
 )
 
 PROGRESS = kopf.StatusProgressStorage(field=PROGRESS_FIELD)
@@ -90,7 +92,7 @@ def test_kopf_bookkeeping_and_status_are_not_changes() -> None:
     raw["metadata"]["annotations"][LEGACY_ANNOTATION] = '{"digest": "sha256-v1:0"}'
     raw["metadata"]["annotations"]["kubectl.kubernetes.io/last-applied-configuration"] = "{}"
 
-    assert STORAGE.build(body=bodies.Body(raw)) == old
+    assert STORAGE.build(body=bodies.Body(cast(bodies.RawBody, raw))) == old
 
 
 def test_an_object_handled_by_an_older_operator_is_read_from_its_annotation_then_moved() -> None:
@@ -104,3 +106,59 @@ def test_an_object_handled_by_an_older_operator_is_read_from_its_annotation_then
     assert LEGACY_ANNOTATION not in moved.metadata.annotations
     assert patch["metadata"]["annotations"] == {LEGACY_ANNOTATION: None}
     assert STORAGE.fetch(body=moved) == STORAGE.build(body=moved)
+
+
+class _NotCopyable(dict[str, Any]):
+    """A mapping that fails the test if anything deep-copies it."""
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> Any:
+        raise AssertionError("deep-copied a part of the body the essence does not keep")
+
+
+def _full_body() -> dict[str, Any]:
+    return {
+        "apiVersion": "imageops.io/v1alpha1",
+        "kind": "Image",
+        "metadata": {
+            "name": "x",
+            "namespace": "ns",
+            "uid": "u-1",
+            "generation": 3,
+            "labels": {"team": "ml"},
+            "annotations": {
+                "note": "kept",
+                "kubectl.kubernetes.io/last-applied-configuration": "{}",
+                f"{LEGACY_DIFFBASE_PREFIX}/{LEGACY_DIFFBASE_KEY}": "{}",
+                f"{LEGACY_PROGRESS_PREFIX}/create": "{}",
+            },
+            "managedFields": [{"manager": "kubectl", "fieldsV1": {"f:spec": {}}}],
+            "finalizers": ["imageops.io/finalizer"],
+        },
+        "spec": {"displayName": "x", "inputs": [{"name": "a", "type": "string"}]},
+        "status": {"phase": "Ready", "kopf": {"progress": {"h": {"success": True}}}},
+    }
+
+
+def test_the_essence_is_built_without_copying_status_or_managed_fields() -> None:
+    raw = _full_body()
+    raw["status"] = _NotCopyable(raw["status"])
+    raw["metadata"]["managedFields"] = [_NotCopyable(raw["metadata"]["managedFields"][0])]
+    # Raises if kopf's deep copy of the whole body is reached.
+    STORAGE.build(body=bodies.Body(cast(bodies.RawBody, raw)))
+
+
+def test_the_essence_is_the_one_kopf_builds_from_the_whole_body() -> None:
+    # The digests stored by earlier releases must keep matching: an unchanged object is not
+    # handled again after an upgrade. kopf's own build over the whole body is the reference.
+    for labels in ({"team": "ml"}, {}):
+        raw = _full_body()
+        raw["metadata"]["labels"] = labels
+        body = bodies.Body(cast(bodies.RawBody, raw))
+        reference = kopf.AnnotationsDiffBaseStorage(
+            prefix=LEGACY_DIFFBASE_PREFIX, key=LEGACY_DIFFBASE_KEY
+        ).build(body=body)
+        reference = PROGRESS.clear(essence=reference)
+        reference = kopf.AnnotationsProgressStorage(prefix=LEGACY_PROGRESS_PREFIX).clear(
+            essence=reference
+        )
+        assert STORAGE.build(body=body) == digest_essence(reference)

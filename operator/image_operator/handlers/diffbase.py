@@ -68,7 +68,7 @@ class DigestDiffBaseStorage(kopf.AnnotationsDiffBaseStorage):
         body: bodies.Body,
         extra_fields: Iterable[dicts.FieldSpec] | None = None,
     ) -> bodies.BodyEssence:
-        essence = super().build(body=body, extra_fields=extra_fields)
+        essence = super().build(body=essence_source(body, extra_fields), extra_fields=extra_fields)
         essence = self._progress.clear(essence=essence)
         essence = self._legacy_progress.clear(essence=essence)
         asks = {f: body.status[f] for f in RECONCILE_ASKING_STATUS if body.status.get(f)}
@@ -94,6 +94,23 @@ class DigestDiffBaseStorage(kopf.AnnotationsDiffBaseStorage):
         for key in self.make_keys(self.key, body=body):
             if key in annotations:  # once per object handled by an older operator
                 patch.meta.annotations[key] = None
+
+
+def essence_source(
+    body: bodies.Body, extra_fields: Iterable[dicts.FieldSpec] | None
+) -> bodies.Body:
+    """What kopf's `build` reads of `body`, without what it discards: everything but `status`,
+    and of `metadata` only the labels and annotations. kopf's `build` starts from a deep copy of
+    the whole body, managedFields and status included, and threw most of it away (a sixth of
+    the handler's CPU at N=1,000, issue 14); handed this, it copies only what it keeps, and
+    builds the same essence. With `extra_fields` (fields kopf restores from anywhere in the
+    body) the whole body is handed over, as kopf would read it."""
+    if extra_fields:
+        return body
+    source = {key: value for key, value in body.items() if key not in ("metadata", "status")}
+    meta = body.get("metadata") or {}
+    source["metadata"] = {key: meta[key] for key in ("labels", "annotations") if key in meta}
+    return bodies.Body(cast(bodies.RawBody, source))
 
 
 def digest_essence(essence: bodies.BodyEssence) -> bodies.BodyEssence:
