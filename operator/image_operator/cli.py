@@ -8,7 +8,7 @@ import argparse
 import importlib.metadata
 import json
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, cast
 
@@ -137,41 +137,50 @@ def _upload(args: argparse.Namespace) -> int:
     import signal
 
     from image_operator import upload
-    from image_operator.providers.errors import ProviderError
 
     def cancel(_signum: int, _frame: object) -> None:
         raise upload.Cancelled()
 
     # SIGTERM unwinds like Ctrl-C, so the half-done multipart upload is aborted, not orphaned.
     signal.signal(signal.SIGTERM, cancel)
-    try:
-        return upload.run(
+    # The progress line is rewritten in place (\r): an error starts on a line of its own.
+    return _cluster_command(
+        lambda: upload.run(
             args.image, Path(args.file), namespace=args.namespace, part_bytes=args.part_size
-        )
-    except (upload.UploadError, ProviderError) as exc:
-        print(f"\nerror: {exc}", file=sys.stderr)
-        return 1
+        ),
+        lead="\n",
+    )
 
 
 def _download_url(args: argparse.Namespace) -> int:
+    from image_operator import downloadurl
+
+    return _cluster_command(
+        lambda: downloadurl.run(args.image, namespace=args.namespace, output=args.output)
+    )
+
+
+def _cluster_command(command: Callable[[], int], lead: str = "") -> int:
+    """Run a command that reads the cluster (and a cloud): each way it can fail is one sentence
+    on stderr and an exit code (1 refused or failed, 3 no usable kubeconfig, 4 not allowed),
+    never a traceback."""
     from kubernetes.client.exceptions import ApiException
     from kubernetes.config import ConfigException
 
-    from image_operator import downloadurl
     from image_operator.imageaccess import CommandError
     from image_operator.providers.errors import ProviderError
 
     try:
-        return downloadurl.run(args.image, namespace=args.namespace, output=args.output)
+        return command()
     except (CommandError, ProviderError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"{lead}error: {exc}", file=sys.stderr)
         return 1
     except ConfigException as exc:
-        print(f"error: no usable kubeconfig: {exc}", file=sys.stderr)
+        print(f"{lead}error: no usable kubeconfig: {exc}", file=sys.stderr)
         return 3
     except ApiException as exc:
         # The Image, its ImageProvider or its Secret: the API server's reason names which.
-        print(f"error: the cluster answered HTTP {exc.status}: {exc.reason}", file=sys.stderr)
+        print(f"{lead}error: the cluster answered HTTP {exc.status}: {exc.reason}", file=sys.stderr)
         return 4 if exc.status in (401, 403) else 1
 
 
@@ -211,7 +220,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     render.set_defaults(func=_render)
 
-    up = sub.add_parser("upload", help="upload a local disk file into an Image (source.upload)")
+    up = sub.add_parser(
+        "upload",
+        help="upload a local disk file into an Image (source.upload)",
+        description="Stream a local disk file into the cloud image of an Image whose "
+        "spec.source.upload names it, part by part (Ctrl-C or SIGTERM aborts the upload in the "
+        "cloud). Exit codes: 0 uploaded, 1 the Image, its provider, the file or the cloud "
+        "refused (the reason on stderr), 3 no usable kubeconfig, 4 refused (401/403).",
+    )
     up.add_argument("image", help="img/NAME: the Image whose spec.source.upload takes the file")
     up.add_argument("file", help="the disk image file (qcow2, iso, ...), streamed part by part")
     up.add_argument("-n", "--namespace", help="the Image's namespace (default: the context's)")

@@ -1,11 +1,14 @@
-"""The `image-operator` command's offline subcommands (render, crds) and how it finds the
-development commands."""
+"""The `image-operator` command's offline subcommands (render, crds), how it finds the
+development commands, and how its cluster commands report a refusal."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
+from kubernetes.client.exceptions import ApiException
+from kubernetes.config import ConfigException
 
 from image_operator.cli import main
 
@@ -86,3 +89,41 @@ def test_development_command_without_the_dev_package_says_how_to_get_it(
     with pytest.raises(SystemExit):
         main(["--help"])
     assert f"{command}" in capsys.readouterr().out
+
+
+def _raise(error: Exception) -> Any:
+    def command(*_args: Any, **_kwargs: Any) -> Any:
+        raise error
+
+    return command
+
+
+@pytest.mark.parametrize(
+    ("error", "code", "says"),
+    [
+        (ConfigException("Invalid kube-config file."), 3, "error: no usable kubeconfig"),
+        (ApiException(status=404, reason="Not Found"), 1, "answered HTTP 404: Not Found"),
+        (ApiException(status=403, reason="Forbidden"), 4, "answered HTTP 403: Forbidden"),
+    ],
+)
+@pytest.mark.parametrize("command", ["upload", "download-url"])
+def test_cluster_commands_say_what_the_cluster_refused_in_one_sentence(
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    command: str,
+    error: Exception,
+    code: int,
+    says: str,
+) -> None:
+    from image_operator import downloadurl, upload
+
+    disk = tmp_path / "disk.qcow2"
+    disk.write_bytes(b"QFI\xfb")
+    monkeypatch.setattr(upload, "connect", _raise(error))
+    monkeypatch.setattr(downloadurl, "connect", _raise(error))
+    argv = ["upload", "img/vm", str(disk)] if command == "upload" else ["download-url", "img/vm"]
+    assert main(argv) == code
+    err = capsys.readouterr().err
+    assert says in err
+    assert "Traceback" not in err
