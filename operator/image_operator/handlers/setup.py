@@ -12,7 +12,7 @@ from image_operator.api.common import FINALIZER
 from image_operator.handlers.context import context
 from image_operator.handlers.diffbase import PROGRESS_FIELD, DigestDiffBaseStorage
 from image_operator.handlers.sharding import selectors
-from image_operator.handlers.status import QuietRequeues
+from image_operator.handlers.status import QuietRequeues, QuietSuccesses
 from image_operator.memory import Trimmer, start_trimmer
 
 _trimmer: list[Trimmer] = []  # the running one, stopped at cleanup
@@ -41,6 +41,7 @@ def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
     # live one every 1 to 5 s at this lifetime).
     settings.peering.lifetime = context().settings.peering_lifetime_seconds
     logging.getLogger("kopf.objects").addFilter(QuietRequeues())
+    logging.getLogger("kopf.objects").addFilter(QuietSuccesses())
     trimmer = start_trimmer(ours.memory_trim_seconds)
     if trimmer is not None:
         _trimmer.append(trimmer)
