@@ -150,9 +150,12 @@ def test_the_essence_is_built_without_copying_status_or_managed_fields() -> None
 def test_the_essence_is_the_one_kopf_builds_from_the_whole_body() -> None:
     # The digests stored by earlier releases must keep matching: an unchanged object is not
     # handled again after an upgrade. kopf's own build over the whole body is the reference.
-    for labels in ({"team": "ml"}, {}):
+    only_progress = {f"{LEGACY_PROGRESS_PREFIX}/create": "{}"}
+    for labels, user_annotations in (({"team": "ml"}, None), ({}, None), ({}, only_progress)):
         raw = _full_body()
         raw["metadata"]["labels"] = labels
+        if user_annotations is not None:
+            raw["metadata"]["annotations"] = user_annotations
         body = bodies.Body(cast(bodies.RawBody, raw))
         reference = kopf.AnnotationsDiffBaseStorage(
             prefix=LEGACY_DIFFBASE_PREFIX, key=LEGACY_DIFFBASE_KEY

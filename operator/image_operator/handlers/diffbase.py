@@ -59,7 +59,6 @@ class DigestDiffBaseStorage(kopf.AnnotationsDiffBaseStorage):
     def __init__(self, *, progress: kopf.ProgressStorage) -> None:
         super().__init__(prefix=LEGACY_DIFFBASE_PREFIX, key=LEGACY_DIFFBASE_KEY)
         self._progress = progress
-        self._legacy_progress = kopf.AnnotationsProgressStorage(prefix=LEGACY_PROGRESS_PREFIX)
         self._field = dicts.parse_field(DIFFBASE_FIELD)
 
     def build(
@@ -69,8 +68,14 @@ class DigestDiffBaseStorage(kopf.AnnotationsDiffBaseStorage):
         extra_fields: Iterable[dicts.FieldSpec] | None = None,
     ) -> bodies.BodyEssence:
         essence = super().build(body=essence_source(body, extra_fields), extra_fields=extra_fields)
-        essence = self._progress.clear(essence=essence)
-        essence = self._legacy_progress.clear(essence=essence)
+        if extra_fields:  # only they can bring status (and kopf's progress in it) into it
+            essence = self._progress.clear(essence=essence)
+        # What the legacy progress storage's `clear` does, in place: it starts with a deep copy
+        # of an essence that is ours already (kopf's `build` made it), on every watch event.
+        annotations = essence.get("metadata", {}).get("annotations", {})
+        legacy = {key for key in annotations if key.startswith(f"{LEGACY_PROGRESS_PREFIX}/")}
+        self.remove_annotations(essence, legacy)
+        self.remove_empty_stanzas(essence)
         asks = {f: body.status[f] for f in RECONCILE_ASKING_STATUS if body.status.get(f)}
         if asks:  # a status field written to ask for a reconcile (see RECONCILE_ASKING_STATUS)
             essence = cast(bodies.BodyEssence, {**essence, "status": asks})
