@@ -60,6 +60,13 @@ OBJECTS = Gauge(
     "(ready, in_progress, stalled, failed, paused, deleting, inactive, unknown).",
     ["kind", "namespace", "imageprovider", "condition"],
 )
+EVENTS_DROPPED = Counter(
+    "imageops_events_dropped_total",
+    "Normal events not posted because they came faster than settings.normalEventsPerSecond "
+    "allows (the transition is still in the object's conditions and the log), by kind and "
+    "reason.",
+    ["kind", "reason"],
+)
 LEADER = Gauge(
     "imageops_leader",
     "1 while this replica is the active kopf peer of its shard (always with --standalone), 0 "

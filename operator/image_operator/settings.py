@@ -119,6 +119,22 @@ class Settings(BaseSettings):
     secret_cache_seconds: float = Field(
         default=30.0, ge=0, description="How long provider credentials are cached in memory."
     )
+    normal_events_per_second: float = Field(
+        default=10.0,
+        ge=0,
+        le=10000,
+        description="Normal events (Ready, Creating, ...) posted per second at most, after a "
+        "burst of normal_events_burst; the ones over it are dropped and counted "
+        "(imageops_events_dropped_total): every transition stays in the object's conditions "
+        "and the log. Warning events are never dropped.",
+    )
+    normal_events_burst: int = Field(
+        default=100,
+        ge=0,
+        le=100000,
+        description="Normal events posted at once before normal_events_per_second applies; 0 "
+        "with a rate of 0 posts none.",
+    )
     memory_trim_seconds: float = Field(
         default=30.0,
         ge=0,

@@ -6,6 +6,7 @@ import threading
 from dataclasses import dataclass, field
 from functools import lru_cache
 
+from image_operator.handlers.eventbudget import EventBudget
 from image_operator.handlers.kube import KubeAccess
 from image_operator.handlers.providers import ProviderRegistry
 from image_operator.reconcilers.managed import Backoff
@@ -41,6 +42,7 @@ class Context:
     kube: KubeAccess
     providers: ProviderRegistry
     backoff: Backoff
+    events: EventBudget  # Normal events over it are dropped (handlers/eventbudget.py)
     errors: ErrorCounter = field(default_factory=ErrorCounter)
 
 
@@ -58,4 +60,5 @@ def context() -> Context:
         kube=kube,
         providers=ProviderRegistry(kube, settings.endpoint_policy()),
         backoff=backoff,
+        events=EventBudget(settings.normal_events_per_second, settings.normal_events_burst),
     )

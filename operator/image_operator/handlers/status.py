@@ -98,9 +98,12 @@ def apply_outcome(
         if key not in outcome.status and key != KOPF_STATUS:
             patch.status[key] = None
     for event in outcome.events:
-        kopf.event(body, type=event.type, reason=event.reason, message=event.message)
         log = logger.warning if event.type == "Warning" else logger.info
         log("%s: %s", event.reason, event.message)
+        if event.type == "Normal" and not context().events.take():
+            metrics.EVENTS_DROPPED.labels(kind, event.reason).inc()
+            continue
+        kopf.event(body, type=event.type, reason=event.reason, message=event.message)
     if outcome.requeue_after is not None:
         phase = outcome.status.get("phase", "")
         raise Requeue(
