@@ -35,6 +35,7 @@ import shutil
 import signal
 import socket
 import ssl
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -610,6 +611,23 @@ class Bench:
         self.wait_ready(namespace, "images", WARM_UP, timeout=120)
         return operator
 
+    def more_pairs(self, count: int, pairs: int) -> list[float]:
+        """`pairs` more floor / image-operator runs of `count` Images, each in namespaces of its
+        own, image-operator first in every other one (the first pair runs the floor first:
+        whichever goes second meets the first one's objects in etcd): their wall ratios."""
+        ratios = []
+        for pair in range(2, pairs + 2):
+            order = ("image-operator", "floor") if pair % 2 == 0 else ("floor", "image-operator")
+            walls = {}
+            for kind in order:
+                namespace = f"bench-{'operator' if kind == 'image-operator' else kind}-{pair}"
+                say(f"pair {pair}, {kind}: {count} Images")
+                process = self.start_operator(kind, namespace)
+                walls[kind] = self.create_all(kind, namespace, process, count).wall
+                process.stop()
+            ratios.append(walls["image-operator"] / walls["floor"])
+        return ratios
+
     def restart_storm(self, operator: Child, namespace: str) -> tuple[Child, dict[str, Any]]:
         """kill -9 the operator with every Image Ready, start it again, and count cloud calls
         until it is idle: no cloud call for --idle seconds and under 2 % of a core over the
@@ -964,12 +982,21 @@ def main() -> None:
         "created against the UIDs it owns",
     )
     parser.add_argument("--json", metavar="FILE", help="write the figures as JSON too")
+    parser.add_argument(
+        "--pairs",
+        type=int,
+        default=1,
+        help="floor / image-operator pairs for the wall ratio (one pair's ratio moves by ±0.2 "
+        "on 2 cores): the first pair gives every figure, the others only their wall times, "
+        "in alternating order; prints the median",
+    )
     parser.add_argument("--keep", action="store_true", help="keep the work directory and logs")
     args = parser.parse_args()
     count = args.memory_only or args.images
 
     bin_dir = control_plane_binaries(args.kubernetes)
     results: list[RunResult] = []
+    ratios: list[float] = []
     with workspace(args.keep) as work:
         cluster = LocalCluster(bin_dir, work / "control-plane")
         with cluster:
@@ -1005,6 +1032,9 @@ def main() -> None:
                     say(f"restart storm: kill -9 with {count} Ready")
                     _, result.restart = bench.restart_storm(operator, "bench-operator")
                 results.append(result)
+                if floor_result := next((r for r in results if r.kind == "floor"), None):
+                    ratios.append(result.wall / floor_result.wall)
+                    ratios += bench.more_pairs(count, args.pairs - 1)
             except BaseException:
                 for process in bench.children:
                     if process.alive() or process.log_path.exists():
@@ -1017,6 +1047,14 @@ def main() -> None:
     print(f"{datetime.date.today().isoformat()}: bench/scale.py {' '.join(sys.argv[1:])}")
     print(f"load average at the end: {load} ({os.cpu_count()} CPUs)")
     figures = report(results)
+    if len(ratios) > 1:
+        spread = f"{min(ratios):.2f}-{max(ratios):.2f}"
+        print(
+            f"wall ratio over {len(ratios)} pairs (order alternated after the first): median "
+            f"{statistics.median(ratios):.2f}, range {spread}, each "
+            + " ".join(f"{r:.2f}" for r in ratios)
+        )
+        figures["wall_ratios"] = ratios
     if args.json:
         Path(args.json).write_text(json.dumps(figures, indent=2) + "\n")
 
