@@ -16,6 +16,7 @@ operator's RSS, and the emulator's request counts. Then the restart storm: kill 
 image-operator with N Ready, start it again, and count cloud calls until it is idle.
 
     .venv/bin/python bench/scale.py --images 200
+    .venv/bin/python bench/scale.py --images 1000 --pairs 7   # median wall ratio of 7 pairs
     .venv/bin/python bench/scale.py --memory-only 10000
     .venv/bin/python bench/scale.py --shards 2 --images 2000   # two shards, one namespace
 
