@@ -45,6 +45,10 @@ def libc_trim() -> Trim | None:
     return trim
 
 
+# /proc/self/statm counts pages; where there is no sysconf there is no /proc either.
+_PAGE_SIZE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
+
+
 def resident_mib() -> float | None:
     """This process's resident size in MiB (Linux), None where /proc is not there."""
     try:
@@ -52,10 +56,6 @@ def resident_mib() -> float | None:
     except (OSError, ValueError, IndexError):
         return None
     return pages * _PAGE_SIZE / 2**20
-
-
-# /proc/self/statm counts pages; where there is no sysconf there is no /proc either.
-_PAGE_SIZE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 
 
 class Trimmer:
@@ -81,19 +81,21 @@ class Trimmer:
             self.trim_once()
 
     def trim_once(self) -> None:
-        before = resident_mib()
+        # The resident size is read (twice, from /proc) for the debug line only.
+        before = resident_mib() if log.isEnabledFor(logging.DEBUG) else None
         released = self._trim()
         self.calls += 1
-        after = resident_mib()
-        if released and before is not None and after is not None:
+        if released and before is not None and (after := resident_mib()) is not None:
             log.debug("returned %.1f MiB of freed memory to the system", before - after)
 
 
 def start_trimmer(interval: float, trim: Trim | None = None) -> Trimmer | None:
     """A started `Trimmer` calling `trim` (by default glibc's `malloc_trim`) every `interval`
     seconds; None when `interval` is 0 or there is nothing to call."""
+    if interval <= 0:
+        return None
     trim = trim or libc_trim()
-    if interval <= 0 or trim is None:
+    if trim is None:
         return None
     trimmer = Trimmer(trim, interval)
     trimmer.start()

@@ -132,8 +132,8 @@ class Settings(BaseSettings):
         default=100,
         ge=0,
         le=100000,
-        description="Normal events posted at once before normal_events_per_second applies; 0 "
-        "with a rate of 0 posts none.",
+        description="Normal events posted at once before normal_events_per_second applies; a "
+        "burst or a rate of 0 posts none.",
     )
     memory_trim_seconds: float = Field(
         default=30.0,

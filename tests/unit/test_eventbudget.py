@@ -1,5 +1,6 @@
-"""Normal events at a human pace, not one write per object in a burst (handlers/eventbudget.py):
-the budget's arithmetic, and that the handlers drop (and count) only Normal events over it."""
+"""Normal events at a human pace, not one write per object in a burst (handlers/status.py, a
+TokenBucket tried, never waited on): the budget's arithmetic, and that the handlers drop (and
+count) only Normal events over it."""
 
 from __future__ import annotations
 
@@ -12,8 +13,10 @@ import pytest
 
 from image_operator import metrics
 from image_operator.handlers import status
-from image_operator.handlers.eventbudget import EventBudget
+from image_operator.handlers.context import event_budget
+from image_operator.providers.ratelimit import TokenBucket
 from image_operator.reconcilers.outcome import Event, Outcome
+from image_operator.settings import Settings
 
 
 class _Clock:
@@ -26,19 +29,23 @@ class _Clock:
 
 def test_a_burst_then_the_rate() -> None:
     clock = _Clock()
-    budget = EventBudget(per_second=2, burst=3, clock=clock)
-    assert [budget.take() for _ in range(4)] == [True, True, True, False]
+    budget = TokenBucket(2, 3, clock=clock)
+    assert [budget.try_acquire() for _ in range(4)] == [True, True, True, False]
     clock.now += 0.5  # one token back at 2/s
-    assert [budget.take(), budget.take()] == [True, False]
+    assert [budget.try_acquire(), budget.try_acquire()] == [True, False]
     clock.now += 60  # refilled to the burst, not beyond it
-    assert [budget.take() for _ in range(4)] == [True, True, True, False]
+    assert [budget.try_acquire() for _ in range(4)] == [True, True, True, False]
 
 
-def test_a_zero_budget_posts_nothing() -> None:
-    clock = _Clock()
-    budget = EventBudget(per_second=0, burst=0, clock=clock)
-    clock.now += 3600
-    assert not budget.take()
+@pytest.mark.parametrize(("rate", "burst"), [(0, 0), (0, 100), (10, 0)])
+def test_a_zero_rate_or_burst_posts_nothing(rate: float, burst: int) -> None:
+    settings = Settings(normal_events_per_second=rate, normal_events_burst=burst)
+    assert event_budget(settings) is None  # apply_outcome posts no Normal event then (below)
+
+
+def test_the_settings_budget_is_a_burst_then_a_rate() -> None:
+    budget = event_budget(Settings(normal_events_per_second=10, normal_events_burst=100))
+    assert budget is not None and (budget.rate, budget.burst) == (10, 100)
 
 
 def _dropped(reason: str) -> float:
@@ -46,15 +53,17 @@ def _dropped(reason: str) -> float:
     return float(value)
 
 
+@pytest.mark.parametrize(("burst", "posted_normal"), [(2, 2), (None, 0)])
 def test_normal_events_over_the_budget_are_dropped_and_counted_warnings_never(
-    monkeypatch: pytest.MonkeyPatch,
+    monkeypatch: pytest.MonkeyPatch, burst: int | None, posted_normal: int
 ) -> None:
     posted: list[tuple[str, str]] = []
     monkeypatch.setattr(
         kopf, "event", lambda body, *, type, reason, message: posted.append((type, reason))
     )
-    clock = _Clock()
-    ctx = SimpleNamespace(events=EventBudget(0, 2, clock=clock))
+    clock = _Clock()  # stands still: the burst is all there is
+    budget = TokenBucket(1, burst, clock=clock) if burst else None
+    ctx = SimpleNamespace(events=budget)
     monkeypatch.setattr(status, "context", lambda: ctx)
     raw: dict[str, Any] = {"metadata": {"namespace": "ns", "name": "vm", "uid": "u-1"}}
     body = kopf.Body(cast(kopf.RawBody, raw))
@@ -72,7 +81,7 @@ def test_normal_events_over_the_budget_are_dropped_and_counted_warnings_never(
             patch=kopf.Patch(),
             logger=logging.getLogger("test"),
         )
-    assert posted.count(("Normal", "Ready")) == 2  # the burst
+    assert posted.count(("Normal", "Ready")) == posted_normal  # the burst, or none
     assert posted.count(("Warning", "Failed")) == 4  # every one
-    assert _dropped("Ready") - ready == 2
+    assert _dropped("Ready") - ready == 4 - posted_normal
     assert _dropped("Failed") == failed

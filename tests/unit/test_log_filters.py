@@ -1,5 +1,5 @@
 """The operator's log keeps one line per transition a user can see: kopf's routine per-pass
-lines are DEBUG (handlers/status.py QuietSuccesses), failures keep their level."""
+lines are DEBUG (handlers/status.py QuietRoutine), failures keep their level."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from image_operator.handlers.status import QuietSuccesses
+from image_operator.handlers.status import QuietRoutine
 
 
 class _Capture(logging.Handler):
@@ -24,7 +24,7 @@ class _Capture(logging.Handler):
 def objects_log() -> Iterator[tuple[logging.Logger, _Capture]]:
     logger = logging.getLogger("kopf.objects.test-filters")
     capture = _Capture()
-    quiet = QuietSuccesses()
+    quiet = QuietRoutine()
     logger.addHandler(capture)
     logger.addFilter(quiet)
     logger.propagate = False
@@ -72,3 +72,12 @@ def test_kopfs_routine_lines_are_kept_as_debug_when_verbose(
         logger.info(message)
     assert [r.getMessage() for r in capture.records] == ROUTINE
     assert {r.levelname for r in capture.records} == {"DEBUG"}
+
+
+def test_a_polling_requeue_is_printed_as_debug(
+    objects_log: tuple[logging.Logger, _Capture],
+) -> None:
+    logger, capture = objects_log
+    logger.setLevel(logging.INFO)
+    logger.error("Handler 'reconcile_image' failed temporarily: requeue in 5s (Creating)")
+    assert [r.levelname for r in capture.records] == ["DEBUG"]

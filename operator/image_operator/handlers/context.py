@@ -6,9 +6,9 @@ import threading
 from dataclasses import dataclass, field
 from functools import lru_cache
 
-from image_operator.handlers.eventbudget import EventBudget
 from image_operator.handlers.kube import KubeAccess
 from image_operator.handlers.providers import ProviderRegistry
+from image_operator.providers.ratelimit import TokenBucket
 from image_operator.reconcilers.managed import Backoff
 from image_operator.settings import Settings
 
@@ -42,7 +42,9 @@ class Context:
     kube: KubeAccess
     providers: ProviderRegistry
     backoff: Backoff
-    events: EventBudget  # Normal events over it are dropped (handlers/eventbudget.py)
+    # The budget of Normal events: one over it is logged and counted, not posted
+    # (handlers/status.py apply_outcome); None when the settings allow none.
+    events: TokenBucket | None
     errors: ErrorCounter = field(default_factory=ErrorCounter)
 
 
@@ -60,5 +62,12 @@ def context() -> Context:
         kube=kube,
         providers=ProviderRegistry(kube, settings.endpoint_policy()),
         backoff=backoff,
-        events=EventBudget(settings.normal_events_per_second, settings.normal_events_burst),
+        events=event_budget(settings),
     )
+
+
+def event_budget(settings: Settings) -> TokenBucket | None:
+    """The bucket Normal events are tried against; None (post none) when a rate or a burst of 0
+    is set."""
+    rate, burst = settings.normal_events_per_second, settings.normal_events_burst
+    return TokenBucket(rate, burst) if rate > 0 and burst > 0 else None

@@ -12,7 +12,7 @@ from image_operator.api.common import FINALIZER
 from image_operator.handlers.context import context
 from image_operator.handlers.diffbase import PROGRESS_FIELD, DigestDiffBaseStorage
 from image_operator.handlers.sharding import selectors
-from image_operator.handlers.status import QuietRequeues, QuietSuccesses
+from image_operator.handlers.status import QuietRoutine
 from image_operator.memory import Trimmer, start_trimmer
 
 _trimmer: list[Trimmer] = []  # the running one, stopped at cleanup
@@ -40,8 +40,7 @@ def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
     # A dead active replica's peering record blocks the standby until it expires (kopf renews a
     # live one every 1 to 5 s at this lifetime).
     settings.peering.lifetime = context().settings.peering_lifetime_seconds
-    logging.getLogger("kopf.objects").addFilter(QuietRequeues())
-    logging.getLogger("kopf.objects").addFilter(QuietSuccesses())
+    logging.getLogger("kopf.objects").addFilter(QuietRoutine())
     trimmer = start_trimmer(ours.memory_trim_seconds)
     if trimmer is not None:
         _trimmer.append(trimmer)

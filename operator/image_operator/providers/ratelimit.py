@@ -1,7 +1,8 @@
-"""A thread-safe token bucket: the client-side rate limit of every ImageProvider.
+"""A thread-safe token bucket: the client-side rate limit of every ImageProvider, and the
+operator's budget of Normal events (handlers/context.py).
 
-`spec.rateLimit` sets it; without one the schema's defaults apply (`DEFAULT_RATE_LIMIT`), so no
-provider talks to its cloud unlimited.
+`spec.rateLimit` sets a provider's; without one the schema's defaults apply
+(`DEFAULT_RATE_LIMIT`), so no provider talks to its cloud unlimited.
 """
 
 from __future__ import annotations
@@ -29,7 +30,8 @@ SYSTEM_CLOCK = Clock()
 
 
 class TokenBucket:
-    """Allows `rate` calls per second on average and bursts of up to `burst` calls."""
+    """Allows `rate` calls per second on average and bursts of up to `burst` calls: `acquire`
+    waits for its turn, `try_acquire` answers at once."""
 
     def __init__(
         self,
@@ -49,14 +51,26 @@ class TokenBucket:
         self._updated = clock()
         self._lock = threading.Lock()
 
+    def _refill(self) -> None:
+        now = self._clock()
+        self._tokens = min(self.burst, self._tokens + (now - self._updated) * self.rate)
+        self._updated = now
+
     def _reserve(self) -> float:
         """Take a token (possibly going into debt); return how long the caller must wait."""
         with self._lock:
-            now = self._clock()
-            self._tokens = min(self.burst, self._tokens + (now - self._updated) * self.rate)
-            self._updated = now
+            self._refill()
             self._tokens -= 1
             return 0.0 if self._tokens >= 0 else -self._tokens / self.rate
+
+    def try_acquire(self) -> bool:
+        """Take a token if there is one now, without waiting and without going into debt."""
+        with self._lock:
+            self._refill()
+            if self._tokens >= 1:
+                self._tokens -= 1
+                return True
+            return False
 
     def acquire(self) -> float:
         """Block until a call is allowed; returns the seconds waited."""
